@@ -1,0 +1,252 @@
+//! Command-line types (clap derive) and nothing else: `cmd/` turns these raw
+//! flags into validated options before any work starts.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+pub const DEFAULT_ENDPOINT: &str = "https://pro.qcc.com/api/yj/Customer/GetList";
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "qcc-customers",
+    version,
+    about = "Fetch every company's customers from Qichacha (企查查) Customer/GetList into one SQLite file.",
+    long_about = "Fetch every company's customers from Qichacha (企查查) Customer/GetList into one SQLite file.\n\n\
+        Reads a CSV of companies, pages through the paid API at a polite rate, and stores every customer row \
+        with a checkpoint per page, so an interrupted run resumes without paying twice.\n\n\
+        Exit codes: 0 all companies final, 64 usage, 65 bad input, 73 database problem or locked, \
+        75 stopped early but resumable, 78 credentials or account refused."
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+    /// Log format on stderr.
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+    /// Only warnings, errors and the final summary.
+    #[arg(long, short, global = true)]
+    pub quiet: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the pipeline over an input CSV into a SQLite file. Re-running the same command resumes.
+    Run(Box<RunArgs>),
+    /// Run the whole pipeline against the built-in simulator on the sample input (no key, no network).
+    Demo(DemoArgs),
+    /// Serve the built-in Customer/GetList simulator (for trying the tool and for tests).
+    MockServer(MockServerArgs),
+}
+
+#[derive(Debug, Args)]
+#[command(after_help = "Credentials: QCC_KEY (AppKey) and QCC_SECRET_KEY (SecretKey) from the environment, \
+    or the secret from --secret-key-file. The SecretKey is never accepted as a flag.\n\n\
+    Cost: a first fetch of a company costs 1 + Σ_years max(1, min(100, ceil(rows_in_year / 50))) calls.")]
+pub struct RunArgs {
+    /// Input CSV file, or - for stdin.
+    #[arg(long, value_name = "FILE")]
+    pub input: String,
+    /// SQLite database to create or resume.
+    #[arg(long, value_name = "FILE")]
+    pub db: PathBuf,
+    #[command(flatten)]
+    pub fetch: FetchArgs,
+    #[command(flatten)]
+    pub input_args: InputArgs,
+    /// API endpoint (full URL). The open-API plan serves https://api.qichacha.com/Customer/GetList.
+    #[arg(long, env = "QCC_ENDPOINT", default_value = DEFAULT_ENDPOINT)]
+    pub endpoint: String,
+    /// Allow plain http:// to a non-loopback host (the key and token then travel unencrypted).
+    #[arg(long)]
+    pub allow_insecure_http: bool,
+    /// Read the SecretKey from this file (refused if group/other can read it).
+    #[arg(long, value_name = "FILE")]
+    pub secret_key_file: Option<PathBuf>,
+}
+
+/// Fetch policy shared by `run` and `demo`.
+#[derive(Debug, Args, Clone)]
+pub struct FetchArgs {
+    /// Most calls per second; no one-second window ever holds more (retries included). 0 = unlimited (simulators only).
+    #[arg(long, default_value_t = 5.0)]
+    pub qps: f64,
+    /// Calls allowed back to back before the rate applies.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
+    pub burst: u32,
+    /// Calls in flight: a number, or auto (enough to sustain --qps at the observed latency).
+    #[arg(long, default_value = "auto")]
+    pub concurrency: String,
+    /// Upper bound for --concurrency auto.
+    #[arg(long, default_value_t = 32, value_parser = clap::value_parser!(u32).range(1..=1024))]
+    pub max_concurrency: u32,
+    /// Rows per page (the API allows at most 50; every page is a paid call).
+    #[arg(long, default_value_t = 50, value_parser = clap::value_parser!(u32).range(1..=50))]
+    pub page_size: u32,
+    /// Only these years (comma-separated, e.g. 2022,2023).
+    #[arg(long, value_delimiter = ',', value_name = "LIST")]
+    pub years: Option<Vec<String>>,
+    /// Only years from this one on.
+    #[arg(long, value_name = "YEAR")]
+    pub since: Option<u32>,
+    /// Companies fetched more recently than this are skipped at no cost (e.g. 7d, 12h).
+    #[arg(long, default_value = "7d", value_parser = parse_duration)]
+    pub refresh_after: Duration,
+    /// Re-fetch every year of every company, not just new and recent years.
+    #[arg(long)]
+    pub full_refresh: bool,
+    /// Ask again for companies the API rejected (202, 208, …) in earlier runs.
+    #[arg(long)]
+    pub retry_rejected: bool,
+    /// Retries of a call after transient failures (5xx, timeouts, bad bodies) before the company is deferred.
+    #[arg(long, default_value_t = 5)]
+    pub max_retries: u32,
+    /// Stop (resumably, exit 75) when throttling (120/122/429) lasts longer than this.
+    #[arg(long, default_value = "30m", value_parser = parse_duration)]
+    pub max_throttle_wait: Duration,
+    /// Hard budget of calls for this run; stops resumably when reached.
+    #[arg(long, value_name = "N")]
+    pub max_calls: Option<u64>,
+    /// Calls per calendar day (Beijing time), counted across runs from the database.
+    #[arg(long, value_name = "N")]
+    pub daily_limit: Option<u64>,
+    /// Do not keep the raw response of every page in raw_pages.
+    #[arg(long)]
+    pub no_archive: bool,
+    /// Request timeout.
+    #[arg(long, default_value = "30s", value_parser = parse_duration)]
+    pub timeout: Duration,
+    /// Connect timeout.
+    #[arg(long, default_value = "10s", value_parser = parse_duration)]
+    pub connect_timeout: Duration,
+    /// First retry backoff ceiling (doubles per retry, full jitter).
+    #[arg(long, default_value = "1s", value_parser = parse_duration, hide = true)]
+    pub retry_base: Duration,
+    /// First throttle pause ceiling (doubles per consecutive throttle).
+    #[arg(long, default_value = "2s", value_parser = parse_duration, hide = true)]
+    pub throttle_base: Duration,
+}
+
+#[derive(Debug, Args, Clone, Default)]
+pub struct InputArgs {
+    /// The CSV column holding the search key (header name; a 1-based number with --no-header).
+    #[arg(long)]
+    pub column: Option<String>,
+    /// The CSV has no header row.
+    #[arg(long)]
+    pub no_header: bool,
+    /// Input encoding (utf-8, gbk, gb18030, utf-16le, utf-16be); detected when not given.
+    #[arg(long)]
+    pub encoding: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// Where to write the demo database.
+    #[arg(long, default_value = "demo.sqlite")]
+    pub db: PathBuf,
+    /// Calls per second against the simulator.
+    #[arg(long, default_value_t = 50.0)]
+    pub qps: f64,
+}
+
+#[derive(Debug, Args)]
+pub struct MockServerArgs {
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    pub listen: String,
+    /// Seed of the deterministic data.
+    #[arg(long, default_value_t = 2019)]
+    pub seed: u64,
+    /// AppKey to accept (this is a simulator: its secret is not a real one).
+    #[arg(long, default_value = crate::simulator::DEMO_KEY)]
+    pub key: String,
+    /// SecretKey to accept.
+    #[arg(long, default_value = crate::simulator::DEMO_SECRET)]
+    pub secret: String,
+    /// Share of requests answered 120 (0.0–1.0).
+    #[arg(long, default_value_t = 0.0)]
+    pub throttle_share: f64,
+    /// Share answered with an HTTP 500 page.
+    #[arg(long, default_value_t = 0.0)]
+    pub http500_share: f64,
+    /// Share answered with an HTTP 502 page.
+    #[arg(long, default_value_t = 0.0)]
+    pub http502_share: f64,
+    /// Share of connections dropped mid-answer.
+    #[arg(long, default_value_t = 0.0)]
+    pub drop_share: f64,
+    /// Share answered with a truncated body.
+    #[arg(long, default_value_t = 0.0)]
+    pub truncate_share: f64,
+    /// Extra latency per request, e.g. 300-900 (milliseconds).
+    #[arg(long, value_name = "MIN-MAX")]
+    pub latency_ms: Option<String>,
+    /// Answer everything with 120 between these seconds after start, e.g. 10-20.
+    #[arg(long, value_name = "FROM-TO")]
+    pub storm: Option<String>,
+    /// Answer 120 above this many requests in one second.
+    #[arg(long)]
+    pub qps_cap: Option<u32>,
+    /// Answer 116 once this many billable requests have been served.
+    #[arg(long)]
+    pub daily_quota: Option<u64>,
+}
+
+/// `7d`, `12h`, `30m`, `45s`, `250ms`, or plain seconds.
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    let s = s.trim();
+    let split = s.find(|c: char| !c.is_ascii_digit() && c != '.').unwrap_or(s.len());
+    let (num, unit) = s.split_at(split);
+    let n: f64 = num.parse().map_err(|_| format!("{s:?} is not a duration (e.g. 7d, 12h, 30m, 45s, 250ms)"))?;
+    let secs = match unit.trim() {
+        "" | "s" => n,
+        "ms" => n / 1000.0,
+        "m" | "min" => n * 60.0,
+        "h" => n * 3600.0,
+        "d" => n * 86400.0,
+        "w" => n * 7.0 * 86400.0,
+        other => return Err(format!("unknown unit {other:?} in {s:?} (use ms, s, m, h, d or w)")),
+    };
+    if !secs.is_finite() || secs < 0.0 {
+        return Err(format!("{s:?} is not a duration"));
+    }
+    Ok(Duration::from_secs_f64(secs))
+}
+
+/// `300-900` → (300, 900).
+pub fn parse_range(s: &str) -> Result<(f64, f64), String> {
+    let (a, b) = s.split_once('-').ok_or_else(|| format!("{s:?} is not a range like 300-900"))?;
+    let a: f64 = a.trim().parse().map_err(|_| format!("{s:?} is not a range like 300-900"))?;
+    let b: f64 = b.trim().parse().map_err(|_| format!("{s:?} is not a range like 300-900"))?;
+    if a > b || a < 0.0 {
+        return Err(format!("{s:?}: the range must go from low to high"));
+    }
+    Ok((a, b))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("7d").unwrap(), Duration::from_secs(7 * 86400));
+        assert_eq!(parse_duration("250ms").unwrap(), Duration::from_millis(250));
+        assert_eq!(parse_duration("90").unwrap(), Duration::from_secs(90));
+        assert!(parse_duration("7 parsecs").is_err());
+    }
+
+    #[test]
+    fn cli_is_well_formed() {
+        use clap::CommandFactory;
+        Cli::command().debug_assert();
+    }
+}

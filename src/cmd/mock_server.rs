@@ -1,0 +1,64 @@
+//! `qcc-customers mock-server`: the simulator as a standalone server.
+
+use std::time::Duration;
+
+use super::Exit;
+use crate::cli::{parse_range, MockServerArgs};
+use crate::exit;
+use crate::simulator::{Faults, SimConfig, Simulator};
+
+pub async fn run(args: MockServerArgs) -> anyhow::Result<i32> {
+    let usage = |m: String| Exit::new(exit::USAGE, m);
+    for (name, share) in [
+        ("--throttle-share", args.throttle_share),
+        ("--http500-share", args.http500_share),
+        ("--http502-share", args.http502_share),
+        ("--drop-share", args.drop_share),
+        ("--truncate-share", args.truncate_share),
+    ] {
+        if !(0.0..=1.0).contains(&share) {
+            return Err(usage(format!("{name} {share} must be between 0.0 and 1.0")).into());
+        }
+    }
+    let latency = match &args.latency_ms {
+        Some(r) => {
+            let (lo, hi) = parse_range(r).map_err(|e| usage(format!("--latency-ms: {e}")))?;
+            Some((Duration::from_secs_f64(lo / 1000.0), Duration::from_secs_f64(hi / 1000.0)))
+        }
+        None => None,
+    };
+    let storm = match &args.storm {
+        Some(r) => {
+            let (a, b) = parse_range(r).map_err(|e| usage(format!("--storm: {e}")))?;
+            Some((Duration::from_secs_f64(a), Duration::from_secs_f64(b)))
+        }
+        None => None,
+    };
+    let config = SimConfig {
+        seed: args.seed,
+        accounts: vec![(args.key.clone(), args.secret.clone())],
+        faults: Faults {
+            throttle_share: args.throttle_share,
+            http500_share: args.http500_share,
+            http502_share: args.http502_share,
+            drop_share: args.drop_share,
+            truncate_share: args.truncate_share,
+            latency,
+            storm,
+            qps_cap: args.qps_cap,
+            daily_quota: args.daily_quota,
+        },
+        ..SimConfig::default()
+    };
+    let listener = tokio::net::TcpListener::bind(&args.listen)
+        .await
+        .map_err(|e| Exit::new(exit::USAGE, format!("cannot listen on {}: {e}", args.listen)))?;
+    let sim = Simulator::serve(listener, config)?;
+    println!("Simulator serving {} (key {:?}); Ctrl-C to stop.", sim.endpoint(), args.key);
+    println!("Try: QCC_KEY={} QCC_SECRET_KEY={} qcc-customers run --endpoint {} --input sample_inputs/companies.csv --db out.sqlite",
+        args.key, args.secret, sim.endpoint());
+    let _ = tokio::signal::ctrl_c().await;
+    println!("Served {} billable requests.", sim.handle.billed());
+    sim.stop().await;
+    Ok(exit::OK)
+}

@@ -1,0 +1,239 @@
+//! `qcc-customers run`: validate flags and credentials, install signal
+//! handling, run the pipeline, print the summary.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use tokio_util::sync::CancellationToken;
+
+use super::Exit;
+use crate::cli::{FetchArgs, InputArgs, RunArgs};
+use crate::exit;
+use crate::pipeline::flow::{Concurrency, FlowConfig};
+use crate::pipeline::input::{InputOptions, InputSource};
+use crate::pipeline::plan::{PlanOptions, YearFilter};
+use crate::pipeline::worker::RetryPolicy;
+use crate::pipeline::{self, RunOptions};
+use crate::progress::ProgressMode;
+use crate::qcc::{ClientConfig, Credentials};
+
+pub async fn run(args: RunArgs, quiet: bool) -> anyhow::Result<i32> {
+    let endpoint = validate_endpoint(&args.endpoint, args.allow_insecure_http)?;
+    let credentials = credentials_from_env(args.secret_key_file.as_deref())?;
+    let (input, label) = if args.input == "-" {
+        (InputSource::Stdin, "-".to_string())
+    } else {
+        (InputSource::Path(PathBuf::from(&args.input)), args.input.clone())
+    };
+    let opts = options(
+        input,
+        label,
+        &args.input_args,
+        args.db.clone(),
+        endpoint,
+        credentials,
+        &args.fetch,
+        ProgressMode::detect(quiet),
+    )?;
+    let cancel = CancellationToken::new();
+    install_signal_handlers(cancel.clone());
+    let summary = pipeline::run(opts, cancel).await.context("the run could not complete")?;
+    print!("{}", summary.render());
+    Ok(summary.exit_code)
+}
+
+/// Build validated pipeline options from flags (also used by `demo`).
+#[allow(clippy::too_many_arguments)]
+pub fn options(
+    input: InputSource,
+    input_label: String,
+    input_args: &InputArgs,
+    db: PathBuf,
+    endpoint: reqwest::Url,
+    credentials: Credentials,
+    fetch: &FetchArgs,
+    progress: ProgressMode,
+) -> anyhow::Result<RunOptions> {
+    if !(fetch.qps >= 0.0 && fetch.qps.is_finite()) {
+        return Err(Exit::new(exit::USAGE, format!("--qps {} must be a number ≥ 0", fetch.qps)).into());
+    }
+    let concurrency = match fetch.concurrency.as_str() {
+        "auto" => Concurrency::Auto { max: fetch.max_concurrency as usize },
+        n => match n.parse::<usize>() {
+            Ok(n) if n >= 1 => Concurrency::Fixed(n),
+            _ => {
+                return Err(Exit::new(exit::USAGE, format!("--concurrency {n:?}: give a number ≥ 1 or auto")).into())
+            }
+        },
+    };
+    let refresh_after = chrono::Duration::from_std(fetch.refresh_after)
+        .map_err(|_| Exit::new(exit::USAGE, "--refresh-after is too large"))?;
+    Ok(RunOptions {
+        input,
+        input_label,
+        input_options: InputOptions {
+            column: input_args.column.clone(),
+            no_header: input_args.no_header,
+            encoding: input_args.encoding.clone(),
+        },
+        db,
+        client: ClientConfig {
+            endpoint,
+            connect_timeout: fetch.connect_timeout,
+            request_timeout: fetch.timeout,
+        },
+        credentials,
+        flow: FlowConfig {
+            qps: fetch.qps,
+            burst: fetch.burst,
+            concurrency,
+            throttle_base: fetch.throttle_base,
+            throttle_cap: std::time::Duration::from_secs(120),
+            max_throttle_wait: fetch.max_throttle_wait,
+        },
+        plan: PlanOptions {
+            refresh_after,
+            full_refresh: fetch.full_refresh,
+            retry_rejected: fetch.retry_rejected,
+            years: YearFilter { only: fetch.years.clone(), since: fetch.since },
+            page_size: fetch.page_size,
+        },
+        retry: RetryPolicy {
+            max_retries: fetch.max_retries,
+            base: fetch.retry_base,
+            cap: std::time::Duration::from_secs(60),
+        },
+        max_calls: fetch.max_calls,
+        daily_limit: fetch.daily_limit,
+        archive: !fetch.no_archive,
+        progress,
+    })
+}
+
+/// HTTPS anywhere; plain HTTP only to loopback unless explicitly allowed (SPEC §8).
+pub fn validate_endpoint(endpoint: &str, allow_insecure_http: bool) -> anyhow::Result<reqwest::Url> {
+    let url = reqwest::Url::parse(endpoint)
+        .map_err(|e| Exit::new(exit::USAGE, format!("--endpoint {endpoint:?} is not a URL: {e}")))?;
+    match url.scheme() {
+        "https" => Ok(url),
+        "http" if allow_insecure_http || is_loopback(&url) => Ok(url),
+        "http" => Err(Exit::new(
+            exit::USAGE,
+            format!(
+                "--endpoint {endpoint} is plain http to a non-loopback host: the key and token would travel \
+                 unencrypted. Use https, or pass --allow-insecure-http if you really mean it"
+            ),
+        )
+        .into()),
+        other => Err(Exit::new(exit::USAGE, format!("--endpoint scheme {other:?} is not http(s)")).into()),
+    }
+}
+
+fn is_loopback(url: &reqwest::Url) -> bool {
+    match url.host() {
+        Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        None => false,
+    }
+}
+
+/// `QCC_KEY` and `QCC_SECRET_KEY` (or `--secret-key-file`); exit 78 when missing.
+pub fn credentials_from_env(secret_file: Option<&Path>) -> anyhow::Result<Credentials> {
+    let key = std::env::var("QCC_KEY").ok().map(|k| k.trim().to_string()).filter(|k| !k.is_empty());
+    let Some(key) = key else {
+        return Err(Exit::new(exit::CONFIG, "QCC_KEY is not set: export your AppKey as QCC_KEY").into());
+    };
+    let secret = match secret_file {
+        Some(path) => read_secret_file(path)?,
+        None => std::env::var("QCC_SECRET_KEY").ok().map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).ok_or_else(
+            || Exit::new(exit::CONFIG, "QCC_SECRET_KEY is not set: export your SecretKey, or use --secret-key-file"),
+        )?,
+    };
+    Ok(Credentials::new(key, secret))
+}
+
+fn read_secret_file(path: &Path) -> anyhow::Result<String> {
+    let meta = std::fs::metadata(path)
+        .map_err(|e| Exit::new(exit::CONFIG, format!("cannot read --secret-key-file {}: {e}", path.display())))?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = meta.permissions().mode();
+        if mode & 0o077 != 0 {
+            return Err(Exit::new(
+                exit::CONFIG,
+                format!(
+                    "--secret-key-file {} can be read by other users (mode {:o}); run chmod 600 on it",
+                    path.display(),
+                    mode & 0o777
+                ),
+            )
+            .into());
+        }
+    }
+    let _ = meta;
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| Exit::new(exit::CONFIG, format!("cannot read --secret-key-file {}: {e}", path.display())))?;
+    let secret = text.trim().to_string();
+    if secret.is_empty() {
+        return Err(Exit::new(exit::CONFIG, format!("--secret-key-file {} is empty", path.display())).into());
+    }
+    Ok(secret)
+}
+
+/// First SIGINT/SIGTERM: stop dispatching and drain (exit 75). Second: exit
+/// at once — everything committed so far is safe.
+pub fn install_signal_handlers(cancel: CancellationToken) {
+    tokio::spawn(async move {
+        let mut seen = 0;
+        loop {
+            wait_for_signal().await;
+            seen += 1;
+            if seen == 1 {
+                tracing::warn!("Signal received: finishing calls in flight, then stopping (send again to exit at once).");
+                cancel.cancel();
+            } else {
+                eprintln!("Second signal: exiting now. Committed pages are safe; the next run resumes.");
+                std::process::exit(exit::TEMPFAIL);
+            }
+        }
+    });
+}
+
+#[cfg(unix)]
+async fn wait_for_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = match signal(SignalKind::terminate()) {
+        Ok(s) => s,
+        Err(_) => {
+            let _ = tokio::signal::ctrl_c().await;
+            return;
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
+}
+
+#[cfg(not(unix))]
+async fn wait_for_signal() {
+    let _ = tokio::signal::ctrl_c().await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn plain_http_only_to_loopback() {
+        assert!(validate_endpoint("http://127.0.0.1:8080/api/yj/Customer/GetList", false).is_ok());
+        assert!(validate_endpoint("http://localhost/x", false).is_ok());
+        assert!(validate_endpoint("http://[::1]:9/x", false).is_ok());
+        assert!(validate_endpoint("https://pro.qcc.com/api/yj/Customer/GetList", false).is_ok());
+        let err = validate_endpoint("http://pro.qcc.com/api", false).unwrap_err();
+        assert_eq!(super::super::exit_code_of(&err), exit::USAGE);
+        assert!(validate_endpoint("http://pro.qcc.com/api", true).is_ok());
+    }
+}

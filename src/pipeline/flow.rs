@@ -1,0 +1,382 @@
+//! How fast and how wide calls go out: the rate limit (`--qps`, `--burst`),
+//! the in-flight limit (`--concurrency`, fixed or auto), and the global
+//! slow-down on throttling codes (120/122/HTTP 429).
+//!
+//! Every call, retries included, takes a [`Permit`] here first, in this order:
+//! an in-flight slot, then the end of any throttle pause, then the governor
+//! rate limiter, then (while slowed down) extra spacing. The rate limiter is
+//! the last gate before the request leaves, so the spacing it enforces is the
+//! spacing the API sees.
+
+use std::num::NonZeroU32;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
+use tokio::sync::Notify;
+use tokio::time::Instant;
+
+use super::shutdown::{Stop, StopReason};
+
+/// `--concurrency`: a fixed number of in-flight calls, or automatic.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Concurrency {
+    Fixed(usize),
+    /// Enough to sustain `--qps` at the observed latency (Little's law), up to `max`.
+    Auto { max: usize },
+}
+
+impl Concurrency {
+    pub fn max(self) -> usize {
+        match self {
+            Concurrency::Fixed(n) => n.max(1),
+            Concurrency::Auto { max } => max.max(1),
+        }
+    }
+}
+
+/// Settings for [`Flow`].
+#[derive(Debug, Clone)]
+pub struct FlowConfig {
+    /// Calls per second; `0` means no rate limit (simulator benchmarks only).
+    pub qps: f64,
+    pub burst: u32,
+    pub concurrency: Concurrency,
+    /// First throttle pause; it doubles per consecutive throttle, with jitter.
+    pub throttle_base: Duration,
+    pub throttle_cap: Duration,
+    /// Throttling that lasts longer than this stops the run (exit 75).
+    pub max_throttle_wait: Duration,
+}
+
+/// Safety margin on the rate limiter's spacing: `--qps 20` spaces calls
+/// 50.25 ms apart, so that scheduling jitter between the limiter and the
+/// socket cannot squeeze a 21st call into a one-second window. It costs 0.5 %
+/// of the allowed rate.
+const RATE_MARGIN: f64 = 1.005;
+
+struct State {
+    in_flight: usize,
+    /// Current in-flight limit (≤ max), cut on throttling, recovered on success.
+    limit: usize,
+    /// Multiplier on `qps` while recovering from throttling (1.0 = full rate).
+    rate_factor: f64,
+    /// Moving average of call latency, seconds (auto concurrency).
+    latency: Option<f64>,
+    /// No call may start before this instant (global throttle pause).
+    pause_until: Option<Instant>,
+    /// Bumped on every reaction to throttling: answers to calls sent before
+    /// the reaction do not escalate it again.
+    epoch: u64,
+    level: u32,
+    throttled_since: Option<Instant>,
+    /// Extra spacing while `rate_factor < 1`.
+    next_slot: Instant,
+    throttle_events: u64,
+}
+
+/// Shared by all workers.
+pub struct Flow {
+    config: FlowConfig,
+    limiter: Option<DefaultDirectRateLimiter>,
+    state: Mutex<State>,
+    /// Wakes workers waiting for an in-flight slot.
+    slot_freed: Notify,
+}
+
+/// Held while a call is in flight; dropping it frees the slot.
+pub struct Permit<'a> {
+    flow: &'a Flow,
+    epoch: u64,
+}
+
+impl Drop for Permit<'_> {
+    fn drop(&mut self) {
+        self.flow.lock().in_flight -= 1;
+        self.flow.slot_freed.notify_one();
+    }
+}
+
+/// A snapshot for progress reporting.
+#[derive(Debug, Clone, Copy)]
+pub struct FlowStatus {
+    pub in_flight: usize,
+    pub limit: usize,
+    pub rate_factor: f64,
+    pub paused: bool,
+    pub throttle_events: u64,
+}
+
+impl Flow {
+    pub fn new(config: FlowConfig) -> Self {
+        let limiter = (config.qps > 0.0).then(|| {
+            let period = Duration::from_secs_f64(RATE_MARGIN / config.qps);
+            let quota = Quota::with_period(period)
+                .expect("a positive qps gives a non-zero period")
+                .allow_burst(NonZeroU32::new(config.burst.max(1)).expect("burst is at least 1"));
+            RateLimiter::direct(quota)
+        });
+        let start = match config.concurrency {
+            Concurrency::Fixed(n) => n.max(1),
+            // Start modestly and grow as latencies are measured.
+            Concurrency::Auto { max } => max.clamp(1, 4),
+        };
+        Self {
+            limiter,
+            state: Mutex::new(State {
+                in_flight: 0,
+                limit: start,
+                rate_factor: 1.0,
+                latency: None,
+                pause_until: None,
+                epoch: 0,
+                level: 0,
+                throttled_since: None,
+                next_slot: Instant::now(),
+                throttle_events: 0,
+            }),
+            slot_freed: Notify::new(),
+            config,
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub fn status(&self) -> FlowStatus {
+        let s = self.lock();
+        FlowStatus {
+            in_flight: s.in_flight,
+            limit: s.limit,
+            rate_factor: s.rate_factor,
+            paused: s.pause_until.is_some_and(|p| p > Instant::now()),
+            throttle_events: s.throttle_events,
+        }
+    }
+
+    /// Wait until a call may start. `None` when the run is stopping.
+    pub async fn permit(&self, stop: &Stop) -> Option<Permit<'_>> {
+        // 1. An in-flight slot.
+        loop {
+            let notified = self.slot_freed.notified();
+            {
+                let mut s = self.lock();
+                if s.in_flight < s.limit {
+                    s.in_flight += 1;
+                    break;
+                }
+            }
+            tokio::select! {
+                _ = stop.token().cancelled() => return None,
+                _ = notified => {}
+            }
+        }
+        let mut permit = Permit { flow: self, epoch: 0 };
+        // 2. The end of any throttle pause (it may be extended while we wait).
+        loop {
+            let until = self.lock().pause_until;
+            match until {
+                Some(t) if t > Instant::now() => {
+                    tokio::select! {
+                        _ = stop.token().cancelled() => return None,
+                        _ = tokio::time::sleep_until(t) => {}
+                    }
+                }
+                _ => break,
+            }
+        }
+        // 3. The rate limiter.
+        if let Some(limiter) = &self.limiter {
+            tokio::select! {
+                _ = stop.token().cancelled() => return None,
+                _ = limiter.until_ready() => {}
+            }
+        }
+        // 4. Extra spacing while recovering from throttling.
+        let slot = {
+            let mut s = self.lock();
+            permit.epoch = s.epoch;
+            if s.rate_factor < 1.0 && self.config.qps > 0.0 {
+                let now = Instant::now();
+                let slot = s.next_slot.max(now);
+                s.next_slot = slot + Duration::from_secs_f64(RATE_MARGIN / (self.config.qps * s.rate_factor));
+                Some(slot)
+            } else {
+                None
+            }
+        };
+        if let Some(slot) = slot {
+            tokio::select! {
+                _ = stop.token().cancelled() => return None,
+                _ = tokio::time::sleep_until(slot) => {}
+            }
+        }
+        if stop.is_stopped() {
+            return None;
+        }
+        Some(permit)
+    }
+
+    /// A call answered without throttling: recover gradually, learn latency.
+    pub fn on_clean(&self, latency: Duration) {
+        let mut s = self.lock();
+        s.throttled_since = None;
+        s.level = s.level.saturating_sub(1);
+        // Additive recovery: about 20 clean answers from half rate to full.
+        s.rate_factor = (s.rate_factor + 0.025).min(1.0);
+        let secs = latency.as_secs_f64();
+        let avg = match s.latency {
+            Some(avg) => 0.9 * avg + 0.1 * secs,
+            None => secs,
+        };
+        s.latency = Some(avg);
+        let target = self.target_concurrency(avg, s.rate_factor);
+        // Grow by at most one per clean answer (additive increase), shrink at once.
+        s.limit = if target > s.limit { s.limit + 1 } else { target };
+        drop(s);
+        self.slot_freed.notify_one();
+    }
+
+    fn target_concurrency(&self, latency: f64, rate_factor: f64) -> usize {
+        match self.config.concurrency {
+            Concurrency::Fixed(n) => n.max(1),
+            Concurrency::Auto { max } => {
+                if self.config.qps <= 0.0 {
+                    return max.max(1);
+                }
+                // Little's law: in flight = rate × latency; +25 % and +1 for
+                // variance, so the limiter, not concurrency, sets the pace.
+                let need = (self.config.qps * rate_factor * latency * 1.25).ceil() as usize + 1;
+                need.clamp(1, max.max(1))
+            }
+        }
+    }
+
+    /// A call answered 120/122/429: pause everyone, cut rate and concurrency.
+    /// Returns a stop reason when throttling has lasted too long.
+    pub fn on_throttle(&self, permit: &Permit<'_>, retry_after: Option<Duration>) -> Option<StopReason> {
+        let mut s = self.lock();
+        s.throttle_events += 1;
+        let now = Instant::now();
+        let since = *s.throttled_since.get_or_insert(now);
+        if now.duration_since(since) > self.config.max_throttle_wait {
+            return Some(StopReason::Throttled);
+        }
+        if permit.epoch < s.epoch {
+            // Sent before we last reacted: that reaction already covers it.
+            return None;
+        }
+        s.epoch += 1;
+        s.level = (s.level + 1).min(16);
+        let ceiling = self
+            .config
+            .throttle_base
+            .saturating_mul(1u32 << (s.level - 1).min(15))
+            .min(self.config.throttle_cap);
+        // Equal jitter: at least half the ceiling, so the pause is real, and
+        // spread so that many clients do not return in lockstep.
+        let half = ceiling / 2;
+        let pause = half + Duration::from_secs_f64(fastrand::f64() * half.as_secs_f64());
+        let pause = pause.max(retry_after.unwrap_or_default());
+        let until = now + pause;
+        s.pause_until = Some(s.pause_until.map_or(until, |p| p.max(until)));
+        s.rate_factor = (s.rate_factor * 0.5).max(0.05);
+        s.limit = (s.limit / 2).max(1);
+        s.next_slot = until;
+        tracing::warn!(pause_ms = pause.as_millis() as u64, level = s.level, limit = s.limit,
+            rate = format!("{:.2}", self.config.qps * s.rate_factor), "Throttled by the API: everyone pauses.");
+        None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn flow(concurrency: Concurrency) -> Flow {
+        Flow::new(FlowConfig {
+            qps: 0.0,
+            burst: 1,
+            concurrency,
+            throttle_base: Duration::from_secs(1),
+            throttle_cap: Duration::from_secs(60),
+            max_throttle_wait: Duration::from_secs(1800),
+        })
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn throttle_pauses_everyone_and_cuts_concurrency() {
+        let f = flow(Concurrency::Fixed(8));
+        let stop = Stop::default();
+        let p = f.permit(&stop).await.unwrap();
+        assert!(f.on_throttle(&p, None).is_none());
+        drop(p);
+        let st = f.status();
+        assert!(st.paused);
+        assert_eq!(st.limit, 4);
+        assert_eq!(st.rate_factor, 0.5);
+        let before = Instant::now();
+        let _p = f.permit(&stop).await.unwrap();
+        let waited = before.elapsed();
+        assert!(waited >= Duration::from_millis(500) && waited <= Duration::from_secs(1), "{waited:?}");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn answers_to_calls_sent_before_a_reaction_do_not_escalate() {
+        let f = flow(Concurrency::Fixed(8));
+        let stop = Stop::default();
+        let a = f.permit(&stop).await.unwrap();
+        let b = f.permit(&stop).await.unwrap();
+        f.on_throttle(&a, None);
+        f.on_throttle(&b, None);
+        assert_eq!(f.status().limit, 4, "one reaction for two answers to one burst");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn retry_after_is_a_minimum_pause() {
+        let f = flow(Concurrency::Fixed(2));
+        let stop = Stop::default();
+        let p = f.permit(&stop).await.unwrap();
+        f.on_throttle(&p, Some(Duration::from_secs(30)));
+        drop(p);
+        let before = Instant::now();
+        let _p = f.permit(&stop).await.unwrap();
+        assert!(before.elapsed() >= Duration::from_secs(30));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn long_throttling_stops_the_run() {
+        let mut f = flow(Concurrency::Fixed(1));
+        f.config.max_throttle_wait = Duration::from_secs(10);
+        let stop = Stop::default();
+        let p = f.permit(&stop).await.unwrap();
+        assert!(f.on_throttle(&p, None).is_none());
+        drop(p);
+        tokio::time::advance(Duration::from_secs(11)).await;
+        let p = f.permit(&stop).await.unwrap();
+        assert_eq!(f.on_throttle(&p, None), Some(StopReason::Throttled));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn auto_concurrency_follows_littles_law() {
+        let f = Flow::new(FlowConfig {
+            qps: 50.0,
+            burst: 1,
+            concurrency: Concurrency::Auto { max: 32 },
+            throttle_base: Duration::from_secs(1),
+            throttle_cap: Duration::from_secs(60),
+            max_throttle_wait: Duration::from_secs(1800),
+        });
+        for _ in 0..100 {
+            f.on_clean(Duration::from_millis(600));
+        }
+        // 50/s × 0.6 s × 1.25 + 1 = 39 → capped at 32.
+        assert_eq!(f.status().limit, 32);
+        for _ in 0..200 {
+            f.on_clean(Duration::from_millis(100));
+        }
+        // 50 × 0.1 × 1.25 + 1 ≈ 8 (the average decays towards 100 ms).
+        assert!((7..=9).contains(&f.status().limit), "{:?}", f.status());
+    }
+}

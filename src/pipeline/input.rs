@@ -1,0 +1,314 @@
+//! Stage 1: the input CSV, streamed record by record (SPEC §3).
+//!
+//! Detects the encoding (UTF-8 with or without BOM, UTF-16 with BOM, else
+//! GB18030, which also reads GBK), finds the search-key column, trims and
+//! normalises keys, and validates them locally so nothing invalid is paid for.
+//! Memory stays flat: one record at a time, whatever the file size.
+
+use std::fs::File;
+use std::io::{BufReader, Cursor, Read};
+use std::path::PathBuf;
+
+use encoding_rs::Encoding;
+use encoding_rs_io::DecodeReaderBytesBuilder;
+
+use crate::store::records::InputRecord;
+
+/// Where the CSV comes from.
+pub enum InputSource {
+    Path(PathBuf),
+    Stdin,
+    /// In-memory bytes (the demo's compiled-in sample).
+    Bytes(&'static [u8]),
+}
+
+/// How to read the CSV.
+#[derive(Debug, Clone, Default)]
+pub struct InputOptions {
+    /// The column holding the search key; auto-detected when `None`.
+    pub column: Option<String>,
+    /// The file has no header row.
+    pub no_header: bool,
+    /// Force an encoding (a WHATWG label such as `gbk`, `utf-16le`).
+    pub encoding: Option<String>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum InputError {
+    #[error("cannot read input {path}: {source}")]
+    Unreadable { path: String, source: std::io::Error },
+    #[error("unknown encoding {0:?} (try utf-8, gbk, gb18030, utf-16le, utf-16be)")]
+    UnknownEncoding(String),
+    #[error("input has no usable search-key column{hint}; headers seen: {headers:?}")]
+    NoColumn { headers: Vec<String>, hint: String },
+    #[error("input is empty: no header row")]
+    Empty,
+    #[error("cannot read the header row: {0}")]
+    Header(csv::Error),
+}
+
+/// Header names that hold a search key, in order of preference (compared
+/// case-insensitively, ignoring `_`, `-` and spaces).
+const KEY_HEADERS: &[&str] = &[
+    "searchkey",
+    "companyname",
+    "company",
+    "name",
+    "企业名称",
+    "公司名称",
+    "名称",
+    "统一社会信用代码",
+    "信用代码",
+    "creditcode",
+    "unifiedsocialcreditcode",
+    "uscc",
+    "keyno",
+];
+
+/// A problem with one input record; the record is skipped, the run goes on.
+#[derive(Debug)]
+pub struct RowProblem {
+    pub line: u64,
+    pub message: String,
+}
+
+/// One item of the input stream.
+pub enum Item {
+    Record(InputRecord),
+    Blank,
+    Problem(RowProblem),
+}
+
+pub struct InputReader {
+    csv: csv::Reader<Box<dyn Read + Send>>,
+    key_column: usize,
+    headers: Vec<String>,
+    record: csv::StringRecord,
+    /// Which encoding was used, for the log.
+    pub encoding: &'static str,
+}
+
+fn header_key(h: &str) -> String {
+    h.trim().trim_start_matches('\u{feff}').chars().filter(|c| !matches!(c, '_' | '-' | ' ')).collect::<String>().to_lowercase()
+}
+
+impl InputReader {
+    pub fn open(source: InputSource, opts: &InputOptions) -> Result<Self, InputError> {
+        let label = match &source {
+            InputSource::Path(p) => p.display().to_string(),
+            InputSource::Stdin => "-".to_string(),
+            InputSource::Bytes(_) => "<built-in sample>".to_string(),
+        };
+        let unreadable = |source| InputError::Unreadable { path: label.clone(), source };
+        let mut raw: Box<dyn Read + Send> = match source {
+            InputSource::Path(p) => Box::new(BufReader::with_capacity(1 << 16, File::open(&p).map_err(unreadable)?)),
+            InputSource::Stdin => Box::new(std::io::stdin()),
+            InputSource::Bytes(b) => Box::new(Cursor::new(b)),
+        };
+        // Sniff the first 64 KiB, then put it back in front of the stream.
+        let mut head = Vec::with_capacity(1 << 16);
+        (&mut raw).take(1 << 16).read_to_end(&mut head).map_err(unreadable)?;
+        let forced = match &opts.encoding {
+            Some(label) => {
+                Some(Encoding::for_label(label.as_bytes()).ok_or_else(|| InputError::UnknownEncoding(label.clone()))?)
+            }
+            None => None,
+        };
+        let encoding = forced.unwrap_or_else(|| sniff(&head));
+        let stream: Box<dyn Read + Send> = Box::new(Cursor::new(head).chain(raw));
+        let decoded: Box<dyn Read + Send> = if encoding == encoding_rs::UTF_8 && forced.is_none() {
+            // Plain UTF-8 passes through undecoded (a BOM is stripped below):
+            // an invalid byte later in the file then becomes a per-row error
+            // with its line number instead of a silent U+FFFD.
+            Box::new(DecodeReaderBytesBuilder::new().encoding(None).utf8_passthru(true).build(stream))
+        } else {
+            Box::new(DecodeReaderBytesBuilder::new().encoding(Some(encoding)).bom_override(true).build(stream))
+        };
+        let mut csv = csv::ReaderBuilder::new().has_headers(false).flexible(true).from_reader(decoded);
+
+        let mut record = csv::StringRecord::new();
+        let headers: Vec<String> = if opts.no_header {
+            Vec::new()
+        } else {
+            if !csv.read_record(&mut record).map_err(InputError::Header)? {
+                return Err(InputError::Empty);
+            }
+            record.iter().map(|h| h.trim().trim_start_matches('\u{feff}').to_string()).collect()
+        };
+        let key_column = find_key_column(&headers, opts)?;
+        Ok(Self { csv, key_column, headers, record, encoding: encoding.name() })
+    }
+
+    /// The header names (`column_1…` when there is no header row).
+    pub fn headers(&self) -> &[String] {
+        &self.headers
+    }
+
+    /// The next item, or `None` at the end of the input.
+    pub fn next_item(&mut self) -> Option<Item> {
+        match self.csv.read_record(&mut self.record) {
+            Ok(false) => None,
+            Ok(true) => Some(self.item()),
+            Err(e) => {
+                let line = e.position().map(|p| p.line()).unwrap_or(0);
+                let message = match e.kind() {
+                    csv::ErrorKind::Utf8 { .. } => {
+                        "not valid UTF-8 (pass --encoding if the file is GBK or UTF-16)".to_string()
+                    }
+                    _ => e.to_string(),
+                };
+                if matches!(e.kind(), csv::ErrorKind::Io(_)) {
+                    // An I/O error is not a bad row: the stream itself failed.
+                    return Some(Item::Problem(RowProblem { line, message: format!("input stopped: {message}") }));
+                }
+                Some(Item::Problem(RowProblem { line, message }))
+            }
+        }
+    }
+
+    fn item(&self) -> Item {
+        let line = self.record.position().map(|p| p.line()).unwrap_or(0);
+        let cell = self.record.get(self.key_column).unwrap_or("");
+        let key = cell.trim().trim_start_matches('\u{feff}').trim();
+        if key.is_empty() {
+            return Item::Blank;
+        }
+        let mut row = serde_json::Map::new();
+        for (i, value) in self.record.iter().enumerate() {
+            let name = self.headers.get(i).cloned().unwrap_or_else(|| format!("column_{}", i + 1));
+            row.insert(name, serde_json::Value::String(value.to_string()));
+        }
+        let norm_key = normalize(key);
+        Item::Record(InputRecord {
+            line,
+            search_key: key.to_string(),
+            invalid: validate(&norm_key),
+            norm_key,
+            row_json: serde_json::Value::Object(row).to_string(),
+        })
+    }
+}
+
+fn find_key_column(headers: &[String], opts: &InputOptions) -> Result<usize, InputError> {
+    if let Some(col) = &opts.column {
+        if opts.no_header {
+            // Without a header, --column is a 1-based column number.
+            return col.parse::<usize>().ok().filter(|n| *n >= 1).map(|n| n - 1).ok_or_else(|| InputError::NoColumn {
+                headers: vec![],
+                hint: format!(" (--column {col:?}: with --no-header give a column number, 1 = first)"),
+            });
+        }
+        let want = header_key(col);
+        return headers.iter().position(|h| header_key(h) == want).ok_or_else(|| InputError::NoColumn {
+            headers: headers.to_vec(),
+            hint: format!(" (--column {col:?} is not one of them)"),
+        });
+    }
+    if opts.no_header {
+        return Ok(0);
+    }
+    for known in KEY_HEADERS {
+        if let Some(i) = headers.iter().position(|h| header_key(h) == *known) {
+            return Ok(i);
+        }
+    }
+    if headers.len() == 1 {
+        return Ok(0);
+    }
+    Err(InputError::NoColumn {
+        headers: headers.to_vec(),
+        hint: " (name it with --column, or call it searchKey, company, name or 企业名称)".to_string(),
+    })
+}
+
+/// Guess the encoding of the first bytes of a file.
+fn sniff(head: &[u8]) -> &'static Encoding {
+    if let Some((enc, _)) = Encoding::for_bom(head) {
+        return enc;
+    }
+    match std::str::from_utf8(head) {
+        Ok(_) => encoding_rs::UTF_8,
+        // A multi-byte character cut by the 64 KiB boundary is still UTF-8.
+        Err(e) if e.error_len().is_none() => encoding_rs::UTF_8,
+        Err(_) => encoding_rs::GB18030,
+    }
+}
+
+/// Trim and fold full-width ASCII (ＡＢＣ１２３（）) to half-width, so the same
+/// company typed two ways is queried once.
+pub fn normalize(key: &str) -> String {
+    key.trim()
+        .chars()
+        .map(|c| match c {
+            '\u{3000}' => ' ',
+            '\u{FF01}'..='\u{FF5E}' => char::from_u32(c as u32 - 0xFEE0).unwrap_or(c),
+            _ => c,
+        })
+        .collect::<String>()
+        .trim()
+        .to_string()
+}
+
+/// Why a (normalised) key must not be sent, if it must not.
+pub fn validate(norm_key: &str) -> Option<String> {
+    if norm_key.chars().count() < 2 {
+        return Some("search key shorter than 2 characters (the API would answer 213)".to_string());
+    }
+    if looks_like_credit_code(norm_key) && !credit_code_check_digit_ok(norm_key) {
+        return Some(
+            "looks like a unified social credit code but its check digit is wrong (GB 32100-2015)".to_string(),
+        );
+    }
+    None
+}
+
+const CREDIT_ALPHABET: &str = "0123456789ABCDEFGHJKLMNPQRTUWXY";
+
+/// 18 characters from the code's alphabet, case-insensitively (SPEC §9).
+pub fn looks_like_credit_code(key: &str) -> bool {
+    key.chars().count() == 18 && key.chars().all(|c| CREDIT_ALPHABET.contains(c.to_ascii_uppercase()))
+}
+
+/// The GB 32100-2015 check digit (18th character) is right.
+pub fn credit_code_check_digit_ok(code: &str) -> bool {
+    const WEIGHTS: [u32; 17] = [1, 3, 9, 27, 19, 26, 16, 17, 20, 29, 25, 13, 8, 24, 10, 30, 28];
+    let values: Vec<u32> = code
+        .chars()
+        .filter_map(|c| CREDIT_ALPHABET.find(c.to_ascii_uppercase()).map(|i| i as u32))
+        .collect();
+    if values.len() != 18 {
+        return false;
+    }
+    let sum: u32 = values[..17].iter().zip(WEIGHTS).map(|(v, w)| v * w).sum();
+    let check = (31 - sum % 31) % 31;
+    values[17] == check
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn credit_code_check_digit() {
+        // A well-formed code (check digit computed per GB 32100-2015) and the
+        // same code with its last character changed.
+        assert!(credit_code_check_digit_ok("91350100M000100Y43"));
+        assert!(!credit_code_check_digit_ok("91350100M000100Y44"));
+        assert!(credit_code_check_digit_ok("91350100m000100y43"));
+        assert!(looks_like_credit_code("91350100M000100Y43"));
+        assert!(!looks_like_credit_code("上海浦东发展银行股份有限公司上海分行"));
+    }
+
+    #[test]
+    fn normalize_folds_width_and_trims() {
+        assert_eq!(normalize("　ＡＢＣ（上海）有限公司 "), "ABC(上海)有限公司");
+    }
+
+    #[test]
+    fn validate_rejects_short_and_bad_codes() {
+        assert!(validate("A").is_some());
+        assert!(validate("华为").is_none());
+        assert!(validate("91350100M000100Y44").is_some());
+        assert!(validate("110108000000016").is_none());
+    }
+}

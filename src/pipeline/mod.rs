@@ -1,0 +1,420 @@
+//! The pipeline (SPEC §3–5): four stages joined by bounded channels.
+//!
+//! ```text
+//!  reader thread ──Register──▶ writer thread ──reply──▶ reader thread ──Job──▶ workers (async)
+//!   (input.rs)                  (writer.rs)               (plan.rs)            (worker.rs, flow.rs)
+//!                                   ▲                                               │
+//!                                   └──────────────── Commit (page + call) ─────────┘
+//! ```
+//!
+//! Every channel is bounded, so a slow stage slows the one before it and
+//! nothing grows with the input. The run ends when the reader has no more
+//! rows and every worker is idle, or when [`shutdown::Stop`] fires.
+
+pub mod flow;
+pub mod input;
+pub mod plan;
+pub mod shutdown;
+pub mod worker;
+pub mod writer;
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio::sync::{mpsc, oneshot, Mutex};
+use tokio_util::sync::CancellationToken;
+
+use self::flow::{Flow, FlowConfig};
+use self::input::{InputOptions, InputReader, InputSource, Item};
+use self::plan::{Job, PlanOptions, Skip};
+use self::shutdown::{Stop, StopReason};
+use self::worker::{Ctx, RetryPolicy};
+use self::writer::WriteMsg;
+use crate::qcc::{Client, ClientConfig, Credentials};
+use crate::store::records::Registration;
+use crate::store::{self, read, write, StoreError};
+use crate::{clock, exit};
+
+/// Everything a run needs, already validated (see `cmd::run`).
+pub struct RunOptions {
+    pub input: InputSource,
+    /// How the input is named in `runs.input_path` and messages.
+    pub input_label: String,
+    pub input_options: InputOptions,
+    pub db: PathBuf,
+    pub client: ClientConfig,
+    pub credentials: Credentials,
+    pub flow: FlowConfig,
+    pub plan: PlanOptions,
+    pub retry: RetryPolicy,
+    pub max_calls: Option<u64>,
+    pub daily_limit: Option<u64>,
+    pub archive: bool,
+    pub progress: crate::progress::ProgressMode,
+}
+
+/// Counters every stage updates; progress and the summary read them.
+#[derive(Default)]
+pub struct Stats {
+    pub input_rows: AtomicU64,
+    pub blank_rows: AtomicU64,
+    pub bad_rows: AtomicU64,
+    pub duplicates: AtomicU64,
+    pub invalid: AtomicU64,
+    pub skipped_fresh: AtomicU64,
+    pub skipped_rejected: AtomicU64,
+    pub skipped_parked: AtomicU64,
+    pub queued: AtomicU64,
+    pub companies_finished: AtomicU64,
+    pub calls: AtomicU64,
+    pub calls_recorded: AtomicU64,
+    pub rows_received: AtomicU64,
+    pub rows_written: AtomicU64,
+    pub pages_written: AtomicU64,
+    pub commits: AtomicU64,
+    pub input_done: AtomicBool,
+}
+
+/// The call budget of this run: `--max-calls` and what `--daily-limit`
+/// leaves of today (Beijing time), whichever is smaller.
+pub struct Budget {
+    max_calls: Option<u64>,
+    daily: Option<(u64, u64)>,
+    used: AtomicU64,
+}
+
+impl Budget {
+    pub fn new(max_calls: Option<u64>, daily_limit: Option<u64>, used_today: u64) -> Self {
+        Self { max_calls, daily: daily_limit.map(|l| (l, l.saturating_sub(used_today))), used: AtomicU64::new(0) }
+    }
+
+    /// Reserve one call, or say which budget is spent.
+    pub fn take(&self) -> Result<(), StopReason> {
+        let n = self.used.fetch_add(1, Ordering::SeqCst) + 1;
+        if let Some(max) = self.max_calls {
+            if n > max {
+                self.used.fetch_sub(1, Ordering::SeqCst);
+                return Err(StopReason::MaxCalls(max));
+            }
+        }
+        if let Some((limit, left)) = self.daily {
+            if n > left {
+                self.used.fetch_sub(1, Ordering::SeqCst);
+                return Err(StopReason::DailyLimit(limit));
+            }
+        }
+        Ok(())
+    }
+
+    /// Give back a reservation that did not become a call.
+    pub fn refund(&self) {
+        self.used.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+/// Why a run could not start, or failed outright.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    #[error(transparent)]
+    Input(#[from] input::InputError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("cannot build the HTTP client: {0}")]
+    Client(String),
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl RunError {
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            RunError::Input(_) => exit::DATAERR,
+            RunError::Store(_) => exit::CANTCREAT,
+            RunError::Client(_) => exit::CONFIG,
+            RunError::Internal(_) => exit::CANTCREAT,
+        }
+    }
+}
+
+/// The end-of-run summary (SPEC §7), also stored as JSON in `runs.summary`.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Summary {
+    pub run_id: i64,
+    pub exit_code: i32,
+    pub status: String,
+    pub stop_reason: Option<String>,
+    pub elapsed_secs: f64,
+    pub input_rows: u64,
+    pub blank_rows: u64,
+    pub bad_rows: u64,
+    pub duplicates: u64,
+    pub skipped_fresh: u64,
+    pub companies_by_state: Vec<(String, u64)>,
+    pub calls: u64,
+    pub calls_by_status: Vec<(String, u64)>,
+    pub rows_written: u64,
+    pub customers_in_db: u64,
+    pub calls_per_sec: f64,
+    pub next_parked_retry: Option<String>,
+}
+
+impl Summary {
+    /// Companies of this run's input still needing calls.
+    pub fn remaining(&self) -> u64 {
+        self.companies_by_state
+            .iter()
+            .filter(|(s, _)| matches!(s.as_str(), "pending" | "deferred" | "parked"))
+            .map(|(_, n)| n)
+            .sum()
+    }
+
+    /// The human-readable summary printed at the end of every run.
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        let states: Vec<String> = self.companies_by_state.iter().map(|(s, n)| format!("{s} {n}")).collect();
+        let calls: Vec<String> = self.calls_by_status.iter().map(|(s, n)| format!("{s}×{n}")).collect();
+        out.push_str(&format!("run {} {} (exit {})", self.run_id, self.status, self.exit_code));
+        if let Some(r) = &self.stop_reason {
+            out.push_str(&format!(": {r}"));
+        }
+        out.push('\n');
+        out.push_str(&format!(
+            "  input      {} rows, {} duplicates, {} blank, {} unreadable\n",
+            self.input_rows, self.duplicates, self.blank_rows, self.bad_rows
+        ));
+        out.push_str(&format!("  companies  {}\n", if states.is_empty() { "none".into() } else { states.join(", ") }));
+        out.push_str(&format!("  fresh      {} skipped at no cost (fetched within --refresh-after)\n", self.skipped_fresh));
+        out.push_str(&format!(
+            "  calls      {} in {:.1}s ({:.1}/s){}\n",
+            self.calls,
+            self.elapsed_secs,
+            self.calls_per_sec,
+            if calls.is_empty() { String::new() } else { format!(": {}", calls.join(", ")) }
+        ));
+        out.push_str(&format!("  rows       {} written, {} customers in the database\n", self.rows_written, self.customers_in_db));
+        let remaining = self.remaining();
+        if remaining > 0 {
+            out.push_str(&format!("  remaining  {remaining} companies need another run"));
+            if let Some(t) = &self.next_parked_retry {
+                out.push_str(&format!(" (parked ones from {t})"));
+            }
+            out.push('\n');
+        } else {
+            out.push_str("  remaining  nothing: every company reached a final state\n");
+        }
+        out
+    }
+}
+
+/// How many input rows travel to the writer per registration message.
+const REGISTER_BATCH: usize = 256;
+
+/// Run the pipeline to the end or until stopped. `cancel` is the caller's
+/// stop switch (signals, tests).
+pub async fn run(opts: RunOptions, cancel: CancellationToken) -> Result<Summary, RunError> {
+    let started = Instant::now();
+    let reader = InputReader::open(opts.input, &opts.input_options)?;
+    tracing::info!(input = %opts.input_label, encoding = reader.encoding, "Reading input.");
+
+    let db = opts.db.clone();
+    let store = tokio::task::spawn_blocking(move || store::open_for_writing(&db))
+        .await
+        .map_err(|e| RunError::Internal(e.to_string()))??;
+    let now = chrono::Utc::now();
+    let used_today = read::calls_since(&store.conn, &clock::iso(clock::beijing_day_start(now))).map_err(StoreError::from)?;
+    let run_id = write::start_run(&store.conn, &opts.input_label, &clock::iso(now)).map_err(StoreError::from)?;
+    tracing::info!(run_id, db = %opts.db.display(), "Run started.");
+
+    let client = Client::new(&opts.client, opts.credentials).map_err(|e| RunError::Client(e.to_string()))?;
+    let stop = Arc::new(Stop::with_parent(&cancel));
+    let stats = Arc::new(Stats::default());
+    let workers_n = opts.flow.concurrency.max();
+
+    let (write_tx, write_rx) = mpsc::channel::<WriteMsg>(1024);
+    let writer = writer::spawn(store, run_id, write_rx, stats.clone(), stop.clone())
+        .map_err(|e| RunError::Internal(e.to_string()))?;
+
+    let (job_tx, job_rx) = mpsc::channel::<Job>(workers_n * 2);
+    let reader_thread = {
+        let write_tx = write_tx.clone();
+        let stats = stats.clone();
+        let stop = stop.clone();
+        let plan = opts.plan.clone();
+        std::thread::Builder::new()
+            .name("input-reader".into())
+            .spawn(move || read_and_plan(reader, write_tx, job_tx, &plan, &stats, &stop))
+            .map_err(|e| RunError::Internal(e.to_string()))?
+    };
+
+    let ctx = Arc::new(Ctx {
+        client,
+        flow: Flow::new(opts.flow.clone()),
+        stop: stop.clone(),
+        writer: write_tx,
+        plan: opts.plan.clone(),
+        retry: opts.retry.clone(),
+        archive: opts.archive,
+        budget: Budget::new(opts.max_calls, opts.daily_limit, used_today),
+        stats: stats.clone(),
+    });
+    let progress = crate::progress::spawn(opts.progress, stats.clone(), ctx.clone());
+    let jobs = Arc::new(Mutex::new(job_rx));
+    let mut pool = tokio::task::JoinSet::new();
+    for _ in 0..workers_n {
+        pool.spawn(worker::work(ctx.clone(), jobs.clone()));
+    }
+    drop(jobs);
+    while let Some(res) = pool.join_next().await {
+        if let Err(e) = res {
+            tracing::error!(error = %e, "A worker failed; its company stays pending for the next run.");
+        }
+    }
+    progress.finish();
+    drop(ctx);
+    let reader_result = tokio::task::spawn_blocking(move || reader_thread.join())
+        .await
+        .map_err(|e| RunError::Internal(e.to_string()))?;
+    if reader_result.is_err() {
+        return Err(RunError::Internal("the input reader panicked".into()));
+    }
+    let store_result = tokio::task::spawn_blocking(move || writer.join())
+        .await
+        .map_err(|e| RunError::Internal(e.to_string()))?
+        .map_err(|_| RunError::Internal("the writer panicked".into()))?;
+    let store = match store_result {
+        Ok(store) => store,
+        Err(e) => return Err(RunError::Store(StoreError::Sql(e))),
+    };
+    let summary = finish(store, run_id, &stats, &stop, started)?;
+    Ok(summary)
+}
+
+/// The reader thread: stream the input, register rows with the writer in
+/// batches, and queue a job for every company that needs calls.
+fn read_and_plan(
+    mut reader: InputReader,
+    write_tx: mpsc::Sender<WriteMsg>,
+    job_tx: mpsc::Sender<Job>,
+    plan: &PlanOptions,
+    stats: &Stats,
+    stop: &Stop,
+) {
+    let mut batch = Vec::with_capacity(REGISTER_BATCH);
+    let mut done = false;
+    while !done && !stop.is_stopped() {
+        while batch.len() < REGISTER_BATCH {
+            match reader.next_item() {
+                None => {
+                    done = true;
+                    break;
+                }
+                Some(Item::Blank) => {
+                    stats.blank_rows.fetch_add(1, Ordering::Relaxed);
+                }
+                Some(Item::Problem(p)) => {
+                    stats.bad_rows.fetch_add(1, Ordering::Relaxed);
+                    tracing::warn!(line = p.line, problem = %p.message, "Skipping an unreadable input row; the rest is kept.");
+                    if p.message.starts_with("input stopped") {
+                        done = true;
+                        break;
+                    }
+                }
+                Some(Item::Record(r)) => {
+                    stats.input_rows.fetch_add(1, Ordering::Relaxed);
+                    batch.push(r);
+                }
+            }
+        }
+        if batch.is_empty() {
+            continue;
+        }
+        let (reply_tx, reply_rx) = oneshot::channel();
+        let records = std::mem::replace(&mut batch, Vec::with_capacity(REGISTER_BATCH));
+        if write_tx.blocking_send(WriteMsg::Register { records, reply: reply_tx }).is_err() {
+            return;
+        }
+        let Ok(registrations) = reply_rx.blocking_recv() else { return };
+        let now = chrono::Utc::now();
+        for reg in registrations {
+            match reg {
+                Registration::Duplicate => {
+                    stats.duplicates.fetch_add(1, Ordering::Relaxed);
+                }
+                Registration::Invalid => {
+                    stats.invalid.fetch_add(1, Ordering::Relaxed);
+                }
+                Registration::Company(snapshot) => match plan::plan(snapshot, plan, now) {
+                    Ok(job) => {
+                        stats.queued.fetch_add(1, Ordering::Relaxed);
+                        if job_tx.blocking_send(job).is_err() {
+                            return;
+                        }
+                    }
+                    Err(Skip::Fresh) => {
+                        stats.skipped_fresh.fetch_add(1, Ordering::Relaxed);
+                    }
+                    Err(Skip::Rejected) => {
+                        stats.skipped_rejected.fetch_add(1, Ordering::Relaxed);
+                    }
+                    Err(Skip::Parked(_)) => {
+                        stats.skipped_parked.fetch_add(1, Ordering::Relaxed);
+                    }
+                },
+            }
+        }
+    }
+    stats.input_done.store(true, Ordering::Relaxed);
+}
+
+fn finish(store: store::WriteStore, run_id: i64, stats: &Stats, stop: &Stop, started: Instant) -> Result<Summary, RunError> {
+    let conn = &store.conn;
+    let by_state = read::companies_by_state(conn, run_id).map_err(StoreError::from)?;
+    let by_status = read::calls_by_status(conn, run_id).map_err(StoreError::from)?;
+    let customers = read::customer_rows_total(conn).map_err(StoreError::from)?;
+    let next_parked = read::earliest_retry_after(conn, run_id).map_err(StoreError::from)?;
+    let reason = stop.reason();
+    let elapsed = started.elapsed().max(Duration::from_millis(1));
+    let calls = stats.calls.load(Ordering::Relaxed);
+    let mut summary = Summary {
+        run_id,
+        exit_code: exit::OK,
+        status: "finished".into(),
+        stop_reason: reason.as_ref().map(|r| r.to_string()),
+        elapsed_secs: elapsed.as_secs_f64(),
+        input_rows: stats.input_rows.load(Ordering::Relaxed),
+        blank_rows: stats.blank_rows.load(Ordering::Relaxed),
+        bad_rows: stats.bad_rows.load(Ordering::Relaxed),
+        duplicates: stats.duplicates.load(Ordering::Relaxed),
+        skipped_fresh: stats.skipped_fresh.load(Ordering::Relaxed),
+        companies_by_state: by_state,
+        calls,
+        calls_by_status: by_status,
+        rows_written: stats.rows_written.load(Ordering::Relaxed),
+        customers_in_db: customers,
+        calls_per_sec: calls as f64 / elapsed.as_secs_f64(),
+        next_parked_retry: next_parked,
+    };
+    match &reason {
+        Some(r) => {
+            summary.exit_code = r.exit_code();
+            summary.status = if summary.exit_code == exit::TEMPFAIL { "stopped".into() } else { "failed".into() };
+        }
+        None if summary.remaining() > 0 => {
+            summary.exit_code = exit::TEMPFAIL;
+            summary.status = "incomplete".into();
+        }
+        None => {}
+    }
+    let json = serde_json::to_string(&summary).unwrap_or_default();
+    let end = write::RunEnd {
+        status: &summary.status,
+        exit_code: summary.exit_code,
+        calls,
+        rows_written: summary.rows_written,
+        summary_json: &json,
+    };
+    write::finish_run(conn, run_id, &end, &clock::now_iso()).map_err(StoreError::from)?;
+    Ok(summary)
+}

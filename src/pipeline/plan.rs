@@ -1,0 +1,287 @@
+//! What to fetch for a company, given what the database already holds
+//! (SPEC §4). Pure functions: no I/O, so every rule is unit-tested.
+
+use chrono::{DateTime, Utc};
+
+use crate::clock;
+use crate::store::records::{CompanySnapshot, CompanyState, YearRow, YearState};
+
+/// The API never serves more than 5,000 entries of one query.
+pub const MAX_ENTRIES: u64 = 5000;
+
+/// `--years` / `--since`: which years to fetch.
+#[derive(Debug, Clone, Default)]
+pub struct YearFilter {
+    pub only: Option<Vec<String>>,
+    pub since: Option<u32>,
+}
+
+impl YearFilter {
+    pub fn accepts(&self, year: &str) -> bool {
+        if let Some(only) = &self.only {
+            if !only.iter().any(|y| y == year) {
+                return false;
+            }
+        }
+        if let Some(since) = self.since {
+            match year.get(..4).and_then(|y| y.parse::<u32>().ok()) {
+                Some(y) if y >= since => {}
+                _ => return false,
+            }
+        }
+        true
+    }
+}
+
+/// Policy knobs for planning.
+#[derive(Debug, Clone)]
+pub struct PlanOptions {
+    pub refresh_after: chrono::Duration,
+    pub full_refresh: bool,
+    pub retry_rejected: bool,
+    pub years: YearFilter,
+    pub page_size: u32,
+}
+
+/// Why a company costs nothing this run.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Skip {
+    /// Fetched within `--refresh-after`.
+    Fresh,
+    /// Rejected by the API before (`--retry-rejected` to ask again).
+    Rejected,
+    /// Parked after 110 until this time.
+    Parked(String),
+}
+
+/// Work for one company.
+#[derive(Debug, Clone)]
+pub struct Job {
+    pub search_key: String,
+    /// Ask page 1 without `year` first (a new fetch cycle).
+    pub discovery: bool,
+    /// The year list of the current cycle, when discovery is already done.
+    pub year_list: Vec<String>,
+    /// When the current cycle's discovery happened (`None` if it has not).
+    pub discovered_at: Option<String>,
+    /// Year checkpoints from the database.
+    pub known_years: Vec<YearRow>,
+}
+
+/// One year to page through.
+#[derive(Debug, Clone, PartialEq)]
+pub struct YearTask {
+    pub year: String,
+    pub first_page: u32,
+    /// Known from an earlier page of this cycle.
+    pub pages_total: Option<u32>,
+    pub total_records: Option<u64>,
+}
+
+/// Decide what a company needs this run.
+pub fn plan(company: CompanySnapshot, opts: &PlanOptions, now: DateTime<Utc>) -> Result<Job, Skip> {
+    let mid_cycle = matches!(company.state, CompanyState::Pending | CompanyState::Deferred | CompanyState::Parked)
+        && company.year_list.is_some()
+        && company.discovered_at.is_some();
+    match company.state {
+        CompanyState::Done | CompanyState::NoResult if !opts.full_refresh => {
+            let fresh = company
+                .fetched_at
+                .as_deref()
+                .and_then(clock::parse_iso)
+                .is_some_and(|t| now < t + opts.refresh_after);
+            if fresh {
+                return Err(Skip::Fresh);
+            }
+        }
+        CompanyState::Rejected if !opts.retry_rejected => return Err(Skip::Rejected),
+        CompanyState::Parked => {
+            if let Some(until) = company.retry_after.as_deref() {
+                if clock::parse_iso(until).is_some_and(|t| now < t) {
+                    return Err(Skip::Parked(until.to_string()));
+                }
+            }
+        }
+        _ => {}
+    }
+    Ok(Job {
+        search_key: company.search_key,
+        discovery: !mid_cycle,
+        year_list: if mid_cycle { company.year_list.unwrap_or_default() } else { Vec::new() },
+        discovered_at: if mid_cycle { company.discovered_at } else { None },
+        known_years: company.years,
+    })
+}
+
+/// Pages to ask for `total` records: `min(100, ceil(total / page_size))`
+/// (SPEC §4), and whether the year is cut at the 5,000-entry ceiling.
+pub fn pages_for(total: u64, page_size: u32) -> (u32, bool) {
+    let size = u64::from(page_size.max(1));
+    let needed = total.div_ceil(size);
+    let cap = (MAX_ENTRIES / size).max(1);
+    (needed.min(cap) as u32, needed > cap)
+}
+
+/// The years of a cycle still to fetch, and where each one starts.
+///
+/// A year is fetched when it is new, partial, or — within a refresh — the most
+/// recent year (or every year with `--full-refresh`) whose checkpoint predates
+/// this cycle's discovery. Completed older years are never paid for again.
+pub fn years_to_fetch(
+    year_list: &[String],
+    known: &[YearRow],
+    discovered_at: &str,
+    opts: &PlanOptions,
+) -> Vec<YearTask> {
+    let latest = year_list.iter().max();
+    year_list
+        .iter()
+        .filter(|y| opts.years.accepts(y))
+        .filter_map(|year| {
+            let fresh_start = YearTask { year: year.clone(), first_page: 1, pages_total: None, total_records: None };
+            let Some(row) = known.iter().find(|r| &r.year == year) else { return Some(fresh_start) };
+            let before_cycle = row.fetched_at.as_deref().is_none_or(|f| f < discovered_at);
+            let refetch = before_cycle && (opts.full_refresh || Some(year) == latest);
+            match row.state {
+                YearState::Complete | YearState::Truncated if refetch => Some(fresh_start),
+                YearState::Complete | YearState::Truncated => None,
+                YearState::Partial if before_cycle && refetch => Some(fresh_start),
+                YearState::Partial => Some(YearTask {
+                    year: year.clone(),
+                    first_page: row.pages_fetched + 1,
+                    pages_total: row.pages_total,
+                    total_records: row.total_records,
+                }),
+            }
+        })
+        .collect()
+}
+
+/// Most calls a company can still need: SPEC §4's
+/// `1 + Σ_years max(1, min(100, ceil(n_y/50)))` for a first fetch.
+pub fn first_fetch_cost(year_totals: &[u64], page_size: u32) -> u64 {
+    1 + year_totals.iter().map(|&n| u64::from(pages_for(n, page_size).0.max(1))).sum::<u64>()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn opts() -> PlanOptions {
+        PlanOptions {
+            refresh_after: chrono::Duration::days(7),
+            full_refresh: false,
+            retry_rejected: false,
+            years: YearFilter::default(),
+            page_size: 50,
+        }
+    }
+
+    fn snapshot(state: CompanyState) -> CompanySnapshot {
+        CompanySnapshot {
+            search_key: "甲公司".into(),
+            state,
+            year_list: None,
+            discovered_at: None,
+            fetched_at: None,
+            retry_after: None,
+            years: vec![],
+        }
+    }
+
+    fn year(y: &str, state: YearState, fetched: u32, total: u32, at: &str) -> YearRow {
+        YearRow {
+            year: y.into(),
+            state,
+            total_records: Some(u64::from(total) * 50),
+            pages_total: Some(total),
+            pages_fetched: fetched,
+            fetched_at: Some(at.into()),
+        }
+    }
+
+    #[test]
+    fn cost_formula_matches_the_spec() {
+        assert_eq!(pages_for(0, 50), (0, false));
+        assert_eq!(pages_for(50, 50), (1, false));
+        assert_eq!(pages_for(51, 50), (2, false));
+        assert_eq!(pages_for(5000, 50), (100, false));
+        assert_eq!(pages_for(5001, 50), (100, true));
+        assert_eq!(first_fetch_cost(&[0, 1, 120, 6000], 50), 1 + 1 + 1 + 3 + 100);
+    }
+
+    #[test]
+    fn new_company_starts_with_discovery() {
+        let job = plan(snapshot(CompanyState::Pending), &opts(), Utc::now()).unwrap();
+        assert!(job.discovery);
+    }
+
+    #[test]
+    fn fresh_company_is_skipped_and_stale_one_rediscovered() {
+        let now = Utc::now();
+        let mut s = snapshot(CompanyState::Done);
+        s.fetched_at = Some(clock::iso(now - chrono::Duration::days(1)));
+        assert_eq!(plan(s.clone(), &opts(), now).unwrap_err(), Skip::Fresh);
+        s.fetched_at = Some(clock::iso(now - chrono::Duration::days(8)));
+        assert!(plan(s, &opts(), now).unwrap().discovery);
+    }
+
+    #[test]
+    fn interrupted_company_resumes_without_discovery() {
+        let mut s = snapshot(CompanyState::Deferred);
+        s.year_list = Some(vec!["2023".into(), "2022".into()]);
+        s.discovered_at = Some("2026-01-01T00:00:00.000Z".into());
+        let job = plan(s, &opts(), Utc::now()).unwrap();
+        assert!(!job.discovery);
+        assert_eq!(job.year_list.len(), 2);
+    }
+
+    #[test]
+    fn rejected_and_parked_companies_cost_nothing() {
+        assert_eq!(plan(snapshot(CompanyState::Rejected), &opts(), Utc::now()).unwrap_err(), Skip::Rejected);
+        let mut o = opts();
+        o.retry_rejected = true;
+        assert!(plan(snapshot(CompanyState::Rejected), &o, Utc::now()).is_ok());
+        let mut s = snapshot(CompanyState::Parked);
+        s.retry_after = Some(clock::iso(Utc::now() + chrono::Duration::hours(1)));
+        assert!(matches!(plan(s, &opts(), Utc::now()), Err(Skip::Parked(_))));
+    }
+
+    #[test]
+    fn resume_continues_a_partial_year_and_skips_complete_ones() {
+        let list = vec!["2023".to_string(), "2022".to_string(), "2021".to_string()];
+        let cycle = "2026-01-01T00:00:00.000Z";
+        let after = "2026-01-01T00:00:01.000Z";
+        let known =
+            vec![year("2023", YearState::Complete, 2, 2, after), year("2022", YearState::Partial, 3, 5, after)];
+        let tasks = years_to_fetch(&list, &known, cycle, &opts());
+        assert_eq!(tasks.len(), 2);
+        assert_eq!((tasks[0].year.as_str(), tasks[0].first_page, tasks[0].pages_total), ("2022", 4, Some(5)));
+        assert_eq!((tasks[1].year.as_str(), tasks[1].first_page), ("2021", 1));
+    }
+
+    #[test]
+    fn refresh_refetches_only_the_latest_year_and_new_years() {
+        let list = vec!["2024".to_string(), "2023".to_string(), "2022".to_string()];
+        let old = "2025-01-01T00:00:00.000Z";
+        let cycle = "2026-01-01T00:00:00.000Z";
+        let known = vec![year("2023", YearState::Complete, 2, 2, old), year("2022", YearState::Complete, 1, 1, old)];
+        // 2024 is new; 2023 was the latest before but is not now: only 2024.
+        let tasks = years_to_fetch(&list, &known, cycle, &opts());
+        assert_eq!(tasks.iter().map(|t| t.year.as_str()).collect::<Vec<_>>(), vec!["2024"]);
+        let known = vec![year("2024", YearState::Complete, 2, 2, old), year("2023", YearState::Complete, 2, 2, old)];
+        let tasks = years_to_fetch(&list, &known, cycle, &opts());
+        assert_eq!(tasks.iter().map(|t| t.year.as_str()).collect::<Vec<_>>(), vec!["2024", "2022"]);
+        let mut full = opts();
+        full.full_refresh = true;
+        assert_eq!(years_to_fetch(&list, &known, cycle, &full).len(), 3);
+    }
+
+    #[test]
+    fn year_filter() {
+        let f = YearFilter { only: None, since: Some(2020) };
+        assert!(f.accepts("2020") && f.accepts("2021-06") && !f.accepts("2019"));
+        let f = YearFilter { only: Some(vec!["2018".into()]), since: None };
+        assert!(f.accepts("2018") && !f.accepts("2019"));
+    }
+}

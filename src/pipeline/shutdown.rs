@@ -1,0 +1,108 @@
+//! Why a run stops early, decided once and seen by every stage.
+//!
+//! The token is what workers and the reader watch: once it is cancelled no new
+//! call starts, calls already in flight finish, and their results are still
+//! committed. The first reason recorded wins, except that an account problem
+//! (exit 78) or a database failure (exit 73) overrides a softer reason.
+
+use std::sync::Mutex;
+
+use tokio_util::sync::CancellationToken;
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum StopReason {
+    /// SIGINT/SIGTERM (or the caller's cancellation).
+    Interrupted,
+    /// 109/116: the vendor's daily limit is reached.
+    QuotaExhausted { code: u32, message: String },
+    /// `--max-calls` reached.
+    MaxCalls(u64),
+    /// `--daily-limit` reached (counted in Beijing calendar days).
+    DailyLimit(u64),
+    /// Throttling (120/122/429) lasted longer than `--max-throttle-wait`.
+    Throttled,
+    /// The API refused the account or the request: no further calls.
+    Fatal { code: String, message: String, hint: String },
+    /// The database could not be written.
+    StoreFailed(String),
+}
+
+impl StopReason {
+    /// The process exit code for this reason (SPEC §2).
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            StopReason::Fatal { .. } => crate::exit::CONFIG,
+            StopReason::StoreFailed(_) => crate::exit::CANTCREAT,
+            _ => crate::exit::TEMPFAIL,
+        }
+    }
+
+    fn severity(&self) -> u8 {
+        match self {
+            StopReason::Fatal { .. } | StopReason::StoreFailed(_) => 2,
+            _ => 1,
+        }
+    }
+}
+
+impl std::fmt::Display for StopReason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            StopReason::Interrupted => write!(f, "interrupted by a signal"),
+            StopReason::QuotaExhausted { code, message } => {
+                write!(f, "the API's daily limit is reached ({code} {message}); run again after midnight Beijing time")
+            }
+            StopReason::MaxCalls(n) => write!(f, "--max-calls {n} reached"),
+            StopReason::DailyLimit(n) => {
+                write!(f, "--daily-limit {n} reached for today (Beijing time); run again after midnight Beijing time")
+            }
+            StopReason::Throttled => write!(f, "the API kept throttling (120/122/429) past --max-throttle-wait"),
+            StopReason::Fatal { code, message, hint } => write!(f, "the API refused the account: {code} {message} — {hint}"),
+            StopReason::StoreFailed(e) => write!(f, "the database could not be written: {e}"),
+        }
+    }
+}
+
+/// The run's shared stop switch.
+#[derive(Default)]
+pub struct Stop {
+    token: CancellationToken,
+    reason: Mutex<Option<StopReason>>,
+}
+
+impl Stop {
+    /// A stop switch that also fires when `parent` is cancelled (signals).
+    pub fn with_parent(parent: &CancellationToken) -> Self {
+        Self { token: parent.child_token(), reason: Mutex::new(None) }
+    }
+
+    /// Record a reason and stop dispatching.
+    pub fn stop(&self, reason: StopReason) {
+        let mut current = self.reason.lock().unwrap_or_else(|e| e.into_inner());
+        let replace = match &*current {
+            None => true,
+            Some(old) => reason.severity() > old.severity(),
+        };
+        if replace {
+            tracing::warn!(reason = %reason, "Stopping: no new calls will start.");
+            *current = Some(reason);
+        }
+        drop(current);
+        self.token.cancel();
+    }
+
+    pub fn is_stopped(&self) -> bool {
+        self.token.is_cancelled()
+    }
+
+    pub fn token(&self) -> &CancellationToken {
+        &self.token
+    }
+
+    /// The reason, if stopped. A cancelled parent without a recorded reason
+    /// means a signal.
+    pub fn reason(&self) -> Option<StopReason> {
+        let current = self.reason.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        current.or_else(|| self.token.is_cancelled().then_some(StopReason::Interrupted))
+    }
+}

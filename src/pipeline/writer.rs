@@ -1,0 +1,105 @@
+//! Stage 4: the single writer. One OS thread owns the SQLite connection; every
+//! other stage talks to it over one bounded channel.
+//!
+//! Each message is applied whole inside a transaction, so a page's rows, its
+//! checkpoint and its call record are stored together or not at all. When
+//! messages queue up, the writer applies several in one transaction (group
+//! commit): each stays atomic, and the disk syncs once per batch instead of
+//! once per page.
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::thread::JoinHandle;
+
+use tokio::sync::{mpsc, oneshot};
+
+use super::shutdown::{Stop, StopReason};
+use super::Stats;
+use crate::clock;
+use crate::store::records::{Commit, InputRecord, Registration};
+use crate::store::{write, WriteStore};
+
+/// Most messages applied in one transaction.
+const MAX_BATCH: usize = 512;
+
+/// What the writer is asked to do.
+pub enum WriteMsg {
+    /// Register input rows; the reply says what is known of each.
+    Register { records: Vec<InputRecord>, reply: oneshot::Sender<Vec<Registration>> },
+    /// Store one atomic unit.
+    Commit(Commit),
+}
+
+/// Start the writer thread. It ends when every sender is dropped, and hands
+/// the store back for the end-of-run bookkeeping.
+pub fn spawn(
+    store: WriteStore,
+    run_id: i64,
+    rx: mpsc::Receiver<WriteMsg>,
+    stats: Arc<Stats>,
+    stop: Arc<Stop>,
+) -> std::io::Result<JoinHandle<Result<WriteStore, rusqlite::Error>>> {
+    std::thread::Builder::new().name("sqlite-writer".into()).spawn(move || {
+        let mut store = store;
+        let mut rx = rx;
+        match writer_loop(&mut store, run_id, &mut rx, &stats) {
+            Ok(()) => Ok(store),
+            Err(e) => {
+                tracing::error!(error = %e, "Database write failed; stopping the run.");
+                stop.stop(StopReason::StoreFailed(e.to_string()));
+                // Close the channel so no worker waits on a writer that is gone.
+                rx.close();
+                Err(e)
+            }
+        }
+    })
+}
+
+fn writer_loop(
+    store: &mut WriteStore,
+    run_id: i64,
+    rx: &mut mpsc::Receiver<WriteMsg>,
+    stats: &Stats,
+) -> rusqlite::Result<()> {
+    let mut replies = Vec::new();
+    while let Some(first) = rx.blocking_recv() {
+        let now = clock::now_iso();
+        let tx = store.conn.transaction()?;
+        let mut rows = 0;
+        let mut calls = 0;
+        let mut pages = 0;
+        let mut msg = Some(first);
+        let mut n = 0;
+        while let Some(m) = msg.take() {
+            match m {
+                WriteMsg::Register { records, reply } => {
+                    let regs = records
+                        .iter()
+                        .map(|r| write::register(&tx, run_id, r, &now))
+                        .collect::<rusqlite::Result<Vec<_>>>()?;
+                    replies.push((reply, regs));
+                }
+                WriteMsg::Commit(commit) => {
+                    let applied = write::apply(&tx, run_id, &commit, &now)?;
+                    rows += applied.rows;
+                    calls += applied.calls;
+                    pages += commit.events.iter().filter(|e| matches!(e, crate::store::records::Event::Page { .. })).count() as u64;
+                }
+            }
+            n += 1;
+            if n < MAX_BATCH {
+                msg = rx.try_recv().ok();
+            }
+        }
+        tx.commit()?;
+        stats.rows_written.fetch_add(rows, Ordering::Relaxed);
+        stats.calls_recorded.fetch_add(calls, Ordering::Relaxed);
+        stats.pages_written.fetch_add(pages, Ordering::Relaxed);
+        stats.commits.fetch_add(1, Ordering::Relaxed);
+        // Answer registrations only once they are durable.
+        for (reply, regs) in replies.drain(..) {
+            let _ = reply.send(regs);
+        }
+    }
+    Ok(())
+}

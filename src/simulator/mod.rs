@@ -1,0 +1,16 @@
+//! The built-in stand-in for Qichacha's `Customer/GetList` (SPEC §6).
+//!
+//! A first-class part of the crate: `demo` runs against it in-process, the
+//! tests do the same on `127.0.0.1:0`, and `qcc-customers mock-server` serves
+//! it standalone. [`data`] decides what every search key holds; [`server`]
+//! speaks the wire protocol, checks signatures and counts what it served.
+
+pub mod data;
+pub mod server;
+
+pub use server::{Faults, ServedKey, SimConfig, SimHandle, Simulator};
+
+/// The AppKey the simulator accepts unless told otherwise (used by `demo`).
+pub const DEMO_KEY: &str = "demo-app-key";
+/// The SecretKey paired with [`DEMO_KEY`].
+pub const DEMO_SECRET: &str = "demo-secret-key";

@@ -1,0 +1,422 @@
+//! The simulator's HTTP side: an axum router that speaks the wire format of
+//! SPEC §1, verifies key/Token/Timespan, checks parameters, and records every
+//! request so tests can verify what was paid for.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use axum::extract::{Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::Router;
+use serde_json::{json, Value};
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+use super::data::{self, triggers};
+use crate::qcc::{codes, sign};
+
+/// What the simulator accepts and how it misbehaves.
+#[derive(Debug, Clone)]
+pub struct SimConfig {
+    /// Seed of the data generator: the same seed and key give the same data.
+    pub seed: u64,
+    /// Accepted `(AppKey, SecretKey)` pairs.
+    pub accounts: Vec<(String, String)>,
+    /// Largest accepted difference between `Timespan` and the server clock.
+    pub max_clock_skew: Duration,
+    /// Fault injection (SPEC §6).
+    pub faults: Faults,
+}
+
+impl Default for SimConfig {
+    fn default() -> Self {
+        Self {
+            seed: 2019,
+            accounts: vec![(super::DEMO_KEY.into(), super::DEMO_SECRET.into())],
+            max_clock_skew: Duration::from_secs(300),
+            faults: Faults::default(),
+        }
+    }
+}
+
+/// Fault injection knobs. Shares are probabilities in `0.0..=1.0`, decided
+/// per request after authentication.
+#[derive(Debug, Clone, Default)]
+pub struct Faults {
+    /// Share of requests answered with vendor code 120.
+    pub throttle_share: f64,
+    /// Share answered with an HTTP 500 HTML page.
+    pub http500_share: f64,
+    /// Share answered with an HTTP 502 HTML page (a proxy in the way).
+    pub http502_share: f64,
+    /// Share whose connection is dropped without an answer.
+    pub drop_share: f64,
+    /// Share answered 200 with a body cut in half.
+    pub truncate_share: f64,
+    /// Random extra latency per request, uniformly in `min..=max`.
+    pub latency: Option<(Duration, Duration)>,
+    /// Everything answers 120 between these offsets from server start.
+    pub storm: Option<(Duration, Duration)>,
+    /// Answer 120 when more than this many requests arrive in one second.
+    pub qps_cap: Option<u32>,
+    /// Answer 116 once this many requests have been served.
+    pub daily_quota: Option<u64>,
+}
+
+/// What a request asked for: `(search key, year or "", page index)`.
+pub type ServedKey = (String, String, u32);
+
+/// One request as the simulator saw it.
+#[derive(Debug, Clone)]
+pub struct Arrival {
+    /// Seconds since the simulator started.
+    pub at: f64,
+    pub search_key: String,
+    pub year: Option<String>,
+    pub page_index: u32,
+    /// The vendor code or HTTP status it answered.
+    pub status: u32,
+}
+
+/// Shared state of a running simulator; tests read it through [`SimHandle`].
+pub struct SimState {
+    config: SimConfig,
+    started: Instant,
+    served: Mutex<HashMap<ServedKey, u32>>,
+    arrivals: Mutex<Vec<Arrival>>,
+    trigger_calls: Mutex<HashMap<String, u32>>,
+    second_window: Mutex<(u64, u32)>,
+    orders: AtomicU64,
+    billed: AtomicU64,
+}
+
+/// A cheap handle to the simulator's counters.
+#[derive(Clone)]
+pub struct SimHandle(Arc<SimState>);
+
+impl SimHandle {
+    /// How often each (key, year, page) was answered with data or a final code
+    /// (the billable answers). A count above 1 is a page paid for twice.
+    pub fn served(&self) -> HashMap<ServedKey, u32> {
+        lock(&self.0.served).clone()
+    }
+
+    /// Every request that reached the simulator, in arrival order.
+    pub fn arrivals(&self) -> Vec<Arrival> {
+        lock(&self.0.arrivals).clone()
+    }
+
+    /// Number of requests that reached the simulator.
+    pub fn request_count(&self) -> usize {
+        lock(&self.0.arrivals).len()
+    }
+
+    /// Number of billable answers (the sum of [`served`](Self::served)).
+    pub fn billed(&self) -> u64 {
+        self.0.billed.load(Ordering::Relaxed)
+    }
+
+    pub fn seed(&self) -> u64 {
+        self.0.config.seed
+    }
+}
+
+/// A simulator serving on a bound listener until cancelled.
+pub struct Simulator {
+    pub addr: SocketAddr,
+    pub handle: SimHandle,
+    cancel: CancellationToken,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Simulator {
+    /// Bind `127.0.0.1:0` and serve in the background of the current runtime.
+    pub async fn start(config: SimConfig) -> std::io::Result<Self> {
+        let listener = TcpListener::bind("127.0.0.1:0").await?;
+        Self::serve(listener, config)
+    }
+
+    /// Serve on an already-bound listener (so callers pick the address).
+    pub fn serve(listener: TcpListener, config: SimConfig) -> std::io::Result<Self> {
+        let addr = listener.local_addr()?;
+        let state = Arc::new(SimState {
+            config,
+            started: Instant::now(),
+            served: Mutex::default(),
+            arrivals: Mutex::default(),
+            trigger_calls: Mutex::default(),
+            second_window: Mutex::new((0, 0)),
+            orders: AtomicU64::new(0),
+            billed: AtomicU64::new(0),
+        });
+        let cancel = CancellationToken::new();
+        let app = router(state.clone());
+        let stop = cancel.clone();
+        let task = tokio::spawn(async move {
+            let _ = axum::serve(listener, app).with_graceful_shutdown(stop.cancelled_owned()).await;
+        });
+        Ok(Self { addr, handle: SimHandle(state), cancel, task })
+    }
+
+    /// The endpoint URL to pass to `--endpoint`.
+    pub fn endpoint(&self) -> String {
+        format!("http://{}/api/yj/Customer/GetList", self.addr)
+    }
+
+    /// Stop serving and wait for the server task.
+    pub async fn stop(self) {
+        self.cancel.cancel();
+        let _ = self.task.await;
+    }
+}
+
+/// The router: both the pro.qcc.com path and the open-API path.
+pub fn router(state: Arc<SimState>) -> Router {
+    Router::new()
+        .route("/api/yj/Customer/GetList", get(get_list))
+        .route("/Customer/GetList", get(get_list))
+        .with_state(state)
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    // A panic while holding these locks cannot leave them inconsistent.
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+enum Answer {
+    Code(u32),
+    Data(Value),
+    Http(StatusCode),
+    Drop,
+    Truncated(Value),
+}
+
+async fn get_list(
+    State(state): State<Arc<SimState>>,
+    Query(params): Query<HashMap<String, String>>,
+    headers: HeaderMap,
+) -> Response {
+    let search_key = params.get("searchKey").map(|s| s.trim().to_string()).unwrap_or_default();
+    let year = params.get("year").filter(|y| !y.is_empty()).cloned();
+    let page_index: u32 = params.get("pageIndex").and_then(|p| p.parse().ok()).unwrap_or(1);
+    let page_size: u32 = params.get("pageSize").and_then(|p| p.parse().ok()).unwrap_or(10);
+    let at = state.started.elapsed();
+
+    if let Some((lo, hi)) = state.config.faults.latency {
+        let span = hi.saturating_sub(lo).as_micros() as u64;
+        let extra = Duration::from_micros(fastrand::u64(0..=span));
+        tokio::time::sleep(lo + extra).await;
+    }
+
+    let answer = decide(&state, &params, &headers, &search_key, year.as_deref(), page_index, page_size, at);
+    let status = match &answer {
+        Answer::Code(c) => *c,
+        Answer::Data(_) | Answer::Truncated(_) => 200,
+        Answer::Http(s) => s.as_u16() as u32,
+        Answer::Drop => 0,
+    };
+    lock(&state.arrivals).push(Arrival { at: at.as_secs_f64(), search_key, year, page_index, status });
+
+    match answer {
+        Answer::Code(code) => json_response(&state, code, Value::Null, Value::Null),
+        Answer::Data(body) => (StatusCode::OK, [("content-type", "application/json")], body.to_string()).into_response(),
+        Answer::Truncated(body) => {
+            let text = body.to_string();
+            let cut = text.char_indices().nth(text.chars().count() / 2).map(|(i, _)| i).unwrap_or(0);
+            (StatusCode::OK, [("content-type", "application/json")], text[..cut].to_string()).into_response()
+        }
+        Answer::Http(status) => (
+            status,
+            [("content-type", "text/html")],
+            format!("<html><head><title>{status}</title></head><body><center><h1>{status}</h1></center><hr><center>nginx</center></body></html>"),
+        )
+            .into_response(),
+        // Dropping the connection: hyper closes it when the handler's future is
+        // abandoned, so we stall past any client timeout only if asked; here we
+        // answer with a malformed HTTP exchange by aborting the response body.
+        Answer::Drop => abort_response(),
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn decide(
+    state: &SimState,
+    params: &HashMap<String, String>,
+    headers: &HeaderMap,
+    search_key: &str,
+    year: Option<&str>,
+    page_index: u32,
+    page_size: u32,
+    at: Duration,
+) -> Answer {
+    // Authentication first, as the real API does: nothing past here is free.
+    let Some(key) = params.get("key") else { return Answer::Code(101) };
+    let Some((_, secret)) = state.config.accounts.iter().find(|(k, _)| k == key) else {
+        return Answer::Code(101);
+    };
+    let timespan = headers.get("Timespan").and_then(|v| v.to_str().ok()).unwrap_or("");
+    let token = headers.get("Token").and_then(|v| v.to_str().ok()).unwrap_or("");
+    if token != sign::token(key, timespan, secret) {
+        return Answer::Code(107);
+    }
+    let now = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+    match timespan.parse::<u64>() {
+        Ok(ts) if now.abs_diff(ts) <= state.config.max_clock_skew.as_secs() => {}
+        _ => return Answer::Code(115),
+    }
+
+    let faults = &state.config.faults;
+    if let Some(quota) = faults.daily_quota {
+        if state.billed.load(Ordering::Relaxed) >= quota {
+            return Answer::Code(116);
+        }
+    }
+    if let Some((from, to)) = faults.storm {
+        if at >= from && at < to {
+            return Answer::Code(120);
+        }
+    }
+    if let Some(cap) = faults.qps_cap {
+        let mut w = lock(&state.second_window);
+        let second = at.as_secs();
+        if w.0 != second {
+            *w = (second, 0);
+        }
+        w.1 += 1;
+        if w.1 > cap {
+            return Answer::Code(120);
+        }
+    }
+    let roll = fastrand::f64();
+    let mut edge = faults.throttle_share;
+    if roll < edge {
+        return Answer::Code(120);
+    }
+    for (share, answer) in [
+        (faults.http500_share, Answer::Http(StatusCode::INTERNAL_SERVER_ERROR)),
+        (faults.http502_share, Answer::Http(StatusCode::BAD_GATEWAY)),
+        (faults.drop_share, Answer::Drop),
+    ] {
+        edge += share;
+        if roll < edge {
+            return answer;
+        }
+    }
+    let truncate = roll < edge + faults.truncate_share;
+
+    // Parameter checks.
+    if search_key.chars().count() < 2 {
+        return bill(state, search_key, year, page_index, Answer::Code(213));
+    }
+    if page_size == 0 || page_size > 50 || page_index == 0 {
+        return bill(state, search_key, year, page_index, Answer::Code(202));
+    }
+    if u64::from(page_index) * u64::from(page_size) > 5000 {
+        return bill(state, search_key, year, page_index, Answer::Code(207));
+    }
+
+    // Documented trigger keys.
+    for (prefix, code) in [(triggers::REJECTED, 202), (triggers::PENDING, 205), (triggers::PARKED, 110)] {
+        if search_key.starts_with(prefix) {
+            return bill(state, search_key, year, page_index, Answer::Code(code));
+        }
+    }
+    if search_key.starts_with(triggers::THROTTLED) {
+        let mut calls = lock(&state.trigger_calls);
+        let n = calls.entry(search_key.to_string()).or_insert(0);
+        *n += 1;
+        if *n <= 2 {
+            return Answer::Code(120);
+        }
+    }
+
+    let answer = page_answer(state, search_key, year, page_index, page_size);
+    let answer = match answer {
+        Answer::Data(body) if truncate => Answer::Truncated(body),
+        other => other,
+    };
+    bill(state, search_key, year, page_index, answer)
+}
+
+/// Count a billable answer (data or a final 2xx code) for the served ledger.
+fn bill(state: &SimState, search_key: &str, year: Option<&str>, page_index: u32, answer: Answer) -> Answer {
+    if matches!(answer, Answer::Truncated(_)) {
+        // The client never saw this page whole; the vendor would still bill
+        // it, but it is not a page the client could have stored.
+        return answer;
+    }
+    state.billed.fetch_add(1, Ordering::Relaxed);
+    let key = (search_key.to_string(), year.unwrap_or("").to_string(), page_index);
+    *lock(&state.served).entry(key).or_insert(0) += 1;
+    answer
+}
+
+fn page_answer(state: &SimState, search_key: &str, year: Option<&str>, page_index: u32, page_size: u32) -> Answer {
+    let seed = state.config.seed;
+    let company = data::company(seed, search_key);
+    if company.years.is_empty() {
+        return Answer::Code(201);
+    }
+    let (rows_year, total) = match year {
+        None => {
+            let latest = &company.years[0];
+            (latest, company.years.iter().map(|y| u64::from(y.total)).sum::<u64>())
+        }
+        Some(y) => match company.year(y) {
+            Some(sy) if sy.total > 0 => (sy, u64::from(sy.total)),
+            _ => return Answer::Code(201),
+        },
+    };
+    let first = u64::from(page_index - 1) * u64::from(page_size);
+    if year.is_some() && first >= total {
+        return Answer::Code(201);
+    }
+    let end = (first + u64::from(page_size)).min(u64::from(rows_year.total));
+    let clients: Vec<Value> =
+        (first..end).map(|i| data::row(seed, search_key, &rows_year.year, i as u32)).collect();
+    let years: Vec<&str> = company.years.iter().map(|y| y.year.as_str()).collect();
+    Answer::Data(json!({
+        "OrderNumber": order_number(state),
+        "Paging": {"PageSize": page_size, "PageIndex": page_index, "TotalRecords": total},
+        "Result": {"YearList": years, "ClientList": clients},
+        "Status": "200",
+        "Message": codes::wire_message(200),
+    }))
+}
+
+fn order_number(state: &SimState) -> String {
+    let n = state.orders.fetch_add(1, Ordering::Relaxed);
+    let now = chrono::Utc::now().format("%Y%m%d%H%M%S");
+    format!("CUSTOMER{now}{n:08}")
+}
+
+fn json_response(state: &SimState, code: u32, paging: Value, result: Value) -> Response {
+    let valid = codes::info(code).is_some_and(|i| i.valid_request);
+    let body = json!({
+        "OrderNumber": if valid { Value::String(order_number(state)) } else { Value::Null },
+        "Paging": paging,
+        "Result": result,
+        "Status": code.to_string(),
+        "Message": codes::wire_message(code),
+    });
+    (StatusCode::OK, [("content-type", "application/json")], body.to_string()).into_response()
+}
+
+/// A response whose body stream fails at once: hyper then closes the
+/// connection mid-response, which the client sees as a dropped connection.
+fn abort_response() -> Response {
+    let stream = futures_util::stream::once(async {
+        Err::<bytes::Bytes, std::io::Error>(std::io::Error::other("simulated dropped connection"))
+    });
+    Response::builder()
+        .status(StatusCode::OK)
+        .header("content-type", "application/json")
+        .header("content-length", "4096")
+        .body(axum::body::Body::from_stream(stream))
+        .unwrap_or_else(|_| StatusCode::INTERNAL_SERVER_ERROR.into_response())
+}

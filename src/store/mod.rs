@@ -1,0 +1,125 @@
+//! The SQLite file (SPEC §5): opening, locking, migrating, and every SQL
+//! statement the tool runs. Nothing outside this module touches SQL.
+//!
+//! * [`open_for_writing`] takes the single-writer lock, creates the file 0600,
+//!   sets WAL, and applies `migrations/` in order.
+//! * [`write`] holds the writer's statements; [`read`] the queries for plans,
+//!   summaries and reports.
+
+pub mod read;
+pub mod records;
+pub mod write;
+
+use std::fs::{File, OpenOptions};
+use std::path::{Path, PathBuf};
+
+use rusqlite::Connection;
+use rusqlite_migration::{Migrations, M};
+
+/// The schema, one entry per file in `migrations/`, in order. Append-only.
+const MIGRATIONS: &[(&str, &str)] = &[("0001_init.sql", include_str!("../../migrations/0001_init.sql"))];
+
+/// The schema version this build writes (`PRAGMA user_version`).
+pub fn schema_version() -> usize {
+    MIGRATIONS.len()
+}
+
+/// Names of the migration files compiled in (a test checks none is missing).
+pub fn migration_files() -> impl Iterator<Item = &'static str> {
+    MIGRATIONS.iter().map(|(name, _)| *name)
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("another run is writing {db} (lock file {lock} is held); nothing was changed — wait for it to finish")]
+    Locked { db: PathBuf, lock: PathBuf },
+    #[error(
+        "{db} has schema version {found}, newer than this build knows ({known}); \
+         it was written by a newer qcc-customers — upgrade the tool, the file was not changed"
+    )]
+    TooNew { db: PathBuf, found: i64, known: usize },
+    #[error("cannot open database {db}: {source}")]
+    Open { db: PathBuf, source: Box<dyn std::error::Error + Send + Sync> },
+    #[error("database {db} does not exist")]
+    Missing { db: PathBuf },
+    #[error("database error: {0}")]
+    Sql(#[from] rusqlite::Error),
+}
+
+/// A database opened for writing, holding the single-writer lock.
+pub struct WriteStore {
+    pub conn: Connection,
+    /// Held for the life of the run: the OS releases it when the process ends,
+    /// however it ends (even SIGKILL), so a stale lock cannot block cron.
+    _lock: File,
+}
+
+fn open_err(db: &Path, e: impl std::error::Error + Send + Sync + 'static) -> StoreError {
+    StoreError::Open { db: db.to_path_buf(), source: Box::new(e) }
+}
+
+fn lock_path(db: &Path) -> PathBuf {
+    let mut name = db.as_os_str().to_owned();
+    name.push(".lock");
+    PathBuf::from(name)
+}
+
+/// Open (or create) the database for a run: lock, 0600, WAL, migrate.
+pub fn open_for_writing(db: &Path) -> Result<WriteStore, StoreError> {
+    let lock_file = lock_path(db);
+    let lock = create_private(&lock_file).map_err(|e| open_err(&lock_file, e))?;
+    match lock.try_lock() {
+        Ok(()) => {}
+        Err(std::fs::TryLockError::WouldBlock) => {
+            return Err(StoreError::Locked { db: db.to_path_buf(), lock: lock_file })
+        }
+        Err(std::fs::TryLockError::Error(e)) => return Err(open_err(&lock_file, e)),
+    }
+    // Create the file ourselves so it is 0600 from its first byte; SQLite
+    // gives the -wal and -shm files the same mode.
+    create_private(db).map_err(|e| open_err(db, e))?;
+    let mut conn = Connection::open(db).map_err(|e| open_err(db, e))?;
+    conn.busy_timeout(std::time::Duration::from_secs(10))?;
+    conn.pragma_update_and_check(None, "journal_mode", "WAL", |_| Ok(()))?;
+    // FULL: a committed page survives power loss, so it is never paid twice.
+    conn.pragma_update(None, "synchronous", "FULL")?;
+    conn.pragma_update(None, "foreign_keys", "ON")?;
+    migrate(db, &mut conn)?;
+    Ok(WriteStore { conn, _lock: lock })
+}
+
+/// Open an existing database read-only (status, export, dry run). Readers
+/// never block the writer (WAL) and never take the lock.
+pub fn open_for_reading(db: &Path) -> Result<Connection, StoreError> {
+    if !db.exists() {
+        return Err(StoreError::Missing { db: db.to_path_buf() });
+    }
+    let conn = Connection::open_with_flags(db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+        .map_err(|e| open_err(db, e))?;
+    conn.busy_timeout(std::time::Duration::from_secs(10))?;
+    let found: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
+    if found > schema_version() as i64 {
+        return Err(StoreError::TooNew { db: db.to_path_buf(), found, known: schema_version() });
+    }
+    Ok(conn)
+}
+
+fn migrate(db: &Path, conn: &mut Connection) -> Result<(), StoreError> {
+    let found: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
+    if found > schema_version() as i64 {
+        return Err(StoreError::TooNew { db: db.to_path_buf(), found, known: schema_version() });
+    }
+    let migrations = Migrations::new(MIGRATIONS.iter().map(|(_, sql)| M::up(sql)).collect());
+    migrations.to_latest(conn).map_err(|e| open_err(db, e))
+}
+
+#[cfg(unix)]
+fn create_private(path: &Path) -> std::io::Result<File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    OpenOptions::new().read(true).write(true).create(true).truncate(false).mode(0o600).open(path)
+}
+
+#[cfg(not(unix))]
+fn create_private(path: &Path) -> std::io::Result<File> {
+    OpenOptions::new().read(true).write(true).create(true).truncate(false).open(path)
+}

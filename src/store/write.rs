@@ -1,0 +1,296 @@
+//! The writer's statements. Every function here runs inside a transaction the
+//! writer owns; statements are cached (`prepare_cached`) because the same few
+//! run millions of times.
+
+use rusqlite::{params, Connection, OptionalExtension, Transaction};
+
+use super::records::{
+    CallRecord, Commit, CompanySnapshot, CompanyState, Event, InputRecord, RawPage, Registration, YearRow, YearState,
+};
+use crate::qcc::ClientRow;
+
+pub fn start_run(conn: &Connection, input_path: &str, now: &str) -> rusqlite::Result<i64> {
+    conn.execute(
+        "INSERT INTO runs (started_at, status, input_path) VALUES (?1, 'running', ?2)",
+        params![now, input_path],
+    )?;
+    Ok(conn.last_insert_rowid())
+}
+
+/// Close a run's row: how it ended and its summary (JSON).
+pub struct RunEnd<'a> {
+    pub status: &'a str,
+    pub exit_code: i32,
+    pub calls: u64,
+    pub rows_written: u64,
+    pub summary_json: &'a str,
+}
+
+pub fn finish_run(conn: &Connection, run_id: i64, end: &RunEnd<'_>, now: &str) -> rusqlite::Result<()> {
+    conn.execute(
+        "UPDATE runs SET finished_at = ?2, status = ?3, exit_code = ?4, calls = ?5, rows_written = ?6, summary = ?7
+         WHERE run_id = ?1",
+        params![run_id, now, end.status, end.exit_code, end.calls as i64, end.rows_written as i64, end.summary_json],
+    )?;
+    Ok(())
+}
+
+/// Record that this run's input holds `rec`, and say what is known about it.
+pub fn register(tx: &Transaction<'_>, run_id: i64, rec: &InputRecord, now: &str) -> rusqlite::Result<Registration> {
+    let found = tx
+        .prepare_cached(
+            "SELECT search_key, state, year_list, discovered_at, fetched_at, retry_after, last_run_id
+             FROM companies WHERE norm_key = ?1",
+        )?
+        .query_row([&rec.norm_key], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, Option<String>>(2)?,
+                r.get::<_, Option<String>>(3)?,
+                r.get::<_, Option<String>>(4)?,
+                r.get::<_, Option<String>>(5)?,
+                r.get::<_, Option<i64>>(6)?,
+            ))
+        })
+        .optional()?;
+
+    let Some((search_key, state, year_list, discovered_at, fetched_at, retry_after, last_run)) = found else {
+        let state = if rec.invalid.is_some() { CompanyState::Invalid } else { CompanyState::Pending };
+        tx.prepare_cached(
+            "INSERT INTO companies (search_key, norm_key, input_row, input_line, state, message,
+                                    first_run_id, last_run_id, updated_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7, ?8)",
+        )?
+        .execute(params![
+            rec.search_key,
+            rec.norm_key,
+            rec.row_json,
+            rec.line as i64,
+            state.as_str(),
+            rec.invalid,
+            run_id,
+            now
+        ])?;
+        if rec.invalid.is_some() {
+            return Ok(Registration::Invalid);
+        }
+        return Ok(Registration::Company(CompanySnapshot {
+            search_key: rec.search_key.clone(),
+            state,
+            year_list: None,
+            discovered_at: None,
+            fetched_at: None,
+            retry_after: None,
+            years: Vec::new(),
+        }));
+    };
+
+    if last_run == Some(run_id) {
+        return Ok(Registration::Duplicate);
+    }
+    tx.prepare_cached(
+        "UPDATE companies SET last_run_id = ?2, input_row = ?3, input_line = ?4, updated_at = ?5 WHERE search_key = ?1",
+    )?
+    .execute(params![search_key, run_id, rec.row_json, rec.line as i64, now])?;
+    let state = CompanyState::parse(&state).unwrap_or(CompanyState::Pending);
+    if state == CompanyState::Invalid {
+        return Ok(Registration::Invalid);
+    }
+    let year_list = year_list.and_then(|j| serde_json::from_str::<Vec<String>>(&j).ok());
+    let years = company_years(tx, &search_key)?;
+    Ok(Registration::Company(CompanySnapshot {
+        search_key,
+        state,
+        year_list,
+        discovered_at,
+        fetched_at,
+        retry_after,
+        years,
+    }))
+}
+
+fn company_years(conn: &Connection, search_key: &str) -> rusqlite::Result<Vec<YearRow>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT year, state, total_records, pages_total, pages_fetched, fetched_at
+         FROM company_years WHERE search_key = ?1",
+    )?;
+    let rows = stmt.query_map([search_key], |r| {
+        let state: String = r.get(1)?;
+        Ok(YearRow {
+            year: r.get(0)?,
+            state: match state.as_str() {
+                "complete" => YearState::Complete,
+                "truncated" => YearState::Truncated,
+                _ => YearState::Partial,
+            },
+            total_records: r.get::<_, Option<i64>>(2)?.map(|v| v.max(0) as u64),
+            pages_total: r.get::<_, Option<i64>>(3)?.map(|v| v.max(0) as u32),
+            pages_fetched: r.get::<_, i64>(4)?.max(0) as u32,
+            fetched_at: r.get(5)?,
+        })
+    })?;
+    rows.collect()
+}
+
+/// What applying one commit wrote.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Applied {
+    pub rows: u64,
+    pub calls: u64,
+}
+
+/// Apply one commit. The caller's transaction makes it atomic.
+pub fn apply(tx: &Transaction<'_>, run_id: i64, commit: &Commit, now: &str) -> rusqlite::Result<Applied> {
+    let mut applied = Applied::default();
+    if let Some(call) = &commit.call {
+        insert_call(tx, run_id, call)?;
+        applied.calls += 1;
+    }
+    let key = commit.search_key.as_str();
+    for event in &commit.events {
+        match event {
+            Event::Discovered { year_list, raw } => {
+                let list = serde_json::to_string(year_list).unwrap_or_else(|_| "[]".into());
+                tx.prepare_cached(
+                    "UPDATE companies SET year_list = ?2, discovered_at = ?3, status_code = '200', message = NULL,
+                            retry_after = NULL, updated_at = ?3
+                     WHERE search_key = ?1",
+                )?
+                .execute(params![key, list, now])?;
+                if let Some(raw) = raw {
+                    insert_raw(tx, key, raw, now)?;
+                }
+            }
+            Event::Page { query_year, page_index, total_records, pages_total, year_state, rows, raw } => {
+                applied.rows += store_rows(tx, key, query_year, *page_index, rows, now)?;
+                if let Some(raw) = raw {
+                    insert_raw(tx, key, raw, now)?;
+                }
+                set_year(tx, key, query_year, *year_state, *total_records, *pages_total, *page_index, now)?;
+            }
+            Event::YearEnded { query_year, state, total_records, pages_total, pages_fetched } => {
+                set_year(tx, key, query_year, *state, *total_records, *pages_total, *pages_fetched, now)?;
+            }
+            Event::Company { state, status_code, message, retry_after } => {
+                let fetched = matches!(state, CompanyState::Done | CompanyState::NoResult);
+                tx.prepare_cached(
+                    "UPDATE companies SET state = ?2, status_code = ?3, message = ?4, retry_after = ?5,
+                            fetched_at = CASE WHEN ?6 THEN ?7 ELSE fetched_at END, updated_at = ?7
+                     WHERE search_key = ?1",
+                )?
+                .execute(params![key, state.as_str(), status_code, message, retry_after, fetched, now])?;
+            }
+        }
+    }
+    Ok(applied)
+}
+
+fn insert_call(tx: &Transaction<'_>, run_id: i64, c: &CallRecord) -> rusqlite::Result<()> {
+    tx.prepare_cached(
+        "INSERT INTO api_calls (run_id, search_key, year, page_index, page_size, http_status, status,
+                                order_number, started_at, duration_ms, attempt, error)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+    )?
+    .execute(params![
+        run_id,
+        c.search_key,
+        c.year,
+        c.page_index,
+        c.page_size,
+        c.http_status,
+        c.status,
+        c.order_number,
+        c.started_at,
+        c.duration_ms as i64,
+        c.attempt,
+        c.error
+    ])?;
+    Ok(())
+}
+
+fn insert_raw(tx: &Transaction<'_>, key: &str, raw: &RawPage, now: &str) -> rusqlite::Result<()> {
+    tx.prepare_cached(
+        "INSERT INTO raw_pages (search_key, query_year, page_index, order_number, fetched_at, body)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+         ON CONFLICT (search_key, query_year, page_index) DO UPDATE SET
+            order_number = excluded.order_number, fetched_at = excluded.fetched_at, body = excluded.body",
+    )?
+    .execute(params![key, raw.query_year, raw.page_index, raw.order_number, now, raw.body])?;
+    Ok(())
+}
+
+/// Store one page's rows under their identity (key, query year, page, row).
+/// A re-fetched page replaces the old one exactly, even if it got shorter.
+fn store_rows(
+    tx: &Transaction<'_>,
+    key: &str,
+    query_year: &str,
+    page_index: u32,
+    rows: &[ClientRow],
+    now: &str,
+) -> rusqlite::Result<u64> {
+    let mut upsert = tx.prepare_cached(
+        "INSERT INTO customers (search_key, year, query_year, page_index, row_index, name, key_no, image_url,
+                                sales_amount, sales_amount_text, sales_percent, sales_percent_text,
+                                relationship, source, fetched_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)
+         ON CONFLICT (search_key, query_year, page_index, row_index) DO UPDATE SET
+            year = excluded.year, name = excluded.name, key_no = excluded.key_no, image_url = excluded.image_url,
+            sales_amount = excluded.sales_amount, sales_amount_text = excluded.sales_amount_text,
+            sales_percent = excluded.sales_percent, sales_percent_text = excluded.sales_percent_text,
+            relationship = excluded.relationship, source = excluded.source, fetched_at = excluded.fetched_at",
+    )?;
+    for (i, r) in rows.iter().enumerate() {
+        upsert.execute(params![
+            key,
+            r.year.as_deref().unwrap_or(query_year),
+            query_year,
+            page_index,
+            i as i64,
+            r.name,
+            r.key_no,
+            r.image_url,
+            r.sales_amount,
+            r.sales_amount_text,
+            r.sales_percent,
+            r.sales_percent_text,
+            r.relationship,
+            r.source,
+            now
+        ])?;
+    }
+    tx.prepare_cached(
+        "DELETE FROM customers WHERE search_key = ?1 AND query_year = ?2 AND page_index = ?3 AND row_index >= ?4",
+    )?
+    .execute(params![key, query_year, page_index, rows.len() as i64])?;
+    Ok(rows.len() as u64)
+}
+
+#[allow(clippy::too_many_arguments)]
+fn set_year(
+    tx: &Transaction<'_>,
+    key: &str,
+    year: &str,
+    state: YearState,
+    total_records: u64,
+    pages_total: u32,
+    pages_fetched: u32,
+    now: &str,
+) -> rusqlite::Result<()> {
+    tx.prepare_cached(
+        "INSERT INTO company_years (search_key, year, state, total_records, pages_total, pages_fetched, fetched_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+         ON CONFLICT (search_key, year) DO UPDATE SET state = excluded.state,
+            total_records = excluded.total_records, pages_total = excluded.pages_total,
+            pages_fetched = excluded.pages_fetched, fetched_at = excluded.fetched_at",
+    )?
+    .execute(params![key, year, state.as_str(), total_records as i64, pages_total, pages_fetched, now])?;
+    if state != YearState::Partial {
+        // A finished year holds exactly its pages: drop rows of pages that a
+        // shorter re-fetch no longer has.
+        tx.prepare_cached("DELETE FROM customers WHERE search_key = ?1 AND query_year = ?2 AND page_index > ?3")?
+            .execute(params![key, year, pages_fetched])?;
+    }
+    Ok(())
+}
