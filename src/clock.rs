@@ -23,11 +23,7 @@ pub fn parse_iso(s: &str) -> Option<DateTime<Utc>> {
 pub fn beijing_day_start(now: DateTime<Utc>) -> DateTime<Utc> {
     let beijing = FixedOffset::east_opt(8 * 3600).expect("UTC+8 is a valid offset");
     let local = now.with_timezone(&beijing).date_naive().and_time(NaiveTime::MIN);
-    beijing
-        .from_local_datetime(&local)
-        .single()
-        .map(|t| t.with_timezone(&Utc))
-        .unwrap_or(now - Duration::hours(24))
+    beijing.from_local_datetime(&local).single().map(|t| t.with_timezone(&Utc)).unwrap_or(now - Duration::hours(24))
 }
 
 #[cfg(test)]

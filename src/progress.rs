@@ -93,8 +93,10 @@ pub fn spawn(mode: ProgressMode, stats: Arc<Stats>, ctx: Arc<Ctx>) -> Progress {
         ProgressMode::Bar => {
             let bar = ProgressBar::with_draw_target(Some(0), ProgressDrawTarget::stderr());
             bar.set_style(
-                ProgressStyle::with_template("{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} companies, ETA {eta} — {msg}")
-                    .unwrap_or_else(|_| ProgressStyle::default_bar()),
+                ProgressStyle::with_template(
+                    "{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} companies, ETA {eta} — {msg}",
+                )
+                .unwrap_or_else(|_| ProgressStyle::default_bar()),
             );
             let b = bar.clone();
             let task = tokio::spawn(async move {

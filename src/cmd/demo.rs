@@ -69,15 +69,15 @@ pub async fn run(args: DemoArgs, quiet: bool) -> anyhow::Result<i32> {
     })
 }
 
-const EXAMPLE_SQL: &str = "SELECT search_key, year, name, sales_amount, sales_percent
-FROM latest_customers
-WHERE sales_amount IS NOT NULL
-ORDER BY sales_amount DESC
+const EXAMPLE_SQL: &str = "SELECT search_key, last_year, customer_rows, top_customer_latest_year, top_customer_percent
+FROM company_summary
+WHERE state = 'done'
+ORDER BY customer_rows DESC
 LIMIT 5;";
 
 fn example_query(db: &std::path::Path) -> anyhow::Result<()> {
     let conn = store::open_for_reading(db)?;
-    println!("Example query — the five largest customer relationships in each company's latest year:");
+    println!("Example query — the five companies with the most customer rows, and each one's largest customer in its latest year:");
     println!("  sqlite3 -header -column {} \"{}\"", db.display(), EXAMPLE_SQL.replace('\n', " "));
     println!();
     let mut stmt = conn.prepare(EXAMPLE_SQL)?;
@@ -85,25 +85,35 @@ fn example_query(db: &std::path::Path) -> anyhow::Result<()> {
         Ok((
             r.get::<_, String>(0)?,
             r.get::<_, Option<String>>(1)?,
-            r.get::<_, Option<String>>(2)?,
-            r.get::<_, Option<f64>>(3)?,
+            r.get::<_, i64>(2)?,
+            r.get::<_, Option<String>>(3)?,
             r.get::<_, Option<f64>>(4)?,
         ))
     })?;
-    println!("  {:<28} {:<8} {:<28} {:>12} {:>8}", "company", "year", "customer", "万元", "%");
+    let header = [pad("company", 32), pad("latest", 7), pad("rows", 6), pad("largest customer", 32)];
+    println!("  {} share %", header.join(" "));
     for row in rows {
-        let (company, year, name, amount, percent) = row?;
+        let (company, year, n, top, percent) = row?;
         println!(
-            "  {:<28} {:<8} {:<28} {:>12.2} {:>8}",
-            company,
-            year.unwrap_or_default(),
-            name.unwrap_or_else(|| "(no name)".into()),
-            amount.unwrap_or_default(),
-            percent.map(|p| format!("{p:.2}")).unwrap_or_default()
+            "  {} {} {} {} {}",
+            pad(&company, 32),
+            pad(&year.unwrap_or_default(), 7),
+            pad(&n.to_string(), 6),
+            pad(&top.unwrap_or_else(|| "(no name)".into()), 32),
+            percent.map(|p| format!("{p:.2}")).unwrap_or_else(|| "-".into())
         );
     }
     let total: i64 = conn.query_row("SELECT COUNT(*) FROM customers", [], |r| r.get(0))?;
     println!();
-    println!("{} holds {total} customer rows. Try: sqlite3 {} 'SELECT * FROM company_summary LIMIT 10;'", db.display(), db.display());
+    println!(
+        "{} holds {total} customer rows. Open it with sqlite3, Python, Excel or any BI tool; the README has more queries.",
+        db.display()
+    );
     Ok(())
+}
+
+/// Pad to a display width, counting CJK characters as two columns.
+fn pad(s: &str, width: usize) -> String {
+    let w: usize = s.chars().map(|c| if c >= '\u{1100}' { 2 } else { 1 }).sum();
+    format!("{s}{}", " ".repeat(width.saturating_sub(w)))
 }

@@ -61,9 +61,7 @@ pub fn options(
         "auto" => Concurrency::Auto { max: fetch.max_concurrency as usize },
         n => match n.parse::<usize>() {
             Ok(n) if n >= 1 => Concurrency::Fixed(n),
-            _ => {
-                return Err(Exit::new(exit::USAGE, format!("--concurrency {n:?}: give a number ≥ 1 or auto")).into())
-            }
+            _ => return Err(Exit::new(exit::USAGE, format!("--concurrency {n:?}: give a number ≥ 1 or auto")).into()),
         },
     };
     let refresh_after = chrono::Duration::from_std(fetch.refresh_after)
@@ -77,11 +75,7 @@ pub fn options(
             encoding: input_args.encoding.clone(),
         },
         db,
-        client: ClientConfig {
-            endpoint,
-            connect_timeout: fetch.connect_timeout,
-            request_timeout: fetch.timeout,
-        },
+        client: ClientConfig { endpoint, connect_timeout: fetch.connect_timeout, request_timeout: fetch.timeout },
         credentials,
         flow: FlowConfig {
             qps: fetch.qps,
@@ -146,9 +140,13 @@ pub fn credentials_from_env(secret_file: Option<&Path>) -> anyhow::Result<Creden
     };
     let secret = match secret_file {
         Some(path) => read_secret_file(path)?,
-        None => std::env::var("QCC_SECRET_KEY").ok().map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).ok_or_else(
-            || Exit::new(exit::CONFIG, "QCC_SECRET_KEY is not set: export your SecretKey, or use --secret-key-file"),
-        )?,
+        None => std::env::var("QCC_SECRET_KEY")
+            .ok()
+            .map(|s| s.trim().to_string())
+            .filter(|s| !s.is_empty())
+            .ok_or_else(|| {
+                Exit::new(exit::CONFIG, "QCC_SECRET_KEY is not set: export your SecretKey, or use --secret-key-file")
+            })?,
     };
     Ok(Credentials::new(key, secret))
 }
@@ -191,7 +189,9 @@ pub fn install_signal_handlers(cancel: CancellationToken) {
             wait_for_signal().await;
             seen += 1;
             if seen == 1 {
-                tracing::warn!("Signal received: finishing calls in flight, then stopping (send again to exit at once).");
+                tracing::warn!(
+                    "Signal received: finishing calls in flight, then stopping (send again to exit at once)."
+                );
                 cancel.cancel();
             } else {
                 eprintln!("Second signal: exiting now. Committed pages are safe; the next run resumes.");

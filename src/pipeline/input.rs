@@ -89,7 +89,12 @@ pub struct InputReader {
 }
 
 fn header_key(h: &str) -> String {
-    h.trim().trim_start_matches('\u{feff}').chars().filter(|c| !matches!(c, '_' | '-' | ' ')).collect::<String>().to_lowercase()
+    h.trim()
+        .trim_start_matches('\u{feff}')
+        .chars()
+        .filter(|c| !matches!(c, '_' | '-' | ' '))
+        .collect::<String>()
+        .to_lowercase()
 }
 
 impl InputReader {
@@ -272,10 +277,8 @@ pub fn looks_like_credit_code(key: &str) -> bool {
 /// The GB 32100-2015 check digit (18th character) is right.
 pub fn credit_code_check_digit_ok(code: &str) -> bool {
     const WEIGHTS: [u32; 17] = [1, 3, 9, 27, 19, 26, 16, 17, 20, 29, 25, 13, 8, 24, 10, 30, 28];
-    let values: Vec<u32> = code
-        .chars()
-        .filter_map(|c| CREDIT_ALPHABET.find(c.to_ascii_uppercase()).map(|i| i as u32))
-        .collect();
+    let values: Vec<u32> =
+        code.chars().filter_map(|c| CREDIT_ALPHABET.find(c.to_ascii_uppercase()).map(|i| i as u32)).collect();
     if values.len() != 18 {
         return false;
     }

@@ -107,11 +107,6 @@ impl Budget {
         }
         Ok(())
     }
-
-    /// Give back a reservation that did not become a call.
-    pub fn refund(&self) {
-        self.used.fetch_sub(1, Ordering::SeqCst);
-    }
 }
 
 /// Why a run could not start, or failed outright.
@@ -185,7 +180,10 @@ impl Summary {
             self.input_rows, self.duplicates, self.blank_rows, self.bad_rows
         ));
         out.push_str(&format!("  companies  {}\n", if states.is_empty() { "none".into() } else { states.join(", ") }));
-        out.push_str(&format!("  fresh      {} skipped at no cost (fetched within --refresh-after)\n", self.skipped_fresh));
+        out.push_str(&format!(
+            "  fresh      {} skipped at no cost (fetched within --refresh-after)\n",
+            self.skipped_fresh
+        ));
         out.push_str(&format!(
             "  calls      {} in {:.1}s ({:.1}/s){}\n",
             self.calls,
@@ -193,7 +191,10 @@ impl Summary {
             self.calls_per_sec,
             if calls.is_empty() { String::new() } else { format!(": {}", calls.join(", ")) }
         ));
-        out.push_str(&format!("  rows       {} written, {} customers in the database\n", self.rows_written, self.customers_in_db));
+        out.push_str(&format!(
+            "  rows       {} written, {} customers in the database\n",
+            self.rows_written, self.customers_in_db
+        ));
         let remaining = self.remaining();
         if remaining > 0 {
             out.push_str(&format!("  remaining  {remaining} companies need another run"));
@@ -223,7 +224,8 @@ pub async fn run(opts: RunOptions, cancel: CancellationToken) -> Result<Summary,
         .await
         .map_err(|e| RunError::Internal(e.to_string()))??;
     let now = chrono::Utc::now();
-    let used_today = read::calls_since(&store.conn, &clock::iso(clock::beijing_day_start(now))).map_err(StoreError::from)?;
+    let used_today =
+        read::calls_since(&store.conn, &clock::iso(clock::beijing_day_start(now))).map_err(StoreError::from)?;
     let run_id = write::start_run(&store.conn, &opts.input_label, &clock::iso(now)).map_err(StoreError::from)?;
     tracing::info!(run_id, db = %opts.db.display(), "Run started.");
 
@@ -335,7 +337,9 @@ fn read_and_plan(
         if write_tx.blocking_send(WriteMsg::Register { records, reply: reply_tx }).is_err() {
             return;
         }
-        let Ok(registrations) = reply_rx.blocking_recv() else { return };
+        let Ok(registrations) = reply_rx.blocking_recv() else {
+            return;
+        };
         let now = chrono::Utc::now();
         for reg in registrations {
             match reg {
@@ -368,7 +372,13 @@ fn read_and_plan(
     stats.input_done.store(true, Ordering::Relaxed);
 }
 
-fn finish(store: store::WriteStore, run_id: i64, stats: &Stats, stop: &Stop, started: Instant) -> Result<Summary, RunError> {
+fn finish(
+    store: store::WriteStore,
+    run_id: i64,
+    stats: &Stats,
+    stop: &Stop,
+    started: Instant,
+) -> Result<Summary, RunError> {
     let conn = &store.conn;
     let by_state = read::companies_by_state(conn, run_id).map_err(StoreError::from)?;
     let by_status = read::calls_by_status(conn, run_id).map_err(StoreError::from)?;

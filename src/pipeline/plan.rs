@@ -85,11 +85,8 @@ pub fn plan(company: CompanySnapshot, opts: &PlanOptions, now: DateTime<Utc>) ->
         && company.discovered_at.is_some();
     match company.state {
         CompanyState::Done | CompanyState::NoResult if !opts.full_refresh => {
-            let fresh = company
-                .fetched_at
-                .as_deref()
-                .and_then(clock::parse_iso)
-                .is_some_and(|t| now < t + opts.refresh_after);
+            let fresh =
+                company.fetched_at.as_deref().and_then(clock::parse_iso).is_some_and(|t| now < t + opts.refresh_after);
             if fresh {
                 return Err(Skip::Fresh);
             }
@@ -139,7 +136,9 @@ pub fn years_to_fetch(
         .filter(|y| opts.years.accepts(y))
         .filter_map(|year| {
             let fresh_start = YearTask { year: year.clone(), first_page: 1, pages_total: None, total_records: None };
-            let Some(row) = known.iter().find(|r| &r.year == year) else { return Some(fresh_start) };
+            let Some(row) = known.iter().find(|r| &r.year == year) else {
+                return Some(fresh_start);
+            };
             let before_cycle = row.fetched_at.as_deref().is_none_or(|f| f < discovered_at);
             let refetch = before_cycle && (opts.full_refresh || Some(year) == latest);
             match row.state {
@@ -252,8 +251,7 @@ mod tests {
         let list = vec!["2023".to_string(), "2022".to_string(), "2021".to_string()];
         let cycle = "2026-01-01T00:00:00.000Z";
         let after = "2026-01-01T00:00:01.000Z";
-        let known =
-            vec![year("2023", YearState::Complete, 2, 2, after), year("2022", YearState::Partial, 3, 5, after)];
+        let known = vec![year("2023", YearState::Complete, 2, 2, after), year("2022", YearState::Partial, 3, 5, after)];
         let tasks = years_to_fetch(&list, &known, cycle, &opts());
         assert_eq!(tasks.len(), 2);
         assert_eq!((tasks[0].year.as_str(), tasks[0].first_page, tasks[0].pages_total), ("2022", 4, Some(5)));

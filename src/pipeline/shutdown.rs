@@ -57,7 +57,9 @@ impl std::fmt::Display for StopReason {
                 write!(f, "--daily-limit {n} reached for today (Beijing time); run again after midnight Beijing time")
             }
             StopReason::Throttled => write!(f, "the API kept throttling (120/122/429) past --max-throttle-wait"),
-            StopReason::Fatal { code, message, hint } => write!(f, "the API refused the account: {code} {message} — {hint}"),
+            StopReason::Fatal { code, message, hint } => {
+                write!(f, "the API refused the account: {code} {message} — {hint}")
+            }
             StopReason::StoreFailed(e) => write!(f, "the database could not be written: {e}"),
         }
     }

@@ -10,7 +10,7 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::{mpsc, Mutex};
+use tokio::sync::{mpsc, oneshot, Mutex};
 
 use super::flow::Flow;
 use super::plan::{self, Job, PlanOptions, YearTask};
@@ -83,21 +83,31 @@ pub async fn work(ctx: Arc<Ctx>, jobs: Arc<Mutex<mpsc::Receiver<Job>>>) {
     }
 }
 
+/// A call that was made and must go into the ledger. The worker that made it
+/// makes no further call until it is committed, so the calls paid for but not
+/// yet stored never outnumber the workers — which bounds what a `kill -9` can
+/// make the next run pay again.
+struct Paid {
+    call: CallRecord,
+}
+
 /// How one call ended, from the company's point of view.
 enum Fetched {
     /// An answer the page logic decides on: 200, 201, 202…, 207.
-    Answer { outcome: CallOutcome, call: CallRecord, action: Action },
+    Answer { outcome: CallOutcome, paid: Paid, action: Action },
     /// Gave up for this run (transient failures, 205): defer the company.
-    Deferred { reason: String, code: Option<String>, call: CallRecord },
+    Deferred { reason: String, code: Option<String>, paid: Paid },
     /// 110: park the company.
-    Parked { call: CallRecord, message: Option<String> },
+    Parked { message: Option<String>, paid: Paid },
     /// The run is stopping; the call (if one was made) still goes in the ledger.
-    Stopped { call: Option<CallRecord> },
+    Stopped { paid: Option<Paid> },
 }
 
 impl Ctx {
+    /// Hand one atomic unit to the writer and wait until it is durable.
     async fn commit(&self, commit: Commit) -> bool {
-        if self.writer.send(WriteMsg::Commit(commit)).await.is_err() {
+        let (ack, acked) = oneshot::channel();
+        if self.writer.send(WriteMsg::Commit { commit, ack: Some(ack) }).await.is_err() || acked.await.is_err() {
             // The writer only goes away on a database error, which it reported.
             self.stop.stop(StopReason::StoreFailed("the writer stopped".into()));
             return false;
@@ -105,8 +115,9 @@ impl Ctx {
         true
     }
 
-    async fn record_call(&self, key: &str, call: CallRecord) {
-        self.commit(Commit { search_key: key.to_string(), call: Some(call), events: vec![] }).await;
+    /// Commit a paid call with the events it caused, then free its slot.
+    async fn commit_paid(&self, key: &str, paid: Paid, events: Vec<Event>) -> bool {
+        self.commit(Commit { search_key: key.to_string(), call: Some(paid.call), events }).await
     }
 
     async fn sleep(&self, d: Duration) -> bool {
@@ -122,68 +133,69 @@ impl Ctx {
         let mut pending = 0u32;
         let mut attempt = 0u32;
         loop {
+            let Some(mut slot) = self.flow.permit(&self.stop).await else {
+                return Fetched::Stopped { paid: None };
+            };
+            // The budget is taken at the last moment, so that calls waiting
+            // for the rate limiter do not hold budget that others could use.
             if let Err(reason) = self.budget.take() {
                 self.stop.stop(reason);
-                return Fetched::Stopped { call: None };
+                return Fetched::Stopped { paid: None };
             }
-            let Some(permit) = self.flow.permit(&self.stop).await else {
-                self.budget.refund();
-                return Fetched::Stopped { call: None };
-            };
             attempt += 1;
+            slot.mark_used();
             let req = PageRequest { search_key: key, year, page_index, page_size: self.plan.page_size };
             let outcome = self.client.get_page(req).await;
             self.stats.calls.fetch_add(1, Ordering::Relaxed);
             let call = call_record(key, year, page_index, self.plan.page_size, &outcome, attempt);
             let action = outcome.action();
             if action == Action::Throttle {
-                let give_up = self.flow.on_throttle(&permit, outcome.retry_after);
-                drop(permit);
-                self.record_call(key, call).await;
+                let give_up = self.flow.on_throttle(&slot, outcome.retry_after);
+                drop(slot);
+                self.commit_paid(key, Paid { call }, vec![]).await;
                 if let Some(reason) = give_up {
                     self.stop.stop(reason);
-                    return Fetched::Stopped { call: None };
+                    return Fetched::Stopped { paid: None };
                 }
                 // Waiting out throttling does not use up --max-retries.
                 continue;
             }
             if outcome.result.is_ok() {
-                self.flow.on_clean(outcome.duration);
+                self.flow.on_clean();
             }
-            drop(permit);
+            drop(slot);
+            let paid = Paid { call };
             match action {
                 Action::Data | Action::NoResult | Action::Rejected | Action::Truncated => {
-                    return Fetched::Answer { outcome, call, action }
+                    return Fetched::Answer { outcome, paid, action }
                 }
                 Action::Park => {
                     let message = outcome.result.ok().and_then(|r| r.message);
-                    return Fetched::Parked { call, message };
+                    return Fetched::Parked { message, paid };
                 }
                 Action::Pending => {
                     pending += 1;
                     if pending > PENDING_RETRIES {
                         let reason = format!("205 waiting to be processed after {pending} tries");
-                        return Fetched::Deferred { reason, code: Some("205".into()), call };
+                        return Fetched::Deferred { reason, code: Some("205".into()), paid };
                     }
-                    self.record_call(key, call).await;
+                    self.commit_paid(key, paid, vec![]).await;
                     if !self.sleep(self.retry.backoff(pending + 1)).await {
-                        return Fetched::Stopped { call: None };
+                        return Fetched::Stopped { paid: None };
                     }
                 }
                 Action::Transient => {
                     transient += 1;
+                    let error = paid.call.error.clone().unwrap_or_else(|| "transient failure".into());
                     if transient > self.retry.max_retries {
-                        let reason = format!(
-                            "gave up after {} tries: {}",
-                            transient,
-                            call.error.clone().unwrap_or_else(|| "transient failure".into())
-                        );
-                        return Fetched::Deferred { reason, code: call.status.clone(), call };
+                        let reason = format!("gave up after {transient} tries: {error}");
+                        let code = paid.call.status.clone();
+                        return Fetched::Deferred { reason, code, paid };
                     }
-                    tracing::debug!(search_key = key, attempt, error = call.error.as_deref().unwrap_or(""), "Retrying.");
-                    self.record_call(key, call).await;
+                    tracing::debug!(search_key = key, attempt, error = %error, "Retrying.");
+                    self.commit_paid(key, paid, vec![]).await;
                     if !self.sleep(self.retry.backoff(transient)).await {
-                        return Fetched::Stopped { call: None };
+                        return Fetched::Stopped { paid: None };
                     }
                 }
                 Action::QuotaExhausted => {
@@ -191,19 +203,23 @@ impl Ctx {
                     let code = resp.map_or(0, |r| r.status);
                     let message = resp.and_then(|r| r.message.clone()).unwrap_or_default();
                     self.stop.stop(StopReason::QuotaExhausted { code, message });
-                    return Fetched::Stopped { call: Some(call) };
+                    return Fetched::Stopped { paid: Some(paid) };
                 }
                 Action::Fatal => {
                     let (code, message) = match &outcome.result {
-                        Ok(r) => (r.status.to_string(), r.message.clone().unwrap_or_else(|| codes::wire_message(r.status))),
-                        Err(e) => (outcome.http_status.map_or_else(|| "?".into(), |s| format!("HTTP {s}")), e.to_string()),
+                        Ok(r) => {
+                            (r.status.to_string(), r.message.clone().unwrap_or_else(|| codes::wire_message(r.status)))
+                        }
+                        Err(e) => {
+                            (outcome.http_status.map_or_else(|| "?".into(), |s| format!("HTTP {s}")), e.to_string())
+                        }
                     };
                     let hint = match outcome.result.as_ref().ok() {
                         Some(r) => codes::hint(r.status).to_string(),
                         None => "the endpoint answered with an HTTP client error: check --endpoint".to_string(),
                     };
                     self.stop.stop(StopReason::Fatal { code, message, hint });
-                    return Fetched::Stopped { call: Some(call) };
+                    return Fetched::Stopped { paid: Some(paid) };
                 }
                 Action::Throttle => unreachable!("handled above"),
             }
@@ -226,14 +242,31 @@ impl Ctx {
     }
 
     /// Record a final or deferring outcome for the company, with its call.
-    async fn end_company(&self, key: &str, call: Option<CallRecord>, state: CompanyState, code: Option<String>, message: Option<String>) {
+    async fn end_company(
+        &self,
+        key: &str,
+        paid: Option<Paid>,
+        state: CompanyState,
+        code: Option<String>,
+        message: Option<String>,
+    ) -> bool {
         let retry_after = (state == CompanyState::Parked).then(|| clock::iso(chrono::Utc::now() + PARK_FOR));
-        let event = Event::Company { state, status_code: code, message, retry_after };
-        self.commit(Commit { search_key: key.to_string(), call, events: vec![event] }).await;
+        let events = vec![Event::Company { state, status_code: code, message, retry_after }];
+        match paid {
+            Some(paid) => self.commit_paid(key, paid, events).await,
+            None => self.commit(Commit { search_key: key.to_string(), call: None, events }).await,
+        }
     }
 }
 
-fn call_record(key: &str, year: Option<&str>, page_index: u32, page_size: u32, o: &CallOutcome, attempt: u32) -> CallRecord {
+fn call_record(
+    key: &str,
+    year: Option<&str>,
+    page_index: u32,
+    page_size: u32,
+    o: &CallOutcome,
+    attempt: u32,
+) -> CallRecord {
     CallRecord {
         search_key: key.to_string(),
         year: year.map(str::to_string),
@@ -253,21 +286,21 @@ fn code_and_message(outcome: &CallOutcome) -> (Option<String>, Option<String>) {
     (outcome.status_text(), outcome.result.as_ref().ok().and_then(|r| r.message.clone()))
 }
 
-/// Handle a non-answer (defer, park, stop). Returns `false`: the company is
-/// not finished in this run.
-async fn settle(ctx: &Ctx, key: &str, fetched: Fetched) -> bool {
+/// Handle a non-answer (defer, park, stop). The company is not finished.
+async fn settle(ctx: &Ctx, key: &str, fetched: Fetched) {
     match fetched {
-        Fetched::Deferred { reason, code, call } => {
-            ctx.end_company(key, Some(call), CompanyState::Deferred, code, Some(reason)).await;
+        Fetched::Deferred { reason, code, paid } => {
+            ctx.end_company(key, Some(paid), CompanyState::Deferred, code, Some(reason)).await;
         }
-        Fetched::Parked { call, message } => {
-            ctx.end_company(key, Some(call), CompanyState::Parked, Some("110".into()), message).await;
+        Fetched::Parked { message, paid } => {
+            ctx.end_company(key, Some(paid), CompanyState::Parked, Some("110".into()), message).await;
         }
-        Fetched::Stopped { call: Some(call) } => ctx.record_call(key, call).await,
-        Fetched::Stopped { call: None } => {}
+        Fetched::Stopped { paid: Some(paid) } => {
+            ctx.commit_paid(key, paid, vec![]).await;
+        }
+        Fetched::Stopped { paid: None } => {}
         Fetched::Answer { .. } => unreachable!("answers are handled by the caller"),
     }
-    false
 }
 
 /// Fetch one company. Returns `true` when it reached a final state.
@@ -275,33 +308,34 @@ async fn run_company(ctx: &Ctx, job: Job) -> bool {
     let key = job.search_key.as_str();
     let (year_list, discovered_at) = if job.discovery {
         match ctx.fetch(key, None, 1).await {
-            Fetched::Answer { outcome, call, action: Action::Data } => {
+            Fetched::Answer { outcome, paid, action: Action::Data } => {
                 let raw = ctx.raw(&outcome, "", 1);
                 let discovered_at = clock::now_iso();
                 let year_list = outcome.result.map(|r| r.year_list).unwrap_or_default();
                 let event = Event::Discovered { year_list: year_list.clone(), raw };
-                if !ctx.commit(Commit { search_key: key.to_string(), call: Some(call), events: vec![event] }).await {
+                if !ctx.commit_paid(key, paid, vec![event]).await {
                     return false;
                 }
                 (year_list, discovered_at)
             }
-            Fetched::Answer { outcome, call, action: Action::NoResult } => {
+            Fetched::Answer { outcome, paid, action: Action::NoResult } => {
                 let (code, message) = code_and_message(&outcome);
-                ctx.end_company(key, Some(call), CompanyState::NoResult, code, message).await;
-                return true;
+                return ctx.end_company(key, Some(paid), CompanyState::NoResult, code, message).await;
             }
-            Fetched::Answer { outcome, call, action: Action::Rejected } => {
+            Fetched::Answer { outcome, paid, action: Action::Rejected } => {
                 let (code, message) = code_and_message(&outcome);
-                ctx.end_company(key, Some(call), CompanyState::Rejected, code, message).await;
-                return true;
+                return ctx.end_company(key, Some(paid), CompanyState::Rejected, code, message).await;
             }
-            Fetched::Answer { outcome, call, .. } => {
+            Fetched::Answer { outcome, paid, .. } => {
                 // 207 on a first page of 50 cannot happen; never loop on it.
                 let (code, message) = code_and_message(&outcome);
-                ctx.end_company(key, Some(call), CompanyState::Deferred, code, message).await;
+                ctx.end_company(key, Some(paid), CompanyState::Deferred, code, message).await;
                 return false;
             }
-            other => return settle(ctx, key, other).await,
+            other => {
+                settle(ctx, key, other).await;
+                return false;
+            }
         }
     } else {
         (job.year_list.clone(), job.discovered_at.clone().unwrap_or_default())
@@ -314,8 +348,7 @@ async fn run_company(ctx: &Ctx, job: Job) -> bool {
             YearEnd::Unfinished => return false,
         }
     }
-    ctx.end_company(key, None, CompanyState::Done, Some("200".into()), None).await;
-    true
+    ctx.end_company(key, None, CompanyState::Done, Some("200".into()), None).await
 }
 
 /// How paging through a year ended.
@@ -329,7 +362,7 @@ enum YearEnd {
 }
 
 impl From<bool> for YearEnd {
-    /// `true` when the year's last commit reached the writer.
+    /// `true` when the year's last commit is durable.
     fn from(committed: bool) -> Self {
         if committed {
             YearEnd::Done
@@ -361,12 +394,9 @@ async fn fetch_year(ctx: &Ctx, key: &str, task: YearTask) -> YearEnd {
             return ctx.commit(Commit { search_key: key.to_string(), call: None, events: vec![event] }).await.into();
         }
         match ctx.fetch(key, Some(year), page).await {
-            Fetched::Answer { outcome, call, action: Action::Data } => {
+            Fetched::Answer { outcome, paid, action: Action::Data } => {
                 let raw = ctx.raw(&outcome, year, page);
-                let resp = match outcome.result {
-                    Ok(r) => r,
-                    Err(_) => unreachable!("Data implies a parsed response"),
-                };
+                let Ok(resp) = outcome.result else { unreachable!("Data implies a parsed response") };
                 let rows = resp.clients.len() as u32;
                 if page == task.first_page || pages_total.is_none() {
                     match resp.total_records {
@@ -400,7 +430,7 @@ async fn fetch_year(ctx: &Ctx, key: &str, task: YearTask) -> YearEnd {
                     rows: resp.clients,
                     raw,
                 };
-                if !ctx.commit(Commit { search_key: key.to_string(), call: Some(call), events: vec![event] }).await {
+                if !ctx.commit_paid(key, paid, vec![event]).await {
                     return YearEnd::Unfinished;
                 }
                 if last {
@@ -408,7 +438,7 @@ async fn fetch_year(ctx: &Ctx, key: &str, task: YearTask) -> YearEnd {
                 }
                 page += 1;
             }
-            Fetched::Answer { call, action: action @ (Action::NoResult | Action::Truncated), .. } => {
+            Fetched::Answer { paid, action: action @ (Action::NoResult | Action::Truncated), .. } => {
                 // 201: the year has no (more) rows; 207: past the 5,000 ceiling.
                 let state = if action == Action::Truncated { YearState::Truncated } else { YearState::Complete };
                 let event = Event::YearEnded {
@@ -418,11 +448,11 @@ async fn fetch_year(ctx: &Ctx, key: &str, task: YearTask) -> YearEnd {
                     pages_total: page - 1,
                     pages_fetched: page - 1,
                 };
-                return ctx.commit(Commit { search_key: key.to_string(), call: Some(call), events: vec![event] }).await.into();
+                return ctx.commit_paid(key, paid, vec![event]).await.into();
             }
-            Fetched::Answer { outcome, call, .. } => {
+            Fetched::Answer { outcome, paid, .. } => {
                 let (code, message) = code_and_message(&outcome);
-                ctx.end_company(key, Some(call), CompanyState::Rejected, code, message).await;
+                ctx.end_company(key, Some(paid), CompanyState::Rejected, code, message).await;
                 return YearEnd::CompanyFinal;
             }
             other => {

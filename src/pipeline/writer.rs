@@ -26,8 +26,8 @@ const MAX_BATCH: usize = 512;
 pub enum WriteMsg {
     /// Register input rows; the reply says what is known of each.
     Register { records: Vec<InputRecord>, reply: oneshot::Sender<Vec<Registration>> },
-    /// Store one atomic unit.
-    Commit(Commit),
+    /// Store one atomic unit; `ack` is answered once it is durable.
+    Commit { commit: Commit, ack: Option<oneshot::Sender<()>> },
 }
 
 /// Start the writer thread. It ends when every sender is dropped, and hands
@@ -62,6 +62,7 @@ fn writer_loop(
     stats: &Stats,
 ) -> rusqlite::Result<()> {
     let mut replies = Vec::new();
+    let mut acks: Vec<oneshot::Sender<()>> = Vec::new();
     while let Some(first) = rx.blocking_recv() {
         let now = clock::now_iso();
         let tx = store.conn.transaction()?;
@@ -79,11 +80,16 @@ fn writer_loop(
                         .collect::<rusqlite::Result<Vec<_>>>()?;
                     replies.push((reply, regs));
                 }
-                WriteMsg::Commit(commit) => {
+                WriteMsg::Commit { commit, ack } => {
                     let applied = write::apply(&tx, run_id, &commit, &now)?;
+                    if let Some(ack) = ack {
+                        acks.push(ack);
+                    }
                     rows += applied.rows;
                     calls += applied.calls;
-                    pages += commit.events.iter().filter(|e| matches!(e, crate::store::records::Event::Page { .. })).count() as u64;
+                    pages +=
+                        commit.events.iter().filter(|e| matches!(e, crate::store::records::Event::Page { .. })).count()
+                            as u64;
                 }
             }
             n += 1;
@@ -96,9 +102,12 @@ fn writer_loop(
         stats.calls_recorded.fetch_add(calls, Ordering::Relaxed);
         stats.pages_written.fetch_add(pages, Ordering::Relaxed);
         stats.commits.fetch_add(1, Ordering::Relaxed);
-        // Answer registrations only once they are durable.
+        // Answer only once the batch is durable.
         for (reply, regs) in replies.drain(..) {
             let _ = reply.send(regs);
+        }
+        for ack in acks.drain(..) {
+            let _ = ack.send(());
         }
     }
     Ok(())

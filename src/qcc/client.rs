@@ -187,7 +187,13 @@ fn header_value(s: &str) -> HeaderValue {
 
 fn transport_failure(started_at: String, start: Instant, e: reqwest::Error) -> CallOutcome {
     // `without_url` keeps the query string (and so the AppKey) out of the ledger.
-    let kind = if e.is_timeout() { "timeout" } else if e.is_connect() { "connect" } else { "transport" };
+    let kind = if e.is_timeout() {
+        "timeout"
+    } else if e.is_connect() {
+        "connect"
+    } else {
+        "transport"
+    };
     let e = e.without_url();
     let mut text = format!("{kind}: {e}");
     let mut source = std::error::Error::source(&e);

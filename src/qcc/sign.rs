@@ -25,10 +25,7 @@ const HEX: &[u8; 16] = b"0123456789ABCDEF";
 
 /// Current Unix time in whole seconds, as the API wants it in `Timespan`.
 pub fn timespan_now() -> String {
-    let secs = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0);
+    let secs = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
     secs.to_string()
 }
 
@@ -40,10 +37,7 @@ mod tests {
     fn token_matches_fixed_test_vector() {
         // Computed independently: python3 -c "import hashlib;
         // print(hashlib.md5(b'my-app-key1574143032my-secret-key').hexdigest().upper())"
-        assert_eq!(
-            token("my-app-key", "1574143032", "my-secret-key"),
-            "1397132C43DCA8C47AA845A21F5B0A38"
-        );
+        assert_eq!(token("my-app-key", "1574143032", "my-secret-key"), "1397132C43DCA8C47AA845A21F5B0A38");
     }
 
     #[test]

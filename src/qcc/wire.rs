@@ -62,11 +62,7 @@ struct RawResponse {
 pub fn parse(body: &[u8]) -> Result<Response, WireError> {
     let raw: RawResponse = serde_json::from_slice(body).map_err(|e| WireError::NotJson(e.to_string()))?;
     let status = raw.status.as_ref().and_then(as_u64).ok_or(WireError::NoStatus)? as u32;
-    let total_records = raw
-        .paging
-        .as_ref()
-        .and_then(|p| p.get("TotalRecords"))
-        .and_then(as_u64);
+    let total_records = raw.paging.as_ref().and_then(|p| p.get("TotalRecords")).and_then(as_u64);
     let mut out = Response {
         status,
         message: raw.message.as_ref().and_then(scalar_text),
@@ -125,7 +121,9 @@ fn scalar_text(v: &Value) -> Option<String> {
 
 fn as_u64(v: &Value) -> Option<u64> {
     match v {
-        Value::Number(n) => n.as_u64().or_else(|| n.as_f64().filter(|f| *f >= 0.0 && f.fract() == 0.0).map(|f| f as u64)),
+        Value::Number(n) => {
+            n.as_u64().or_else(|| n.as_f64().filter(|f| *f >= 0.0 && f.fract() == 0.0).map(|f| f as u64))
+        }
         Value::String(s) => s.trim().parse().ok(),
         _ => None,
     }
@@ -175,7 +173,11 @@ mod tests {
 
     #[test]
     fn null_paging_and_result_on_errors() {
-        let r = parse(r#"{"OrderNumber":null,"Paging":null,"Result":null,"Status":"201","Message":"【有效请求】查询无结果"}"#.as_bytes()).unwrap();
+        let r = parse(
+            r#"{"OrderNumber":null,"Paging":null,"Result":null,"Status":"201","Message":"【有效请求】查询无结果"}"#
+                .as_bytes(),
+        )
+        .unwrap();
         assert_eq!(r.status, 201);
         assert_eq!(r.total_records, None);
     }

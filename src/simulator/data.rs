@@ -93,10 +93,7 @@ pub fn company(seed: u64, search_key: &str) -> SimCompany {
     let key = search_key.trim();
     if key.starts_with(triggers::HUGE) {
         return SimCompany {
-            years: vec![
-                SimYear { year: "2023".into(), total: 5234 },
-                SimYear { year: "2022".into(), total: 12 },
-            ],
+            years: vec![SimYear { year: "2023".into(), total: 5234 }, SimYear { year: "2022".into(), total: 12 }],
         };
     }
     if key.starts_with(triggers::NO_RESULT) {
@@ -139,13 +136,7 @@ pub fn row(seed: u64, search_key: &str, year: &str, index: u32) -> Value {
         2 => json!("-"),
         // A handful of names repeat, so identity can never rely on the name.
         3..=5 => json!("中国石油化工股份有限公司"),
-        _ => json!(format!(
-            "{}{}{}{}",
-            g.pick(CITIES),
-            g.pick(WORDS),
-            g.pick(TRADES),
-            g.pick(SUFFIXES)
-        )),
+        _ => json!(format!("{}{}{}{}", g.pick(CITIES), g.pick(WORDS), g.pick(TRADES), g.pick(SUFFIXES))),
     };
     if name_roll != 6 {
         m.insert("Name".into(), name);
@@ -193,9 +184,28 @@ pub fn row(seed: u64, search_key: &str, year: &str, index: u32) -> Value {
     Value::Object(m)
 }
 
-const CITIES: &[&str] = &["上海", "北京", "深圳", "苏州", "杭州", "南京", "广州", "成都", "武汉", "宁波", "青岛", "厦门", "无锡", "佛山", "东莞"];
-const WORDS: &[&str] = &["华信", "恒达", "联发", "中科", "新航", "宏远", "金桥", "天成", "瑞丰", "鼎盛", "汇通", "永安", "博远", "创新", "海纳"];
-const TRADES: &[&str] = &["置业", "电子", "科技", "精密机械", "新材料", "物流", "医药", "能源", "汽车零部件", "贸易", "建设工程", "信息技术"];
+const CITIES: &[&str] = &[
+    "上海", "北京", "深圳", "苏州", "杭州", "南京", "广州", "成都", "武汉", "宁波", "青岛", "厦门", "无锡", "佛山",
+    "东莞",
+];
+const WORDS: &[&str] = &[
+    "华信", "恒达", "联发", "中科", "新航", "宏远", "金桥", "天成", "瑞丰", "鼎盛", "汇通", "永安", "博远", "创新",
+    "海纳",
+];
+const TRADES: &[&str] = &[
+    "置业",
+    "电子",
+    "科技",
+    "精密机械",
+    "新材料",
+    "物流",
+    "医药",
+    "能源",
+    "汽车零部件",
+    "贸易",
+    "建设工程",
+    "信息技术",
+];
 const SUFFIXES: &[&str] = &["有限公司", "股份有限公司", "集团有限公司", "有限责任公司"];
 
 #[cfg(test)]

@@ -255,7 +255,9 @@ fn decide(
     at: Duration,
 ) -> Answer {
     // Authentication first, as the real API does: nothing past here is free.
-    let Some(key) = params.get("key") else { return Answer::Code(101) };
+    let Some(key) = params.get("key") else {
+        return Answer::Code(101);
+    };
     let Some((_, secret)) = state.config.accounts.iter().find(|(k, _)| k == key) else {
         return Answer::Code(101);
     };
@@ -377,8 +379,7 @@ fn page_answer(state: &SimState, search_key: &str, year: Option<&str>, page_inde
         return Answer::Code(201);
     }
     let end = (first + u64::from(page_size)).min(u64::from(rows_year.total));
-    let clients: Vec<Value> =
-        (first..end).map(|i| data::row(seed, search_key, &rows_year.year, i as u32)).collect();
+    let clients: Vec<Value> = (first..end).map(|i| data::row(seed, search_key, &rows_year.year, i as u32)).collect();
     let years: Vec<&str> = company.years.iter().map(|y| y.year.as_str()).collect();
     Answer::Data(json!({
         "OrderNumber": order_number(state),

@@ -94,8 +94,8 @@ pub fn open_for_reading(db: &Path) -> Result<Connection, StoreError> {
     if !db.exists() {
         return Err(StoreError::Missing { db: db.to_path_buf() });
     }
-    let conn = Connection::open_with_flags(db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
-        .map_err(|e| open_err(db, e))?;
+    let conn =
+        Connection::open_with_flags(db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY).map_err(|e| open_err(db, e))?;
     conn.busy_timeout(std::time::Duration::from_secs(10))?;
     let found: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
     if found > schema_version() as i64 {

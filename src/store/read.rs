@@ -13,11 +13,7 @@ fn counts(conn: &Connection, sql: &str, run_id: i64) -> rusqlite::Result<Counts>
 
 /// Companies of this run's input, by state.
 pub fn companies_by_state(conn: &Connection, run_id: i64) -> rusqlite::Result<Counts> {
-    counts(
-        conn,
-        "SELECT state, COUNT(*) FROM companies WHERE last_run_id = ?1 GROUP BY state ORDER BY state",
-        run_id,
-    )
+    counts(conn, "SELECT state, COUNT(*) FROM companies WHERE last_run_id = ?1 GROUP BY state ORDER BY state", run_id)
 }
 
 /// This run's calls by outcome: the vendor code, `HTTP nnn`, or `no answer`.

@@ -111,12 +111,7 @@ pub enum Event {
     /// truncated): set its checkpoint.
     YearEnded { query_year: String, state: YearState, total_records: u64, pages_total: u32, pages_fetched: u32 },
     /// The company's state changes.
-    Company {
-        state: CompanyState,
-        status_code: Option<String>,
-        message: Option<String>,
-        retry_after: Option<String>,
-    },
+    Company { state: CompanyState, status_code: Option<String>, message: Option<String>, retry_after: Option<String> },
 }
 
 /// One transaction's worth: an optional call record and the events it caused.

@@ -179,7 +179,15 @@ pub fn apply(tx: &Transaction<'_>, run_id: i64, commit: &Commit, now: &str) -> r
                             fetched_at = CASE WHEN ?6 THEN ?7 ELSE fetched_at END, updated_at = ?7
                      WHERE search_key = ?1",
                 )?
-                .execute(params![key, state.as_str(), status_code, message, retry_after, fetched, now])?;
+                .execute(params![
+                    key,
+                    state.as_str(),
+                    status_code,
+                    message,
+                    retry_after,
+                    fetched,
+                    now
+                ])?;
             }
         }
     }

@@ -1,0 +1,216 @@
+//! Test helpers: a simulator on 127.0.0.1:0, a temp directory with an input
+//! CSV and a database, and what the simulator holds, computed independently
+//! of the pipeline, to compare the database against.
+#![allow(dead_code)]
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::PathBuf;
+use std::time::Duration;
+
+use qcc_customers::cli::FetchArgs;
+use qcc_customers::cmd::demo::default_fetch_args;
+use qcc_customers::pipeline::input::InputSource;
+use qcc_customers::pipeline::{self, RunOptions, Summary};
+use qcc_customers::progress::ProgressMode;
+use qcc_customers::qcc::{wire, Credentials};
+use qcc_customers::simulator::{data, SimConfig, Simulator, DEMO_KEY, DEMO_SECRET};
+use rusqlite::Connection;
+use tokio_util::sync::CancellationToken;
+
+pub struct Harness {
+    pub dir: tempfile::TempDir,
+    pub sim: Simulator,
+    pub db: PathBuf,
+    pub input: PathBuf,
+}
+
+/// Fast, test-friendly `run` flags: no rate limit, short backoffs.
+pub fn fast_fetch() -> FetchArgs {
+    let mut f = default_fetch_args();
+    f.qps = 0.0;
+    f.concurrency = "8".into();
+    f.retry_base = Duration::from_millis(5);
+    f.throttle_base = Duration::from_millis(50);
+    f.timeout = Duration::from_secs(5);
+    f
+}
+
+impl Harness {
+    pub async fn new(config: SimConfig) -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let sim = Simulator::start(config).await.expect("simulator starts");
+        let db = dir.path().join("out.sqlite");
+        let input = dir.path().join("companies.csv");
+        Self { dir, sim, db, input }
+    }
+
+    pub async fn default() -> Self {
+        Self::new(SimConfig::default()).await
+    }
+
+    /// Write a one-column input CSV with a `company` header.
+    pub fn write_keys(&self, keys: &[String]) {
+        let mut text = String::from("company\n");
+        for k in keys {
+            text.push_str(&csv_field(k));
+            text.push('\n');
+        }
+        std::fs::write(&self.input, text).expect("write input");
+    }
+
+    pub fn options(&self, fetch: &FetchArgs) -> RunOptions {
+        self.options_with(fetch, Credentials::new(DEMO_KEY, DEMO_SECRET))
+    }
+
+    pub fn options_with(&self, fetch: &FetchArgs, credentials: Credentials) -> RunOptions {
+        qcc_customers::cmd::run::options(
+            InputSource::Path(self.input.clone()),
+            self.input.display().to_string(),
+            &Default::default(),
+            self.db.clone(),
+            reqwest::Url::parse(&self.sim.endpoint()).unwrap(),
+            credentials,
+            fetch,
+            ProgressMode::Quiet,
+        )
+        .expect("valid options")
+    }
+
+    pub async fn run(&self, fetch: &FetchArgs) -> Summary {
+        pipeline::run(self.options(fetch), CancellationToken::new()).await.expect("run completes")
+    }
+
+    pub fn conn(&self) -> Connection {
+        Connection::open(&self.db).expect("open db")
+    }
+
+    pub fn seed(&self) -> u64 {
+        self.sim.handle.seed()
+    }
+
+    /// Pages the simulator served more than once (beyond the first).
+    pub fn pages_served_twice(&self) -> u32 {
+        self.sim.handle.served().values().map(|n| n.saturating_sub(1)).sum()
+    }
+}
+
+pub fn csv_field(s: &str) -> String {
+    if s.contains([',', '"', '\n']) {
+        format!("\"{}\"", s.replace('"', "\"\""))
+    } else {
+        s.to_string()
+    }
+}
+
+/// Company names that the simulator treats as ordinary companies.
+pub fn company_keys(n: usize, tag: &str) -> Vec<String> {
+    (0..n).map(|i| format!("{tag}测试企业{i:04}有限公司")).collect()
+}
+
+/// The (key, year, page) requests a clean first fetch makes: discovery, then
+/// `max(1, min(100, ceil(n/50)))` pages per year (SPEC §4).
+pub fn expected_pages(seed: u64, keys: &[String]) -> BTreeSet<(String, String, u32)> {
+    let mut out = BTreeSet::new();
+    for key in keys {
+        out.insert((key.clone(), String::new(), 1));
+        for y in data::company(seed, key).years {
+            let pages = u64::from(y.total).div_ceil(50).clamp(1, 100) as u32;
+            for p in 1..=pages {
+                out.insert((key.clone(), y.year.clone(), p));
+            }
+        }
+    }
+    out
+}
+
+/// One stored customer row, by identity.
+pub type RowId = (String, String, u32, u32);
+
+/// The fields compared for each row.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RowFields {
+    pub year: Option<String>,
+    pub name: Option<String>,
+    pub key_no: Option<String>,
+    pub sales_amount: Option<f64>,
+    pub sales_amount_text: Option<String>,
+    pub sales_percent_text: Option<String>,
+    pub source: Option<String>,
+}
+
+/// What the simulator holds for these keys, keyed by the row identity the
+/// database must use: (search key, query year, page, row in page).
+pub fn expected_rows(seed: u64, keys: &[String]) -> BTreeMap<RowId, RowFields> {
+    let mut out = BTreeMap::new();
+    for key in keys {
+        for y in data::company(seed, key).years {
+            let n = y.total.min(5000);
+            for i in 0..n {
+                let json = data::row(seed, key, &y.year, i);
+                let body = serde_json::json!({"Status": "200", "Result": {"ClientList": [json]}});
+                let parsed = wire::parse(body.to_string().as_bytes()).unwrap();
+                let r = &parsed.clients[0];
+                out.insert(
+                    (key.clone(), y.year.clone(), i / 50 + 1, i % 50),
+                    RowFields {
+                        year: Some(r.year.clone().unwrap_or_else(|| y.year.clone())),
+                        name: r.name.clone(),
+                        key_no: r.key_no.clone(),
+                        sales_amount: r.sales_amount,
+                        sales_amount_text: r.sales_amount_text.clone(),
+                        sales_percent_text: r.sales_percent_text.clone(),
+                        source: r.source.clone(),
+                    },
+                );
+            }
+        }
+    }
+    out
+}
+
+/// Every stored customer row, by identity. Panics if an identity repeats
+/// (the primary key makes that impossible; this double-checks).
+pub fn stored_rows(conn: &Connection) -> BTreeMap<RowId, RowFields> {
+    let mut stmt = conn
+        .prepare(
+            "SELECT search_key, query_year, page_index, row_index, year, name, key_no, sales_amount,
+                    sales_amount_text, sales_percent_text, source FROM customers",
+        )
+        .unwrap();
+    let rows = stmt
+        .query_map([], |r| {
+            Ok((
+                (r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, u32>(2)?, r.get::<_, u32>(3)?),
+                RowFields {
+                    year: r.get(4)?,
+                    name: r.get(5)?,
+                    key_no: r.get(6)?,
+                    sales_amount: r.get(7)?,
+                    sales_amount_text: r.get(8)?,
+                    sales_percent_text: r.get(9)?,
+                    source: r.get(10)?,
+                },
+            ))
+        })
+        .unwrap();
+    let mut out = BTreeMap::new();
+    for row in rows {
+        let (id, fields) = row.unwrap();
+        assert!(out.insert(id.clone(), fields).is_none(), "row {id:?} stored twice");
+    }
+    out
+}
+
+/// Assert two row maps are equal, reporting the first differences readably.
+pub fn assert_same_rows(stored: &BTreeMap<RowId, RowFields>, expected: &BTreeMap<RowId, RowFields>) {
+    let missing: Vec<_> = expected.keys().filter(|k| !stored.contains_key(*k)).take(5).collect();
+    let extra: Vec<_> = stored.keys().filter(|k| !expected.contains_key(*k)).take(5).collect();
+    assert!(missing.is_empty() && extra.is_empty(), "missing rows {missing:?}, unexpected rows {extra:?}");
+    for (k, v) in expected {
+        assert_eq!(&stored[k], v, "row {k:?} differs");
+    }
+}
+
+pub fn count(conn: &Connection, sql: &str) -> i64 {
+    conn.query_row(sql, [], |r| r.get(0)).unwrap()
+}

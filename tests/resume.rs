@@ -1,0 +1,98 @@
+//! Interrupted runs resume: same rows in the end, no duplicates, and no page
+//! paid for twice beyond the calls that were in flight at the stop.
+
+mod common;
+
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use common::*;
+use qcc_customers::pipeline;
+use qcc_customers::simulator::{DEMO_KEY, DEMO_SECRET};
+use tokio_util::sync::CancellationToken;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cancelled_run_resumes_and_pays_for_no_page_twice() {
+    let h = Harness::default().await;
+    let keys = company_keys(120, "取消");
+    h.write_keys(&keys);
+    let mut fetch = fast_fetch();
+    fetch.qps = 150.0;
+
+    let cancel = CancellationToken::new();
+    let run = tokio::spawn(pipeline::run(h.options(&fetch), cancel.clone()));
+    while h.sim.handle.request_count() < 120 {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    cancel.cancel();
+    let first = run.await.unwrap().unwrap();
+    assert_eq!(first.exit_code, 75, "a stopped run is resumable: {}", first.render());
+    assert!(first.remaining() > 0, "the stop happened part-way");
+
+    let second = h.run(&fast_fetch()).await;
+    assert_eq!(second.exit_code, 0, "{}", second.render());
+    assert_same_rows(&stored_rows(&h.conn()), &expected_rows(h.seed(), &keys));
+    // A graceful stop lets in-flight calls finish and commits them: nothing
+    // is paid for twice at all.
+    assert_eq!(h.pages_served_twice(), 0);
+    let served: std::collections::BTreeSet<_> = h.sim.handle.served().keys().cloned().collect();
+    assert_eq!(served, expected_pages(h.seed(), &keys));
+}
+
+fn run_binary(h: &Harness, concurrency: u32) -> std::process::Child {
+    Command::new(env!("CARGO_BIN_EXE_qcc-customers"))
+        .args(["run", "--input"])
+        .arg(&h.input)
+        .arg("--db")
+        .arg(&h.db)
+        .args(["--endpoint", &h.sim.endpoint(), "--qps", "300", "--concurrency", &concurrency.to_string(), "--quiet"])
+        .env("QCC_KEY", DEMO_KEY)
+        .env("QCC_SECRET_KEY", DEMO_SECRET)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("binary starts")
+}
+
+async fn wait_exit(child: &mut std::process::Child) -> i32 {
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return status.code().unwrap_or(-1);
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_process_resumes_and_repays_at_most_the_calls_in_flight() {
+    let h = Harness::default().await;
+    let keys = company_keys(150, "强杀");
+    h.write_keys(&keys);
+    let concurrency = 4;
+    let mut kills = 0;
+    for threshold in [60, 200, 380] {
+        let mut child = run_binary(&h, concurrency);
+        let mut exited = false;
+        while h.sim.handle.request_count() < threshold {
+            if child.try_wait().unwrap().is_some() {
+                exited = true;
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+        if !exited {
+            child.kill().unwrap(); // SIGKILL: no chance to clean up
+            kills += 1;
+        }
+        child.wait().unwrap();
+    }
+    assert!(kills >= 2, "the run was killed part-way at least twice");
+    let mut child = run_binary(&h, concurrency);
+    assert_eq!(wait_exit(&mut child).await, 0, "the final run completes");
+
+    assert_same_rows(&stored_rows(&h.conn()), &expected_rows(h.seed(), &keys));
+    let twice = h.pages_served_twice();
+    assert!(twice <= kills * concurrency, "{twice} pages paid twice after {kills} kills at concurrency {concurrency}");
+    let served: std::collections::BTreeSet<_> = h.sim.handle.served().keys().cloned().collect();
+    assert_eq!(served, expected_pages(h.seed(), &keys), "no page past the end, none missing");
+}
