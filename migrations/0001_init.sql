@@ -62,7 +62,9 @@ CREATE TABLE customers (
     fetched_at         TEXT NOT NULL,
     PRIMARY KEY (search_key, query_year, page_index, row_index)
 ) WITHOUT ROWID;
-CREATE INDEX customers_name ON customers(name);
+-- No index on customers(name): inserts land at random places in it, which
+-- made every write several times more expensive. The README shows how to add
+-- one for frequent "who buys from X" lookups.
 
 CREATE TABLE api_calls (
     call_id      INTEGER PRIMARY KEY,
@@ -79,9 +81,9 @@ CREATE TABLE api_calls (
     attempt      INTEGER NOT NULL,            -- 1 for the first try of this page in this run
     error        TEXT
 );
-CREATE INDEX api_calls_started ON api_calls(started_at);
-CREATE INDEX api_calls_key ON api_calls(search_key);
+CREATE INDEX api_calls_started ON api_calls(started_at);   -- --daily-limit counts from here
 
+-- A rowid table (not WITHOUT ROWID): its rows are several KiB of blob.
 CREATE TABLE raw_pages (
     search_key   TEXT NOT NULL,
     query_year   TEXT NOT NULL,               -- '' for the discovery page
@@ -89,8 +91,8 @@ CREATE TABLE raw_pages (
     order_number TEXT,
     fetched_at   TEXT NOT NULL,
     body         BLOB NOT NULL,               -- the response as received, zlib-compressed
-    PRIMARY KEY (search_key, query_year, page_index)
-) WITHOUT ROWID;
+    UNIQUE (search_key, query_year, page_index)
+);
 
 -- Each company's customers in its latest year that has any.
 CREATE VIEW latest_customers AS
