@@ -129,6 +129,9 @@ pub struct FetchArgs {
     /// First retry backoff ceiling (doubles per retry, full jitter).
     #[arg(long, default_value = "1s", value_parser = parse_duration, hide = true)]
     pub retry_base: Duration,
+    /// How long 110 parks a company (the vendor says 2 hours).
+    #[arg(long, default_value = "2h", value_parser = parse_duration, hide = true)]
+    pub park_for: Duration,
     /// First throttle pause ceiling (doubles per consecutive throttle).
     #[arg(long, default_value = "2s", value_parser = parse_duration, hide = true)]
     pub throttle_base: Duration,

@@ -101,6 +101,8 @@ pub fn options(
         daily_limit: fetch.daily_limit,
         archive: !fetch.no_archive,
         progress,
+        park_for: chrono::Duration::from_std(fetch.park_for)
+            .map_err(|_| Exit::new(exit::USAGE, "--park-for is too large"))?,
     })
 }
 

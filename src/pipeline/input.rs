@@ -70,6 +70,8 @@ const KEY_HEADERS: &[&str] = &[
 pub struct RowProblem {
     pub line: u64,
     pub message: String,
+    /// The input itself failed (I/O): nothing after this can be read.
+    pub fatal: bool,
 }
 
 /// One item of the input stream.
@@ -120,13 +122,15 @@ impl InputReader {
             None => None,
         };
         let encoding = forced.unwrap_or_else(|| sniff(&head));
-        let stream: Box<dyn Read + Send> = Box::new(Cursor::new(head).chain(raw));
         let decoded: Box<dyn Read + Send> = if encoding == encoding_rs::UTF_8 && forced.is_none() {
-            // Plain UTF-8 passes through undecoded (a BOM is stripped below):
-            // an invalid byte later in the file then becomes a per-row error
-            // with its line number instead of a silent U+FFFD.
-            Box::new(DecodeReaderBytesBuilder::new().encoding(None).utf8_passthru(true).build(stream))
+            // Plain UTF-8 passes through undecoded, BOM removed: an invalid
+            // byte later in the file then becomes a per-row error with its line
+            // number instead of a silent U+FFFD.
+            let skip = if head.starts_with(b"\xEF\xBB\xBF") { 3 } else { 0 };
+            head.drain(..skip);
+            Box::new(Cursor::new(head).chain(raw))
         } else {
+            let stream = Cursor::new(head).chain(raw);
             Box::new(DecodeReaderBytesBuilder::new().encoding(Some(encoding)).bom_override(true).build(stream))
         };
         let mut csv = csv::ReaderBuilder::new().has_headers(false).flexible(true).from_reader(decoded);
@@ -162,11 +166,9 @@ impl InputReader {
                     }
                     _ => e.to_string(),
                 };
-                if matches!(e.kind(), csv::ErrorKind::Io(_)) {
-                    // An I/O error is not a bad row: the stream itself failed.
-                    return Some(Item::Problem(RowProblem { line, message: format!("input stopped: {message}") }));
-                }
-                Some(Item::Problem(RowProblem { line, message }))
+                // An I/O error is not a bad row: the stream itself failed.
+                let fatal = matches!(e.kind(), csv::ErrorKind::Io(_));
+                Some(Item::Problem(RowProblem { line, message, fatal }))
             }
         }
     }
@@ -177,6 +179,17 @@ impl InputReader {
         let key = cell.trim().trim_start_matches('\u{feff}').trim();
         if key.is_empty() {
             return Item::Blank;
+        }
+        if key.contains(['\n', '\r']) {
+            let last = self.csv.position().line().saturating_sub(1);
+            return Item::Problem(RowProblem {
+                line,
+                message: format!(
+                    "the key cell runs over lines {line}–{last} (an unbalanced quote?); that record was skipped, \
+                     rows inside it were not read as companies"
+                ),
+                fatal: false,
+            });
         }
         let mut row = serde_json::Map::new();
         for (i, value) in self.record.iter().enumerate() {
@@ -226,16 +239,40 @@ fn find_key_column(headers: &[String], opts: &InputOptions) -> Result<usize, Inp
     })
 }
 
-/// Guess the encoding of the first bytes of a file.
+/// Guess the encoding of the first bytes of a file: a BOM decides; else
+/// UTF-8 when the non-ASCII text is (almost all) valid UTF-8 — one broken byte
+/// must not turn a whole UTF-8 file into GB18030 mojibake that would then be
+/// paid for — else GB18030 (a superset of GBK).
 fn sniff(head: &[u8]) -> &'static Encoding {
     if let Some((enc, _)) = Encoding::for_bom(head) {
         return enc;
     }
-    match std::str::from_utf8(head) {
-        Ok(_) => encoding_rs::UTF_8,
-        // A multi-byte character cut by the 64 KiB boundary is still UTF-8.
-        Err(e) if e.error_len().is_none() => encoding_rs::UTF_8,
-        Err(_) => encoding_rs::GB18030,
+    let (mut valid_multibyte, mut invalid) = (0usize, 0usize);
+    let mut rest = head;
+    while !rest.is_empty() {
+        match std::str::from_utf8(rest) {
+            Ok(s) => {
+                valid_multibyte += s.chars().filter(|c| !c.is_ascii()).count();
+                break;
+            }
+            Err(e) => {
+                let (good, bad) = rest.split_at(e.valid_up_to());
+                valid_multibyte += std::str::from_utf8(good).map_or(0, |s| s.chars().filter(|c| !c.is_ascii()).count());
+                match e.error_len() {
+                    Some(n) => {
+                        invalid += 1;
+                        rest = &bad[n..];
+                    }
+                    // A character cut by the end of the sniffed head.
+                    None => break,
+                }
+            }
+        }
+    }
+    if invalid == 0 || valid_multibyte >= 4 * invalid {
+        encoding_rs::UTF_8
+    } else {
+        encoding_rs::GB18030
     }
 }
 
@@ -300,6 +337,18 @@ mod tests {
         assert!(credit_code_check_digit_ok("91350100m000100y43"));
         assert!(looks_like_credit_code("91350100M000100Y43"));
         assert!(!looks_like_credit_code("上海浦东发展银行股份有限公司上海分行"));
+    }
+
+    #[test]
+    fn sniffing_tells_gbk_from_utf8_with_a_broken_byte() {
+        let text = "企业名称\n中国平安保险股份有限公司\n比亚迪股份有限公司\n";
+        assert_eq!(sniff(text.as_bytes()), encoding_rs::UTF_8);
+        let mut broken = text.as_bytes().to_vec();
+        broken.extend(b"\xff\n");
+        assert_eq!(sniff(&broken), encoding_rs::UTF_8);
+        let (gbk, _, _) = encoding_rs::GBK.encode(text);
+        assert_eq!(sniff(&gbk), encoding_rs::GB18030);
+        assert_eq!(sniff(b"plain,ascii\n"), encoding_rs::UTF_8);
     }
 
     #[test]

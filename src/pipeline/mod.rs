@@ -53,6 +53,8 @@ pub struct RunOptions {
     pub daily_limit: Option<u64>,
     pub archive: bool,
     pub progress: crate::progress::ProgressMode,
+    /// How long 110 parks a company (2 h; shorter only in tests).
+    pub park_for: chrono::Duration,
 }
 
 /// Counters every stage updates; progress and the summary read them.
@@ -68,6 +70,8 @@ pub struct Stats {
     pub skipped_parked: AtomicU64,
     pub queued: AtomicU64,
     pub companies_finished: AtomicU64,
+    /// Jobs a worker has finished with, whatever the outcome.
+    pub jobs_ended: AtomicU64,
     pub calls: AtomicU64,
     pub calls_recorded: AtomicU64,
     pub rows_received: AtomicU64,
@@ -260,6 +264,7 @@ pub async fn run(opts: RunOptions, cancel: CancellationToken) -> Result<Summary,
         archive: opts.archive,
         budget: Budget::new(opts.max_calls, opts.daily_limit, used_today),
         stats: stats.clone(),
+        park_for: opts.park_for,
     });
     let progress = crate::progress::spawn(opts.progress, stats.clone(), ctx.clone());
     let jobs = Arc::new(Mutex::new(job_rx));
@@ -294,7 +299,9 @@ pub async fn run(opts: RunOptions, cancel: CancellationToken) -> Result<Summary,
 }
 
 /// The reader thread: stream the input, register rows with the writer in
-/// batches, and queue a job for every company that needs calls.
+/// batches, and queue a job for every company that needs calls. Once the input
+/// is exhausted it stays while workers are busy, re-queueing companies of this
+/// run whose 110 parking has expired, so a long run retries them itself.
 fn read_and_plan(
     mut reader: InputReader,
     write_tx: mpsc::Sender<WriteMsg>,
@@ -303,7 +310,48 @@ fn read_and_plan(
     stats: &Stats,
     stop: &Stop,
 ) {
+    let queue = |reg: Registration| -> bool {
+        match reg {
+            Registration::Duplicate => {
+                stats.duplicates.fetch_add(1, Ordering::Relaxed);
+            }
+            Registration::Invalid => {
+                stats.invalid.fetch_add(1, Ordering::Relaxed);
+            }
+            Registration::Company(snapshot) => match plan::plan(snapshot, plan, chrono::Utc::now()) {
+                Ok(job) => {
+                    stats.queued.fetch_add(1, Ordering::Relaxed);
+                    return job_tx.blocking_send(job).is_ok();
+                }
+                Err(Skip::Fresh) => {
+                    stats.skipped_fresh.fetch_add(1, Ordering::Relaxed);
+                }
+                Err(Skip::Rejected) => {
+                    stats.skipped_rejected.fetch_add(1, Ordering::Relaxed);
+                }
+                Err(Skip::Parked(_)) => {
+                    stats.skipped_parked.fetch_add(1, Ordering::Relaxed);
+                }
+            },
+        }
+        true
+    };
+    // Ask the writer for parked companies whose wait is over.
+    let requeue_parked = || -> Option<usize> {
+        let (reply_tx, reply_rx) = oneshot::channel();
+        write_tx.blocking_send(WriteMsg::TakeDueParked { limit: REGISTER_BATCH, reply: reply_tx }).ok()?;
+        let due = reply_rx.blocking_recv().ok()?;
+        let n = due.len();
+        for snapshot in due {
+            if !queue(Registration::Company(snapshot)) {
+                return None;
+            }
+        }
+        Some(n)
+    };
+
     let mut batch = Vec::with_capacity(REGISTER_BATCH);
+    let mut last_parked_check = Instant::now();
     let mut done = false;
     while !done && !stop.is_stopped() {
         while batch.len() < REGISTER_BATCH {
@@ -318,7 +366,7 @@ fn read_and_plan(
                 Some(Item::Problem(p)) => {
                     stats.bad_rows.fetch_add(1, Ordering::Relaxed);
                     tracing::warn!(line = p.line, problem = %p.message, "Skipping an unreadable input row; the rest is kept.");
-                    if p.message.starts_with("input stopped") {
+                    if p.fatal {
                         done = true;
                         break;
                     }
@@ -329,48 +377,44 @@ fn read_and_plan(
                 }
             }
         }
-        if batch.is_empty() {
-            continue;
-        }
-        let (reply_tx, reply_rx) = oneshot::channel();
-        let records = std::mem::replace(&mut batch, Vec::with_capacity(REGISTER_BATCH));
-        if write_tx.blocking_send(WriteMsg::Register { records, reply: reply_tx }).is_err() {
-            return;
-        }
-        let Ok(registrations) = reply_rx.blocking_recv() else {
-            return;
-        };
-        let now = chrono::Utc::now();
-        for reg in registrations {
-            match reg {
-                Registration::Duplicate => {
-                    stats.duplicates.fetch_add(1, Ordering::Relaxed);
+        if !batch.is_empty() {
+            let (reply_tx, reply_rx) = oneshot::channel();
+            let records = std::mem::replace(&mut batch, Vec::with_capacity(REGISTER_BATCH));
+            if write_tx.blocking_send(WriteMsg::Register { records, reply: reply_tx }).is_err() {
+                return;
+            }
+            let Ok(registrations) = reply_rx.blocking_recv() else { return };
+            for reg in registrations {
+                if !queue(reg) {
+                    return;
                 }
-                Registration::Invalid => {
-                    stats.invalid.fetch_add(1, Ordering::Relaxed);
-                }
-                Registration::Company(snapshot) => match plan::plan(snapshot, plan, now) {
-                    Ok(job) => {
-                        stats.queued.fetch_add(1, Ordering::Relaxed);
-                        if job_tx.blocking_send(job).is_err() {
-                            return;
-                        }
-                    }
-                    Err(Skip::Fresh) => {
-                        stats.skipped_fresh.fetch_add(1, Ordering::Relaxed);
-                    }
-                    Err(Skip::Rejected) => {
-                        stats.skipped_rejected.fetch_add(1, Ordering::Relaxed);
-                    }
-                    Err(Skip::Parked(_)) => {
-                        stats.skipped_parked.fetch_add(1, Ordering::Relaxed);
-                    }
-                },
+            }
+        }
+        if last_parked_check.elapsed() > PARKED_CHECK_EVERY {
+            last_parked_check = Instant::now();
+            if requeue_parked().is_none() {
+                return;
             }
         }
     }
     stats.input_done.store(true, Ordering::Relaxed);
+    while !stop.is_stopped() {
+        let busy = stats.queued.load(Ordering::Relaxed) > stats.jobs_ended.load(Ordering::Relaxed);
+        if !busy {
+            return;
+        }
+        if last_parked_check.elapsed() > PARKED_CHECK_EVERY {
+            last_parked_check = Instant::now();
+            if requeue_parked().is_none() {
+                return;
+            }
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
 }
+
+/// How often a run looks for parked companies whose wait is over.
+const PARKED_CHECK_EVERY: Duration = Duration::from_secs(1);
 
 fn finish(
     store: store::WriteStore,

@@ -24,7 +24,7 @@ use crate::store::records::{CallRecord, Commit, CompanyState, Event, RawPage, Ye
 
 /// 205 is retried this many times before the company is deferred.
 pub const PENDING_RETRIES: u32 = 3;
-/// How long a company is parked after 110.
+/// How long a company is parked after 110 (the vendor says: wait 2 hours).
 pub const PARK_FOR: chrono::Duration = chrono::Duration::hours(2);
 
 /// Retry settings.
@@ -58,6 +58,8 @@ pub struct Ctx {
     pub archive: bool,
     pub budget: Budget,
     pub stats: Arc<Stats>,
+    /// How long 110 parks a company ([`PARK_FOR`] unless testing).
+    pub park_for: chrono::Duration,
 }
 
 /// Take jobs until the queue closes or the run stops.
@@ -80,6 +82,7 @@ pub async fn work(ctx: Arc<Ctx>, jobs: Arc<Mutex<mpsc::Receiver<Job>>>) {
         } else {
             tracing::debug!(search_key = %key, "Company not finished in this run.");
         }
+        ctx.stats.jobs_ended.fetch_add(1, Ordering::Relaxed);
     }
 }
 
@@ -250,7 +253,7 @@ impl Ctx {
         code: Option<String>,
         message: Option<String>,
     ) -> bool {
-        let retry_after = (state == CompanyState::Parked).then(|| clock::iso(chrono::Utc::now() + PARK_FOR));
+        let retry_after = (state == CompanyState::Parked).then(|| clock::iso(chrono::Utc::now() + self.park_for));
         let events = vec![Event::Company { state, status_code: code, message, retry_after }];
         match paid {
             Some(paid) => self.commit_paid(key, paid, events).await,

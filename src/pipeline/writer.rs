@@ -16,7 +16,7 @@ use tokio::sync::{mpsc, oneshot};
 use super::shutdown::{Stop, StopReason};
 use super::Stats;
 use crate::clock;
-use crate::store::records::{Commit, InputRecord, Registration};
+use crate::store::records::{Commit, CompanySnapshot, InputRecord, Registration};
 use crate::store::{write, WriteStore};
 
 /// Most messages applied in one transaction.
@@ -26,6 +26,9 @@ const MAX_BATCH: usize = 512;
 pub enum WriteMsg {
     /// Register input rows; the reply says what is known of each.
     Register { records: Vec<InputRecord>, reply: oneshot::Sender<Vec<Registration>> },
+    /// Hand over up to `limit` companies of this run whose 110 parking has
+    /// expired, marking them pending so they are handed over once.
+    TakeDueParked { limit: usize, reply: oneshot::Sender<Vec<CompanySnapshot>> },
     /// Store one atomic unit; `ack` is answered once it is durable.
     Commit { commit: Commit, ack: Option<oneshot::Sender<()>> },
 }
@@ -63,6 +66,7 @@ fn writer_loop(
 ) -> rusqlite::Result<()> {
     let mut replies = Vec::new();
     let mut acks: Vec<oneshot::Sender<()>> = Vec::new();
+    let mut parked = Vec::new();
     while let Some(first) = rx.blocking_recv() {
         let now = clock::now_iso();
         let tx = store.conn.transaction()?;
@@ -79,6 +83,10 @@ fn writer_loop(
                         .map(|r| write::register(&tx, run_id, r, &now))
                         .collect::<rusqlite::Result<Vec<_>>>()?;
                     replies.push((reply, regs));
+                }
+                WriteMsg::TakeDueParked { limit, reply } => {
+                    let due = write::take_due_parked(&tx, run_id, &now, limit)?;
+                    parked.push((reply, due));
                 }
                 WriteMsg::Commit { commit, ack } => {
                     let applied = write::apply(&tx, run_id, &commit, &now)?;
@@ -105,6 +113,9 @@ fn writer_loop(
         // Answer only once the batch is durable.
         for (reply, regs) in replies.drain(..) {
             let _ = reply.send(regs);
+        }
+        for (reply, due) in parked.drain(..) {
+            let _ = reply.send(due);
         }
         for ack in acks.drain(..) {
             let _ = ack.send(());

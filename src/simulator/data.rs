@@ -43,6 +43,17 @@ pub mod triggers {
     pub const THROTTLED: &str = "QCC-SIM-120";
     /// One year holds 5,234 customers: pages past 100 answer 207.
     pub const HUGE: &str = "QCC-SIM-207";
+    /// `QCC-SIM-CODE-nnn`: every call answers vendor code `nnn` (e.g. 199, 109).
+    pub const CODE: &str = "QCC-SIM-CODE-";
+    /// `QCC-SIM-HTTP-nnn`: every call answers HTTP status `nnn` (429 carries
+    /// `Retry-After: 1`).
+    pub const HTTP: &str = "QCC-SIM-HTTP-";
+
+    /// The number after a `QCC-SIM-CODE-`/`QCC-SIM-HTTP-` prefix.
+    pub fn number_after(key: &str, prefix: &str) -> Option<u32> {
+        let rest = key.strip_prefix(prefix)?;
+        rest.get(..3)?.parse().ok()
+    }
 }
 
 /// FNV-1a over the parts, then a splitmix64 finaliser: stable forever.

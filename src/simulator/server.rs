@@ -230,6 +230,9 @@ async fn get_list(
             let cut = text.char_indices().nth(text.chars().count() / 2).map(|(i, _)| i).unwrap_or(0);
             (StatusCode::OK, [("content-type", "application/json")], text[..cut].to_string()).into_response()
         }
+        Answer::Http(status) if status == StatusCode::TOO_MANY_REQUESTS => {
+            (status, [("content-type", "text/plain"), ("retry-after", "1")], "Too Many Requests").into_response()
+        }
         Answer::Http(status) => (
             status,
             [("content-type", "text/html")],
@@ -323,6 +326,18 @@ fn decide(
     }
 
     // Documented trigger keys.
+    if let Some(code) = triggers::number_after(search_key, triggers::HTTP) {
+        let status = StatusCode::from_u16(code as u16).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        return Answer::Http(status);
+    }
+    if let Some(code) = triggers::number_after(search_key, triggers::CODE) {
+        // The vendor bills what it calls valid requests (有效请求).
+        return if codes::info(code).is_some_and(|i| i.valid_request) {
+            bill(state, search_key, year, page_index, Answer::Code(code))
+        } else {
+            Answer::Code(code)
+        };
+    }
     for (prefix, code) in [(triggers::REJECTED, 202), (triggers::PENDING, 205), (triggers::PARKED, 110)] {
         if search_key.starts_with(prefix) {
             return bill(state, search_key, year, page_index, Answer::Code(code));

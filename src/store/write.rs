@@ -110,6 +110,41 @@ pub fn register(tx: &Transaction<'_>, run_id: i64, rec: &InputRecord, now: &str)
     }))
 }
 
+/// Companies of this run parked by 110 whose `retry_after` has passed:
+/// marked pending (so they are taken once) and returned for planning.
+pub fn take_due_parked(
+    tx: &Transaction<'_>,
+    run_id: i64,
+    now: &str,
+    limit: usize,
+) -> rusqlite::Result<Vec<CompanySnapshot>> {
+    let due: Vec<(String, Option<String>, Option<String>, Option<String>)> = tx
+        .prepare_cached(
+            "SELECT search_key, year_list, discovered_at, fetched_at FROM companies
+             WHERE last_run_id = ?1 AND state = 'parked' AND retry_after <= ?2 LIMIT ?3",
+        )?
+        .query_map(params![run_id, now, limit as i64], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?
+        .collect::<rusqlite::Result<_>>()?;
+    let mut out = Vec::with_capacity(due.len());
+    for (search_key, year_list, discovered_at, fetched_at) in due {
+        tx.prepare_cached(
+            "UPDATE companies SET state = 'pending', retry_after = NULL, updated_at = ?2 WHERE search_key = ?1",
+        )?
+        .execute(params![search_key, now])?;
+        let years = company_years(tx, &search_key)?;
+        out.push(CompanySnapshot {
+            year_list: year_list.and_then(|j| serde_json::from_str(&j).ok()),
+            search_key,
+            state: CompanyState::Pending,
+            discovered_at,
+            fetched_at,
+            retry_after: None,
+            years,
+        });
+    }
+    Ok(out)
+}
+
 fn company_years(conn: &Connection, search_key: &str) -> rusqlite::Result<Vec<YearRow>> {
     let mut stmt = conn.prepare_cached(
         "SELECT year, state, total_records, pages_total, pages_fetched, fetched_at
