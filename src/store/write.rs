@@ -118,7 +118,8 @@ pub fn take_due_parked(
     now: &str,
     limit: usize,
 ) -> rusqlite::Result<Vec<CompanySnapshot>> {
-    let due: Vec<(String, Option<String>, Option<String>, Option<String>)> = tx
+    type Due = (String, Option<String>, Option<String>, Option<String>);
+    let due: Vec<Due> = tx
         .prepare_cached(
             "SELECT search_key, year_list, discovered_at, fetched_at FROM companies
              WHERE last_run_id = ?1 AND state = 'parked' AND retry_after <= ?2 LIMIT ?3",
