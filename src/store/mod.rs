@@ -17,7 +17,10 @@ use rusqlite::Connection;
 use rusqlite_migration::{Migrations, M};
 
 /// The schema, one entry per file in `migrations/`, in order. Append-only.
-const MIGRATIONS: &[(&str, &str)] = &[("0001_init.sql", include_str!("../../migrations/0001_init.sql"))];
+const MIGRATIONS: &[(&str, &str)] = &[
+    ("0001_init.sql", include_str!("../../migrations/0001_init.sql")),
+    ("0002_staging.sql", include_str!("../../migrations/0002_staging.sql")),
+];
 
 /// The schema version this build writes (`PRAGMA user_version`).
 pub fn schema_version() -> usize {

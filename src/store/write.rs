@@ -199,7 +199,23 @@ pub fn apply(tx: &Transaction<'_>, run_id: i64, commit: &Commit, now: &str) -> r
                 }
             }
             Event::Page { query_year, page_index, total_records, pages_total, year_state, rows, raw } => {
-                applied.rows += store_rows(tx, key, query_year, *page_index, rows, now)?;
+                let last = *year_state != YearState::Partial;
+                if *page_index == 1 && last {
+                    // A one-page year replaces its rows in this transaction.
+                    delete_year(tx, CUSTOMERS, key, query_year)?;
+                    delete_year(tx, STAGING, key, query_year)?;
+                    insert_rows(tx, CUSTOMERS, key, query_year, *page_index, rows, now)?;
+                } else {
+                    if *page_index == 1 {
+                        // A fresh pass over the year: forget any earlier partial one.
+                        delete_year(tx, STAGING, key, query_year)?;
+                    }
+                    insert_rows(tx, STAGING, key, query_year, *page_index, rows, now)?;
+                    if last {
+                        promote(tx, key, query_year)?;
+                    }
+                }
+                applied.rows += rows.len() as u64;
                 if let Some(raw) = raw {
                     insert_raw(tx, key, raw, now)?;
                 }
@@ -207,6 +223,7 @@ pub fn apply(tx: &Transaction<'_>, run_id: i64, commit: &Commit, now: &str) -> r
             }
             Event::YearEnded { query_year, state, total_records, pages_total, pages_fetched } => {
                 set_year(tx, key, query_year, *state, *total_records, *pages_total, *pages_fetched, now)?;
+                promote(tx, key, query_year)?;
             }
             Event::Company { state, status_code, message, retry_after } => {
                 let fetched = matches!(state, CompanyState::Done | CompanyState::NoResult);
@@ -264,29 +281,30 @@ fn insert_raw(tx: &Transaction<'_>, key: &str, raw: &RawPage, now: &str) -> rusq
     Ok(())
 }
 
-/// Store one page's rows under their identity (key, query year, page, row).
-/// A re-fetched page replaces the old one exactly, even if it got shorter.
-fn store_rows(
+const CUSTOMERS: &str = "customers";
+const STAGING: &str = "customers_staging";
+
+/// Store one page's rows under their identity (key, query year, page, row)
+/// in `customers` or `customers_staging`, replacing that page if it is there.
+fn insert_rows(
     tx: &Transaction<'_>,
+    table: &str,
     key: &str,
     query_year: &str,
     page_index: u32,
     rows: &[ClientRow],
     now: &str,
-) -> rusqlite::Result<u64> {
-    let mut upsert = tx.prepare_cached(
-        "INSERT INTO customers (search_key, year, query_year, page_index, row_index, name, key_no, image_url,
-                                sales_amount, sales_amount_text, sales_percent, sales_percent_text,
-                                relationship, source, fetched_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)
-         ON CONFLICT (search_key, query_year, page_index, row_index) DO UPDATE SET
-            year = excluded.year, name = excluded.name, key_no = excluded.key_no, image_url = excluded.image_url,
-            sales_amount = excluded.sales_amount, sales_amount_text = excluded.sales_amount_text,
-            sales_percent = excluded.sales_percent, sales_percent_text = excluded.sales_percent_text,
-            relationship = excluded.relationship, source = excluded.source, fetched_at = excluded.fetched_at",
-    )?;
+) -> rusqlite::Result<()> {
+    tx.prepare_cached(&format!("DELETE FROM {table} WHERE search_key = ?1 AND query_year = ?2 AND page_index = ?3"))?
+        .execute(params![key, query_year, page_index])?;
+    let mut insert = tx.prepare_cached(&format!(
+        "INSERT INTO {table} (search_key, year, query_year, page_index, row_index, name, key_no, image_url,
+                              sales_amount, sales_amount_text, sales_percent, sales_percent_text,
+                              relationship, source, fetched_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)"
+    ))?;
     for (i, r) in rows.iter().enumerate() {
-        upsert.execute(params![
+        insert.execute(params![
             key,
             r.year.as_deref().unwrap_or(query_year),
             query_year,
@@ -304,11 +322,28 @@ fn store_rows(
             now
         ])?;
     }
+    Ok(())
+}
+
+fn delete_year(tx: &Transaction<'_>, table: &str, key: &str, query_year: &str) -> rusqlite::Result<()> {
+    tx.prepare_cached(&format!("DELETE FROM {table} WHERE search_key = ?1 AND query_year = ?2"))?
+        .execute(params![key, query_year])?;
+    Ok(())
+}
+
+/// A year's pages are all in: its staged rows replace its stored rows.
+fn promote(tx: &Transaction<'_>, key: &str, query_year: &str) -> rusqlite::Result<()> {
+    delete_year(tx, CUSTOMERS, key, query_year)?;
     tx.prepare_cached(
-        "DELETE FROM customers WHERE search_key = ?1 AND query_year = ?2 AND page_index = ?3 AND row_index >= ?4",
+        "INSERT INTO customers (search_key, year, query_year, page_index, row_index, name, key_no, image_url,
+                                sales_amount, sales_amount_text, sales_percent, sales_percent_text,
+                                relationship, source, fetched_at)
+         SELECT search_key, year, query_year, page_index, row_index, name, key_no, image_url,
+                sales_amount, sales_amount_text, sales_percent, sales_percent_text, relationship, source, fetched_at
+         FROM customers_staging WHERE search_key = ?1 AND query_year = ?2",
     )?
-    .execute(params![key, query_year, page_index, rows.len() as i64])?;
-    Ok(rows.len() as u64)
+    .execute(params![key, query_year])?;
+    delete_year(tx, STAGING, key, query_year)
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -330,11 +365,5 @@ fn set_year(
             pages_fetched = excluded.pages_fetched, fetched_at = excluded.fetched_at",
     )?
     .execute(params![key, year, state.as_str(), total_records as i64, pages_total, pages_fetched, now])?;
-    if state != YearState::Partial {
-        // A finished year holds exactly its pages: drop rows of pages that a
-        // shorter re-fetch no longer has.
-        tx.prepare_cached("DELETE FROM customers WHERE search_key = ?1 AND query_year = ?2 AND page_index > ?3")?
-            .execute(params![key, year, pages_fetched])?;
-    }
     Ok(())
 }
