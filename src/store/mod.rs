@@ -83,6 +83,8 @@ pub fn open_for_writing(db: &Path) -> Result<WriteStore, StoreError> {
     create_private(db).map_err(|e| open_err(db, e))?;
     let mut conn = Connection::open(db).map_err(|e| open_err(db, e))?;
     conn.busy_timeout(std::time::Duration::from_secs(10))?;
+    // Refuse a newer file before changing anything in it (even its journal mode).
+    check_not_newer(db, &conn)?;
     conn.pragma_update_and_check(None, "journal_mode", "WAL", |_| Ok(()))?;
     // FULL: a committed page survives power loss, so it is never paid twice.
     conn.pragma_update(None, "synchronous", "FULL")?;
@@ -103,18 +105,19 @@ pub fn open_for_reading(db: &Path) -> Result<Connection, StoreError> {
     let conn =
         Connection::open_with_flags(db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY).map_err(|e| open_err(db, e))?;
     conn.busy_timeout(std::time::Duration::from_secs(10))?;
-    let found: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
-    if found > schema_version() as i64 {
-        return Err(StoreError::TooNew { db: db.to_path_buf(), found, known: schema_version() });
-    }
+    check_not_newer(db, &conn)?;
     Ok(conn)
 }
 
-fn migrate(db: &Path, conn: &mut Connection) -> Result<(), StoreError> {
+fn check_not_newer(db: &Path, conn: &Connection) -> Result<(), StoreError> {
     let found: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
     if found > schema_version() as i64 {
         return Err(StoreError::TooNew { db: db.to_path_buf(), found, known: schema_version() });
     }
+    Ok(())
+}
+
+fn migrate(db: &Path, conn: &mut Connection) -> Result<(), StoreError> {
     let migrations = Migrations::new(MIGRATIONS.iter().map(|(_, sql)| M::up(sql)).collect());
     migrations.to_latest(conn).map_err(|e| open_err(db, e))
 }

@@ -1,0 +1,96 @@
+//! The two long ones: SIGKILL at random moments, and a run through a 20 %
+//! fault rate. Both end with exactly the rows the simulator holds.
+
+mod common;
+
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use common::*;
+use qcc_customers::simulator::{Faults, SimConfig, DEMO_KEY, DEMO_SECRET};
+
+fn spawn_run(h: &Harness, concurrency: u32) -> std::process::Child {
+    Command::new(env!("CARGO_BIN_EXE_qcc-customers"))
+        .args(["run", "--input"])
+        .arg(&h.input)
+        .arg("--db")
+        .arg(&h.db)
+        .args(["--endpoint", &h.sim.endpoint(), "--qps", "400", "--concurrency", &concurrency.to_string(), "--quiet"])
+        .env("QCC_KEY", DEMO_KEY)
+        .env("QCC_SECRET_KEY", DEMO_SECRET)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("binary starts")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigkill_at_five_random_moments_loses_nothing_and_repays_at_most_the_calls_in_flight() {
+    let h = Harness::default().await;
+    let keys = company_keys(200, "随机强杀");
+    h.write_keys(&keys);
+    let total = expected_pages(h.seed(), &keys).len();
+    let concurrency: u32 = 4;
+    // Five kill points, spread at random over the run.
+    let mut points: Vec<usize> = (0..5).map(|_| fastrand::usize(20..total * 9 / 10)).collect();
+    points.sort_unstable();
+    let mut kills: u32 = 0;
+    for point in points {
+        let mut child = spawn_run(&h, concurrency);
+        loop {
+            if child.try_wait().unwrap().is_some() {
+                break;
+            }
+            if h.sim.handle.request_count() >= point {
+                child.kill().unwrap(); // SIGKILL
+                kills += 1;
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+        child.wait().unwrap();
+    }
+    let mut child = spawn_run(&h, concurrency);
+    let status = tokio::task::spawn_blocking(move || child.wait().unwrap()).await.unwrap();
+    assert_eq!(status.code(), Some(0));
+
+    assert_same_rows(&stored_rows(&h.conn()), &expected_rows(h.seed(), &keys));
+    let twice = h.pages_served_twice();
+    eprintln!("{kills} kills, {twice} pages paid twice (bound {})", kills * concurrency);
+    assert!(twice <= kills * concurrency, "{twice} pages paid twice after {kills} kills");
+    let check: String = h.conn().query_row("PRAGMA integrity_check", [], |r| r.get(0)).unwrap();
+    assert_eq!(check, "ok");
+    assert_eq!(count(&h.conn(), "SELECT COUNT(*) FROM customers_staging"), 0, "nothing left half-promoted");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_soak_at_a_twenty_percent_fault_rate_ends_with_every_row() {
+    let faults = Faults {
+        throttle_share: 0.05,
+        http502_share: 0.05,
+        drop_share: 0.05,
+        truncate_share: 0.05,
+        ..Faults::default()
+    };
+    let h = Harness::new(SimConfig { faults, ..SimConfig::default() }).await;
+    let keys = company_keys(300, "浸泡");
+    h.write_keys(&keys);
+    let mut fetch = fast_fetch();
+    fetch.throttle_base = Duration::from_millis(20);
+    let first = h.run(&fetch).await;
+    let mut runs = 1;
+    if first.exit_code == 75 {
+        let second = h.run(&fetch).await;
+        assert_eq!(second.exit_code, 0, "{}", second.render());
+        runs += 1;
+    } else {
+        assert_eq!(first.exit_code, 0, "{}", first.render());
+    }
+    assert_same_rows(&stored_rows(&h.conn()), &expected_rows(h.seed(), &keys));
+    let conn = h.conn();
+    let calls = count(&conn, "SELECT COUNT(*) FROM api_calls");
+    let failed = count(&conn, "SELECT COUNT(*) FROM api_calls WHERE status IS NULL OR status NOT IN ('200', '201')");
+    eprintln!("soak: {runs} run(s), {calls} calls, {failed} failed and retried ({} pages)", calls - failed);
+    assert!(failed > 0, "faults were injected");
+}
