@@ -33,7 +33,7 @@ async fn the_first_signal_drains_and_exits_75_and_the_next_run_completes() {
     let keys = company_keys(80, "信号");
     h.write_keys(&keys);
     for sig in ["-INT", "-TERM"] {
-        let mut child = binary(&h, &["--qps", "50", "--quiet"]).stdout(Stdio::piped()).spawn().unwrap();
+        let child = binary(&h, &["--qps", "50", "--quiet"]).stdout(Stdio::piped()).spawn().unwrap();
         let before = h.sim.handle.request_count();
         wait_for_requests(&h, before + 20).await;
         signal(child.id(), sig);
