@@ -83,16 +83,19 @@ CREATE TABLE api_calls (
 );
 CREATE INDEX api_calls_started ON api_calls(started_at);   -- --daily-limit counts from here
 
--- A rowid table (not WITHOUT ROWID): its rows are several KiB of blob.
+-- Every page answered 200, as received: the receipt for what was paid. A
+-- page fetched again (a refresh) adds a row; the newest one per page is what
+-- `rebuild` uses. A rowid table: its rows are several KiB of blob.
 CREATE TABLE raw_pages (
+    raw_id       INTEGER PRIMARY KEY,
     search_key   TEXT NOT NULL,
     query_year   TEXT NOT NULL,               -- '' for the discovery page
     page_index   INTEGER NOT NULL,
     order_number TEXT,
     fetched_at   TEXT NOT NULL,
-    body         BLOB NOT NULL,               -- the response as received, zlib-compressed
-    UNIQUE (search_key, query_year, page_index)
+    body         BLOB NOT NULL                -- the response as received, zlib-compressed
 );
+CREATE INDEX raw_pages_page ON raw_pages(search_key, query_year, page_index);
 
 -- Each company's customers in its latest year that has any.
 CREATE VIEW latest_customers AS

@@ -50,11 +50,11 @@ impl std::fmt::Display for StopReason {
         match self {
             StopReason::Interrupted => write!(f, "interrupted by a signal"),
             StopReason::QuotaExhausted { code, message } => {
-                write!(f, "the API's daily limit is reached ({code} {message}); run again after midnight Beijing time")
+                write!(f, "the API's daily limit is reached ({code} {message}); it resumes {}", next_beijing_day())
             }
-            StopReason::MaxCalls(n) => write!(f, "--max-calls {n} reached"),
+            StopReason::MaxCalls(n) => write!(f, "--max-calls {n} reached; run again to go on"),
             StopReason::DailyLimit(n) => {
-                write!(f, "--daily-limit {n} reached for today (Beijing time); run again after midnight Beijing time")
+                write!(f, "--daily-limit {n} reached for today (Beijing time); it resumes {}", next_beijing_day())
             }
             StopReason::Throttled => write!(f, "the API kept throttling (120/122/429) past --max-throttle-wait"),
             StopReason::Fatal { code, message, hint } => {
@@ -63,6 +63,13 @@ impl std::fmt::Display for StopReason {
             StopReason::StoreFailed(e) => write!(f, "the database could not be written: {e}"),
         }
     }
+}
+
+/// When the next Beijing calendar day starts, for messages.
+fn next_beijing_day() -> String {
+    let start = crate::clock::beijing_day_start(chrono::Utc::now()) + chrono::Duration::days(1);
+    let beijing = start + chrono::Duration::hours(8);
+    format!("from {} 00:00 Beijing time ({} UTC)", beijing.format("%Y-%m-%d"), start.format("%Y-%m-%d %H:%M"))
 }
 
 /// The run's shared stop switch.

@@ -129,13 +129,49 @@ pub fn company(seed: u64, search_key: &str) -> SimCompany {
     SimCompany { years }
 }
 
+/// The company as the API reports it after `extra_years` more annual reports:
+/// the same years and rows, plus new years after its latest (companies with
+/// no years stay without). Lets tests see "the API added a year".
+pub fn company_at(seed: u64, search_key: &str, extra_years: u32) -> SimCompany {
+    let mut c = company(seed, search_key);
+    if extra_years == 0 || c.years.is_empty() {
+        return c;
+    }
+    let latest: u32 = c.years[0].year.parse().unwrap_or(LATEST_YEAR);
+    let key = search_key.trim();
+    let mut years: Vec<SimYear> = (1..=extra_years)
+        .rev()
+        .map(|k| {
+            let year = (latest + k).to_string();
+            let mut g = Gen(hash(seed, &[b"extra", key.as_bytes(), year.as_bytes()]));
+            SimYear { total: 1 + g.below(120) as u32, year }
+        })
+        .collect();
+    years.append(&mut c.years);
+    SimCompany { years }
+}
+
 /// Customer row `index` (0-based) of `year` for a key, as the API's JSON object.
 ///
 /// Rows exercise the parser: half-year rows (`"2021-06"`, 半年报), repeated and
 /// missing names, `""`/`"-"`/`null`/missing fields, `"1,234.5"` and `"12.5%"`.
 pub fn row(seed: u64, search_key: &str, year: &str, index: u32) -> Value {
+    row_rev(seed, 0, search_key, year, index)
+}
+
+/// [`row`] as a later revision of the data would have it: revision 0 is
+/// [`row`]; any other revision gives the same rows with different contents
+/// (tests use it to see old rows replaced by new ones).
+pub fn row_rev(seed: u64, revision: u64, search_key: &str, year: &str, index: u32) -> Value {
     let key = search_key.trim();
-    let mut g = Gen(hash(seed, &[b"row", key.as_bytes(), year.as_bytes(), &index.to_le_bytes()]));
+    let rev = revision.to_le_bytes();
+    let mut parts: Vec<&[u8]> = vec![b"row", key.as_bytes(), year.as_bytes()];
+    let idx = index.to_le_bytes();
+    parts.push(&idx);
+    if revision != 0 {
+        parts.push(&rev);
+    }
+    let mut g = Gen(hash(seed, &parts));
     let half_year = g.below(6) == 0;
     let mut m = Map::new();
     m.insert("Year".into(), json!(if half_year { format!("{year}-06") } else { year.to_string() }));

@@ -31,6 +31,10 @@ pub struct SimConfig {
     pub max_clock_skew: Duration,
     /// Fault injection (SPEC §6).
     pub faults: Faults,
+    /// Every company with years reports this many more recent years.
+    pub extra_years: u32,
+    /// Revision of the row contents (0 = the original data).
+    pub revision: u64,
 }
 
 impl Default for SimConfig {
@@ -40,6 +44,8 @@ impl Default for SimConfig {
             accounts: vec![(super::DEMO_KEY.into(), super::DEMO_SECRET.into())],
             max_clock_skew: Duration::from_secs(300),
             faults: Faults::default(),
+            extra_years: 0,
+            revision: 0,
         }
     }
 }
@@ -375,7 +381,7 @@ fn bill(state: &SimState, search_key: &str, year: Option<&str>, page_index: u32,
 
 fn page_answer(state: &SimState, search_key: &str, year: Option<&str>, page_index: u32, page_size: u32) -> Answer {
     let seed = state.config.seed;
-    let company = data::company(seed, search_key);
+    let company = data::company_at(seed, search_key, state.config.extra_years);
     if company.years.is_empty() {
         return Answer::Code(201);
     }
@@ -394,7 +400,9 @@ fn page_answer(state: &SimState, search_key: &str, year: Option<&str>, page_inde
         return Answer::Code(201);
     }
     let end = (first + u64::from(page_size)).min(u64::from(rows_year.total));
-    let clients: Vec<Value> = (first..end).map(|i| data::row(seed, search_key, &rows_year.year, i as u32)).collect();
+    let clients: Vec<Value> = (first..end)
+        .map(|i| data::row_rev(seed, state.config.revision, search_key, &rows_year.year, i as u32))
+        .collect();
     let years: Vec<&str> = company.years.iter().map(|y| y.year.as_str()).collect();
     Answer::Data(json!({
         "OrderNumber": order_number(state),

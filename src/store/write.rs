@@ -189,8 +189,11 @@ pub fn apply(tx: &Transaction<'_>, run_id: i64, commit: &Commit, now: &str) -> r
             Event::Discovered { year_list, raw } => {
                 let list = serde_json::to_string(year_list).unwrap_or_else(|_| "[]".into());
                 tx.prepare_cached(
-                    "UPDATE companies SET year_list = ?2, discovered_at = ?3, status_code = '200', message = NULL,
-                            retry_after = NULL, updated_at = ?3
+                    // A new fetch cycle: the company is pending until its years
+                    // are in, so a run stopped half-way resumes without paying
+                    // for discovery again.
+                    "UPDATE companies SET year_list = ?2, discovered_at = ?3, state = 'pending', status_code = '200',
+                            message = NULL, retry_after = NULL, updated_at = ?3
                      WHERE search_key = ?1",
                 )?
                 .execute(params![key, list, now])?;
@@ -273,9 +276,7 @@ fn insert_call(tx: &Transaction<'_>, run_id: i64, c: &CallRecord) -> rusqlite::R
 fn insert_raw(tx: &Transaction<'_>, key: &str, raw: &RawPage, now: &str) -> rusqlite::Result<()> {
     tx.prepare_cached(
         "INSERT INTO raw_pages (search_key, query_year, page_index, order_number, fetched_at, body)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6)
-         ON CONFLICT (search_key, query_year, page_index) DO UPDATE SET
-            order_number = excluded.order_number, fetched_at = excluded.fetched_at, body = excluded.body",
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
     )?
     .execute(params![key, raw.query_year, raw.page_index, raw.order_number, now, raw.body])?;
     Ok(())

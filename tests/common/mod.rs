@@ -141,12 +141,17 @@ pub struct RowFields {
 /// What the simulator holds for these keys, keyed by the row identity the
 /// database must use: (search key, query year, page, row in page).
 pub fn expected_rows(seed: u64, keys: &[String]) -> BTreeMap<RowId, RowFields> {
+    expected_rows_at(seed, keys, 0, 0)
+}
+
+/// [`expected_rows`] for a simulator with `extra_years` and `revision` set.
+pub fn expected_rows_at(seed: u64, keys: &[String], extra_years: u32, revision: u64) -> BTreeMap<RowId, RowFields> {
     let mut out = BTreeMap::new();
     for key in keys {
-        for y in data::company(seed, key).years {
+        for y in data::company_at(seed, key, extra_years).years {
             let n = y.total.min(5000);
             for i in 0..n {
-                let json = data::row(seed, key, &y.year, i);
+                let json = data::row_rev(seed, revision, key, &y.year, i);
                 let body = serde_json::json!({"Status": "200", "Result": {"ClientList": [json]}});
                 let parsed = wire::parse(body.to_string().as_bytes()).unwrap();
                 let r = &parsed.clients[0];

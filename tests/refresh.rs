@@ -1,0 +1,129 @@
+//! Nightly refresh (SPEC §4 step 3) and budgets: what a due company costs,
+//! new years, atomic replacement of a re-fetched year, --max-calls and
+//! --daily-limit.
+
+mod common;
+
+use std::collections::BTreeMap;
+
+use common::*;
+use qcc_customers::simulator::{data, SimConfig, Simulator};
+use tokio_util::sync::CancellationToken;
+
+/// Make every company of the database due for a refresh.
+fn age(h: &Harness) {
+    h.conn().execute("UPDATE companies SET fetched_at = '2000-01-01T00:00:00.000Z'", []).unwrap();
+}
+
+/// Run against another simulator (same seed, other data options), same database.
+async fn run_against(
+    h: &Harness,
+    sim: &Simulator,
+    fetch: &qcc_customers::cli::FetchArgs,
+) -> qcc_customers::pipeline::Summary {
+    let mut opts = h.options(fetch);
+    opts.client.endpoint = reqwest::Url::parse(&sim.endpoint()).unwrap();
+    qcc_customers::pipeline::run(opts, CancellationToken::new()).await.unwrap()
+}
+
+fn latest_year_pages(seed: u64, key: &str, extra: u32) -> usize {
+    let c = data::company_at(seed, key, extra);
+    c.years.first().map_or(0, |y| (y.total as usize).div_ceil(50).clamp(1, 100))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_due_company_costs_discovery_and_its_latest_year_only_and_a_new_year_is_fetched() {
+    let h = Harness::default().await;
+    let keys = company_keys(40, "刷新");
+    h.write_keys(&keys);
+    assert_eq!(h.run(&fast_fetch()).await.exit_code, 0);
+
+    // Inside the window: nothing is paid.
+    let s = h.run(&fast_fetch()).await;
+    assert_eq!(s.calls, 0);
+
+    // Past the window: discovery + the latest year's pages, per company with years.
+    age(&h);
+    let sim2 = Simulator::start(SimConfig::default()).await.unwrap();
+    let s = run_against(&h, &sim2, &fast_fetch()).await;
+    assert_eq!(s.exit_code, 0, "{}", s.render());
+    let want: usize = keys.iter().map(|k| 1 + latest_year_pages(h.seed(), k, 0)).sum();
+    assert_eq!(sim2.handle.request_count(), want, "discovery + latest year only");
+    assert_same_rows(&stored_rows(&h.conn()), &expected_rows(h.seed(), &keys));
+
+    // The API adds a year: exactly that year is fetched (it is now the latest).
+    age(&h);
+    let sim3 = Simulator::start(SimConfig { extra_years: 1, ..SimConfig::default() }).await.unwrap();
+    let s = run_against(&h, &sim3, &fast_fetch()).await;
+    assert_eq!(s.exit_code, 0, "{}", s.render());
+    let want: usize = keys.iter().map(|k| 1 + latest_year_pages(h.seed(), k, 1)).sum();
+    assert_eq!(sim3.handle.request_count(), want, "discovery + the new year only");
+    let years_asked: std::collections::BTreeSet<String> =
+        sim3.handle.arrivals().into_iter().filter_map(|a| a.year).collect();
+    assert!(years_asked.iter().all(|y| y.as_str() > "2022"), "old years were not paid for: {years_asked:?}");
+    assert_same_rows(&stored_rows(&h.conn()), &expected_rows_at(h.seed(), &keys, 1, 0));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refresh_stopped_half_way_through_a_year_keeps_its_old_rows_until_the_rerun_completes() {
+    // A company whose latest year has several pages.
+    let key = (0..).map(|i| format!("刷新中断{i}有限公司")).find(|k| latest_year_pages(2019, k, 0) >= 3).unwrap();
+    let keys = vec![key.clone()];
+    let h = Harness::default().await;
+    h.write_keys(&keys);
+    h.run(&fast_fetch()).await;
+    let old = stored_rows(&h.conn());
+    assert_same_rows(&old, &expected_rows(h.seed(), &keys));
+    let latest = data::company(h.seed(), &key).years[0].year.clone();
+
+    // New contents; stop after discovery + 2 pages of the latest year.
+    age(&h);
+    let sim2 = Simulator::start(SimConfig { revision: 7, ..SimConfig::default() }).await.unwrap();
+    let mut fetch = fast_fetch();
+    fetch.max_calls = Some(3);
+    let s = run_against(&h, &sim2, &fetch).await;
+    assert_eq!(s.exit_code, 75);
+    assert_eq!(sim2.handle.request_count(), 3);
+    let mid = stored_rows(&h.conn());
+    let old_latest: BTreeMap<_, _> = old.iter().filter(|(k, _)| k.1 == latest).collect();
+    let mid_latest: BTreeMap<_, _> = mid.iter().filter(|(k, _)| k.1 == latest).collect();
+    assert_eq!(mid_latest, old_latest, "the year's previous rows are intact, not a mix");
+    assert!(count(&h.conn(), "SELECT COUNT(*) FROM customers_staging") > 0);
+
+    // The re-run completes the replacement without paying the two pages again.
+    let s = run_against(&h, &sim2, &fast_fetch()).await;
+    assert_eq!(s.exit_code, 0, "{}", s.render());
+    assert_eq!(sim2.handle.request_count(), 3 + latest_year_pages(h.seed(), &key, 0) - 2, "only the missing pages");
+    let new = stored_rows(&h.conn());
+    let want = expected_rows_at(h.seed(), &keys, 0, 7);
+    let new_latest: BTreeMap<_, _> = new.iter().filter(|(k, _)| k.1 == latest).collect();
+    let want_latest: BTreeMap<_, _> = want.iter().filter(|(k, _)| k.1 == latest).collect();
+    assert_eq!(new_latest, want_latest, "the latest year now holds the new rows");
+    assert_eq!(count(&h.conn(), "SELECT COUNT(*) FROM customers_staging"), 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn max_calls_stops_at_exactly_n_calls_and_daily_limit_holds_across_runs() {
+    let h = Harness::default().await;
+    h.write_keys(&company_keys(60, "预算"));
+    let mut fetch = fast_fetch();
+    fetch.max_calls = Some(37);
+    let s = h.run(&fetch).await;
+    assert_eq!(s.exit_code, 75);
+    assert!(s.stop_reason.as_deref().unwrap().contains("--max-calls 37"));
+    assert_eq!(h.sim.handle.request_count(), 37);
+    assert_eq!(count(&h.conn(), "SELECT COUNT(*) FROM api_calls"), 37);
+
+    // 37 calls were made today; a daily limit of 50 leaves 13 for the next run…
+    let mut fetch = fast_fetch();
+    fetch.daily_limit = Some(50);
+    let s = h.run(&fetch).await;
+    assert_eq!(s.exit_code, 75);
+    assert_eq!(s.calls, 13);
+    let reason = s.stop_reason.unwrap();
+    assert!(reason.contains("--daily-limit 50") && reason.contains("Beijing"), "{reason}");
+    // …and none for the one after.
+    let s = h.run(&fetch).await;
+    assert_eq!(s.calls, 0);
+    assert_eq!(h.sim.handle.request_count(), 50);
+}
