@@ -44,6 +44,51 @@ pub enum Command {
     Demo(DemoArgs),
     /// Serve the built-in Customer/GetList simulator (for trying the tool and for tests).
     MockServer(MockServerArgs),
+    /// Show what a database holds: runs, companies by state, what waits and why, calls, rows.
+    Status(StatusArgs),
+    /// Write the customers (joined with the input's own columns) to a CSV that Excel opens correctly.
+    Export(ExportArgs),
+    /// Re-derive the customers table from the archived raw pages, without any call.
+    Rebuild(RebuildArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    /// The database to inspect (opened read-only).
+    #[arg(long, value_name = "FILE")]
+    pub db: PathBuf,
+    /// Machine-readable output.
+    #[arg(long)]
+    pub json: bool,
+    /// How many recent runs to list.
+    #[arg(long, default_value_t = 5)]
+    pub runs: usize,
+    /// How many waiting (deferred/parked/pending) companies to list.
+    #[arg(long, default_value_t = 20)]
+    pub waiting: usize,
+}
+
+#[derive(Debug, Args)]
+pub struct ExportArgs {
+    /// The database to export from (opened read-only).
+    #[arg(long, value_name = "FILE")]
+    pub db: PathBuf,
+    /// The CSV file to write (UTF-8 with BOM), or - for stdout.
+    #[arg(long, value_name = "FILE")]
+    pub out: String,
+    /// Only rows of this query year (e.g. 2023).
+    #[arg(long)]
+    pub year: Option<String>,
+    /// Only each company's latest year.
+    #[arg(long, conflicts_with = "year")]
+    pub latest: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct RebuildArgs {
+    /// The database to rebuild (takes the writer lock).
+    #[arg(long, value_name = "FILE")]
+    pub db: PathBuf,
 }
 
 #[derive(Debug, Args)]
@@ -70,6 +115,12 @@ pub struct RunArgs {
     /// Read the SecretKey from this file (refused if group/other can read it).
     #[arg(long, value_name = "FILE")]
     pub secret_key_file: Option<PathBuf>,
+    /// Read and validate the input, print the plan and the calls it would need; no call, no write, no key needed.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Seconds between progress lines when stderr is not a terminal.
+    #[arg(long, default_value = "10s", value_parser = parse_duration)]
+    pub progress_every: Duration,
 }
 
 /// Fetch policy shared by `run` and `demo`.

@@ -32,6 +32,9 @@ fn main() {
             Command::Run(args) => cmd::run::run(*args, quiet).await,
             Command::Demo(args) => cmd::demo::run(args, quiet).await,
             Command::MockServer(args) => cmd::mock_server::run(args).await,
+            Command::Status(args) => cmd::status::run(args),
+            Command::Export(args) => cmd::export::run(args),
+            Command::Rebuild(args) => cmd::rebuild::run(args),
         }
     });
     // Do not wait for stray tasks (e.g. a stalled connection) at exit.
@@ -57,7 +60,7 @@ fn init_tracing(format: LogFormat, quiet: bool) {
     // Colours only for people: cron logs and pipes get plain text.
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
+        .with_writer(qcc_customers::progress::log_writer)
         .with_ansi(std::io::stderr().is_terminal());
     match format {
         LogFormat::Json => builder.json().init(),

@@ -5,6 +5,9 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use std::io::Write;
+use std::sync::Mutex;
+
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use tokio::task::JoinHandle;
 
@@ -22,17 +25,48 @@ pub enum ProgressMode {
 }
 
 impl ProgressMode {
-    /// The bar when stderr is a terminal, else a line every 10 s.
-    pub fn detect(quiet: bool) -> Self {
+    /// The bar when stderr is a terminal, else a line every `every`.
+    pub fn detect(quiet: bool, every: Duration) -> Self {
         use std::io::IsTerminal;
         if quiet {
             ProgressMode::Quiet
         } else if std::io::stderr().is_terminal() {
             ProgressMode::Bar
         } else {
-            ProgressMode::Lines(Duration::from_secs(10))
+            ProgressMode::Lines(every.max(Duration::from_millis(100)))
         }
     }
+}
+
+/// The bar on screen, if any: log lines are written "around" it so the two
+/// never garble each other.
+static ACTIVE_BAR: Mutex<Option<ProgressBar>> = Mutex::new(None);
+
+fn set_active(bar: Option<ProgressBar>) {
+    *ACTIVE_BAR.lock().unwrap_or_else(|e| e.into_inner()) = bar;
+}
+
+/// stderr for `tracing`, suspending the progress bar while a line is written.
+pub struct LogWriter;
+
+impl Write for LogWriter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let bar = ACTIVE_BAR.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        match bar {
+            Some(bar) => bar.suspend(|| std::io::stderr().write_all(buf))?,
+            None => std::io::stderr().write_all(buf)?,
+        }
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        std::io::stderr().flush()
+    }
+}
+
+/// `tracing_subscriber` writer factory for [`LogWriter`].
+pub fn log_writer() -> LogWriter {
+    LogWriter
 }
 
 pub struct Progress {
@@ -46,6 +80,7 @@ impl Progress {
             t.abort();
         }
         if let Some(b) = self.bar.take() {
+            set_active(None);
             b.finish_and_clear();
         }
     }
@@ -108,6 +143,7 @@ pub fn spawn(mode: ProgressMode, stats: Arc<Stats>, ctx: Arc<Ctx>) -> Progress {
                     b.set_message(line(&stats, &ctx, started));
                 }
             });
+            set_active(Some(bar.clone()));
             Progress { task: Some(task), bar: Some(bar) }
         }
     }

@@ -44,7 +44,7 @@ pub async fn run(args: DemoArgs, quiet: bool) -> anyhow::Result<i32> {
         endpoint,
         Credentials::new(simulator::DEMO_KEY, simulator::DEMO_SECRET),
         &fetch,
-        ProgressMode::detect(quiet),
+        ProgressMode::detect(quiet, std::time::Duration::from_secs(10)),
     )?;
     let cancel = CancellationToken::new();
     super::run::install_signal_handlers(cancel.clone());

@@ -3,8 +3,11 @@
 //! an [`Exit`] so `main` can print them once and pick the code.
 
 pub mod demo;
+pub mod export;
 pub mod mock_server;
+pub mod rebuild;
 pub mod run;
+pub mod status;
 
 /// An error with the exit code it should produce.
 #[derive(Debug, thiserror::Error)]

@@ -19,12 +19,15 @@ use crate::qcc::{ClientConfig, Credentials};
 
 pub async fn run(args: RunArgs, quiet: bool) -> anyhow::Result<i32> {
     let endpoint = validate_endpoint(&args.endpoint, args.allow_insecure_http)?;
-    let credentials = credentials_from_env(args.secret_key_file.as_deref())?;
     let (input, label) = if args.input == "-" {
         (InputSource::Stdin, "-".to_string())
     } else {
         (InputSource::Path(PathBuf::from(&args.input)), args.input.clone())
     };
+    if args.dry_run {
+        return dry_run(input, &args);
+    }
+    let credentials = credentials_from_env(args.secret_key_file.as_deref())?;
     let opts = options(
         input,
         label,
@@ -33,13 +36,34 @@ pub async fn run(args: RunArgs, quiet: bool) -> anyhow::Result<i32> {
         endpoint,
         credentials,
         &args.fetch,
-        ProgressMode::detect(quiet),
+        ProgressMode::detect(quiet, args.progress_every),
     )?;
     let cancel = CancellationToken::new();
     install_signal_handlers(cancel.clone());
     let summary = pipeline::run(opts, cancel).await.context("the run could not complete")?;
     print!("{}", summary.render());
     Ok(summary.exit_code)
+}
+
+/// `--dry-run`: no credentials, no call, no write; exit 0.
+fn dry_run(input: InputSource, args: &RunArgs) -> anyhow::Result<i32> {
+    let placeholder = Credentials::new("dry-run", "dry-run");
+    let url = reqwest::Url::parse("https://dry-run.invalid/")?;
+    let opts = options(
+        InputSource::Stdin,
+        String::new(),
+        &args.input_args,
+        args.db.clone(),
+        url,
+        placeholder,
+        &args.fetch,
+        ProgressMode::Quiet,
+    )?;
+    let report = crate::pipeline::dry_run::dry_run(input, &opts.input_options, &args.db, &opts.plan)
+        .context("the dry run could not complete")?;
+    println!("Dry run over {} (no call made, nothing written):", args.input);
+    print!("{}", report.render());
+    Ok(exit::OK)
 }
 
 /// Build validated pipeline options from flags (also used by `demo`).

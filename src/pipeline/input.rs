@@ -86,6 +86,8 @@ pub struct InputReader {
     key_column: usize,
     headers: Vec<String>,
     record: csv::StringRecord,
+    /// Build each row's JSON (off for a dry run, which does not keep it).
+    keep_rows: bool,
     /// Which encoding was used, for the log.
     pub encoding: &'static str,
 }
@@ -145,7 +147,12 @@ impl InputReader {
             record.iter().map(|h| h.trim().trim_start_matches('\u{feff}').to_string()).collect()
         };
         let key_column = find_key_column(&headers, opts)?;
-        Ok(Self { csv, key_column, headers, record, encoding: encoding.name() })
+        Ok(Self { csv, key_column, headers, record, keep_rows: true, encoding: encoding.name() })
+    }
+
+    /// Whether to build each row's JSON ([`InputRecord::row_json`]).
+    pub fn keep_rows(&mut self, keep: bool) {
+        self.keep_rows = keep;
     }
 
     /// The header names (`column_1…` when there is no header row).
@@ -191,18 +198,23 @@ impl InputReader {
                 fatal: false,
             });
         }
-        let mut row = serde_json::Map::new();
-        for (i, value) in self.record.iter().enumerate() {
-            let name = self.headers.get(i).cloned().unwrap_or_else(|| format!("column_{}", i + 1));
-            row.insert(name, serde_json::Value::String(value.to_string()));
-        }
+        let row_json = if self.keep_rows {
+            let mut row = serde_json::Map::new();
+            for (i, value) in self.record.iter().enumerate() {
+                let name = self.headers.get(i).cloned().unwrap_or_else(|| format!("column_{}", i + 1));
+                row.insert(name, serde_json::Value::String(value.to_string()));
+            }
+            serde_json::Value::Object(row).to_string()
+        } else {
+            String::new()
+        };
         let norm_key = normalize(key);
         Item::Record(InputRecord {
             line,
             search_key: key.to_string(),
             invalid: validate(&norm_key),
             norm_key,
-            row_json: serde_json::Value::Object(row).to_string(),
+            row_json,
         })
     }
 }

@@ -11,6 +11,7 @@
 //! nothing grows with the input. The run ends when the reader has no more
 //! rows and every worker is idle, or when [`shutdown::Stop`] fires.
 
+pub mod dry_run;
 pub mod flow;
 pub mod input;
 pub mod plan;

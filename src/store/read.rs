@@ -46,3 +46,235 @@ pub fn earliest_retry_after(conn: &Connection, run_id: i64) -> rusqlite::Result<
         |r| r.get(0),
     )
 }
+
+/// One run, for `status`.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct RunRow {
+    pub run_id: i64,
+    pub started_at: String,
+    pub finished_at: Option<String>,
+    pub status: String,
+    pub exit_code: Option<i64>,
+    pub input_path: Option<String>,
+    pub calls: i64,
+    pub rows_written: i64,
+    pub stop_reason: Option<String>,
+}
+
+pub fn recent_runs(conn: &Connection, limit: usize) -> rusqlite::Result<Vec<RunRow>> {
+    let mut stmt = conn.prepare(
+        "SELECT run_id, started_at, finished_at, status, exit_code, input_path, calls, rows_written,
+                json_extract(summary, '$.stop_reason')
+         FROM runs ORDER BY run_id DESC LIMIT ?1",
+    )?;
+    let rows = stmt.query_map([limit as i64], |r| {
+        Ok(RunRow {
+            run_id: r.get(0)?,
+            started_at: r.get(1)?,
+            finished_at: r.get(2)?,
+            status: r.get(3)?,
+            exit_code: r.get(4)?,
+            input_path: r.get(5)?,
+            calls: r.get(6)?,
+            rows_written: r.get(7)?,
+            stop_reason: r.get(8)?,
+        })
+    })?;
+    rows.collect()
+}
+
+/// A company waiting for a later run.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Waiting {
+    pub search_key: String,
+    pub state: String,
+    pub status_code: Option<String>,
+    pub message: Option<String>,
+    pub retry_after: Option<String>,
+}
+
+/// Deferred, parked and pending companies (at most `limit`), parked first by time.
+pub fn waiting(conn: &Connection, limit: usize) -> rusqlite::Result<Vec<Waiting>> {
+    let mut stmt = conn.prepare(
+        "SELECT search_key, state, status_code, message, retry_after FROM companies
+         WHERE state IN ('deferred', 'parked', 'pending')
+         ORDER BY state = 'pending', retry_after, search_key LIMIT ?1",
+    )?;
+    let rows = stmt.query_map([limit as i64], |r| {
+        Ok(Waiting {
+            search_key: r.get(0)?,
+            state: r.get(1)?,
+            status_code: r.get(2)?,
+            message: r.get(3)?,
+            retry_after: r.get(4)?,
+        })
+    })?;
+    rows.collect()
+}
+
+fn all_counts(conn: &Connection, sql: &str) -> rusqlite::Result<Counts> {
+    let mut stmt = conn.prepare(sql)?;
+    let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?.max(0) as u64)))?;
+    rows.collect()
+}
+
+/// Every company in the file, by state.
+pub fn all_companies_by_state(conn: &Connection) -> rusqlite::Result<Counts> {
+    all_counts(conn, "SELECT state, COUNT(*) FROM companies GROUP BY state ORDER BY state")
+}
+
+/// Every call in the ledger by outcome.
+pub fn all_calls_by_status(conn: &Connection) -> rusqlite::Result<Counts> {
+    all_counts(
+        conn,
+        "SELECT COALESCE(status, CASE WHEN http_status IS NOT NULL THEN 'HTTP ' || http_status ELSE 'no answer' END) AS s,
+                COUNT(*)
+         FROM api_calls GROUP BY s ORDER BY s",
+    )
+}
+
+/// Calls in the ledger.
+pub fn calls_total(conn: &Connection) -> rusqlite::Result<u64> {
+    conn.query_row("SELECT COUNT(*) FROM api_calls", [], |r| r.get::<_, i64>(0)).map(|n| n.max(0) as u64)
+}
+
+/// What the database knows of a company, for `--dry-run` (read-only).
+#[derive(Debug, Clone)]
+pub struct KnownCompany {
+    pub snapshot: super::records::CompanySnapshot,
+}
+
+/// Look a company up by its normalised key without writing anything.
+pub fn known_company(conn: &Connection, norm_key: &str) -> rusqlite::Result<Option<KnownCompany>> {
+    use rusqlite::OptionalExtension;
+    let found = conn
+        .prepare_cached(
+            "SELECT search_key, state, year_list, discovered_at, fetched_at, retry_after
+             FROM companies WHERE norm_key = ?1",
+        )?
+        .query_row([norm_key], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, Option<String>>(2)?,
+                r.get::<_, Option<String>>(3)?,
+                r.get::<_, Option<String>>(4)?,
+                r.get::<_, Option<String>>(5)?,
+            ))
+        })
+        .optional()?;
+    let Some((search_key, state, year_list, discovered_at, fetched_at, retry_after)) = found else {
+        return Ok(None);
+    };
+    let years = super::write::company_years(conn, &search_key)?;
+    Ok(Some(KnownCompany {
+        snapshot: super::records::CompanySnapshot {
+            search_key,
+            state: super::records::CompanyState::parse(&state).unwrap_or(super::records::CompanyState::Pending),
+            year_list: year_list.and_then(|j| serde_json::from_str(&j).ok()),
+            discovered_at,
+            fetched_at,
+            retry_after,
+            years,
+        },
+    }))
+}
+
+/// Average pages per fetched year, over the whole file (for estimates).
+pub fn average_pages_per_year(conn: &Connection) -> rusqlite::Result<Option<f64>> {
+    conn.query_row("SELECT AVG(MAX(pages_total, 1)) FROM company_years", [], |r| r.get(0))
+}
+
+/// Average years per company that has a year list (for estimates).
+pub fn average_years_per_company(conn: &Connection) -> rusqlite::Result<Option<f64>> {
+    conn.query_row("SELECT AVG(json_array_length(year_list)) FROM companies WHERE year_list IS NOT NULL", [], |r| {
+        r.get(0)
+    })
+}
+
+/// Names of the input columns kept in `companies.input_row`, in the order
+/// they first appear.
+pub fn input_columns(conn: &Connection) -> rusqlite::Result<Vec<String>> {
+    let mut stmt = conn.prepare(
+        "SELECT j.key FROM companies c, json_each(c.input_row) j
+         WHERE json_valid(c.input_row)
+         GROUP BY j.key ORDER BY MIN(c.rowid), MIN(j.id)",
+    )?;
+    let rows = stmt.query_map([], |r| r.get(0))?;
+    rows.collect()
+}
+
+/// Which customers to export.
+#[derive(Debug, Clone)]
+pub enum ExportFilter {
+    All,
+    Year(String),
+    Latest,
+}
+
+/// Columns of an export row, before the input's own columns.
+pub const EXPORT_COLUMNS: &[&str] = &[
+    "search_key",
+    "year",
+    "query_year",
+    "customer_name",
+    "customer_key_no",
+    "sales_amount_wan_yuan",
+    "sales_amount_text",
+    "sales_percent",
+    "sales_percent_text",
+    "relationship",
+    "source",
+    "page_index",
+    "row_index",
+    "fetched_at",
+];
+
+/// Stream customers joined with their company's input row to `each`:
+/// the values of [`EXPORT_COLUMNS`] as text, then the input row JSON.
+pub fn export_rows(
+    conn: &Connection,
+    filter: &ExportFilter,
+    mut each: impl FnMut(&[Option<String>], Option<&str>) -> std::io::Result<()>,
+) -> Result<u64, Box<dyn std::error::Error + Send + Sync>> {
+    let (join, condition) = match filter {
+        ExportFilter::All => ("", ""),
+        ExportFilter::Year(_) => ("", "WHERE c.query_year = ?1"),
+        ExportFilter::Latest => (
+            "JOIN (SELECT search_key, MAX(query_year) AS query_year FROM customers GROUP BY search_key) l
+               ON l.search_key = c.search_key AND l.query_year = c.query_year",
+            "",
+        ),
+    };
+    let sql = format!(
+        "SELECT c.search_key, c.year, c.query_year, c.name, c.key_no, c.sales_amount, c.sales_amount_text,
+                c.sales_percent, c.sales_percent_text, c.relationship, c.source, c.page_index, c.row_index,
+                c.fetched_at, co.input_row
+         FROM customers c JOIN companies co ON co.search_key = c.search_key {join} {condition}
+         ORDER BY c.search_key, c.query_year DESC, c.page_index, c.row_index"
+    );
+    let mut stmt = conn.prepare(&sql)?;
+    let mut rows = match filter {
+        ExportFilter::Year(y) => stmt.query([y])?,
+        _ => stmt.query([])?,
+    };
+    let mut n = 0;
+    let mut values: Vec<Option<String>> = Vec::with_capacity(EXPORT_COLUMNS.len());
+    while let Some(r) = rows.next()? {
+        values.clear();
+        for i in 0..EXPORT_COLUMNS.len() {
+            let v: rusqlite::types::Value = r.get(i)?;
+            values.push(match v {
+                rusqlite::types::Value::Null => None,
+                rusqlite::types::Value::Integer(i) => Some(i.to_string()),
+                rusqlite::types::Value::Real(f) => Some(f.to_string()),
+                rusqlite::types::Value::Text(t) => Some(t),
+                rusqlite::types::Value::Blob(_) => None,
+            });
+        }
+        let input: Option<String> = r.get(EXPORT_COLUMNS.len())?;
+        each(&values, input.as_deref())?;
+        n += 1;
+    }
+    Ok(n)
+}

@@ -146,7 +146,7 @@ pub fn take_due_parked(
     Ok(out)
 }
 
-fn company_years(conn: &Connection, search_key: &str) -> rusqlite::Result<Vec<YearRow>> {
+pub(crate) fn company_years(conn: &Connection, search_key: &str) -> rusqlite::Result<Vec<YearRow>> {
     let mut stmt = conn.prepare_cached(
         "SELECT year, state, total_records, pages_total, pages_fetched, fetched_at
          FROM company_years WHERE search_key = ?1",
@@ -367,4 +367,55 @@ fn set_year(
     )?
     .execute(params![key, year, state.as_str(), total_records as i64, pages_total, pages_fetched, now])?;
     Ok(())
+}
+
+/// What `rebuild` did.
+#[derive(Debug, Default, Clone, serde::Serialize)]
+pub struct Rebuilt {
+    pub years: u64,
+    pub rows: u64,
+    /// Years mid-fetch (partial): their stored rows were left as they are.
+    pub partial_years_kept: u64,
+    /// Years with a missing or unreadable receipt (e.g. `--no-archive`): kept.
+    pub years_without_receipts: u64,
+}
+
+/// Re-derive `customers` from `raw_pages` in one transaction: every complete
+/// or truncated year gets the rows of its newest receipts for pages
+/// `1..=pages_fetched`, parsed exactly as a run parses them.
+pub fn rebuild(tx: &Transaction<'_>, parse: impl Fn(&[u8]) -> Option<Vec<ClientRow>>) -> rusqlite::Result<Rebuilt> {
+    let mut out = Rebuilt::default();
+    let years: Vec<(String, String, String, i64)> = tx
+        .prepare("SELECT search_key, year, state, pages_fetched FROM company_years ORDER BY search_key, year")?
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?
+        .collect::<rusqlite::Result<_>>()?;
+    let mut page_stmt = tx.prepare(
+        "SELECT body, fetched_at FROM raw_pages WHERE search_key = ?1 AND query_year = ?2 AND page_index = ?3
+         ORDER BY raw_id DESC LIMIT 1",
+    )?;
+    'years: for (key, year, state, pages) in years {
+        if state == YearState::Partial.as_str() {
+            out.partial_years_kept += 1;
+            continue;
+        }
+        let mut pages_rows = Vec::with_capacity(pages.max(0) as usize);
+        for page in 1..=pages.max(0) {
+            let found: Option<(Vec<u8>, String)> =
+                page_stmt.query_row(params![key, year, page], |r| Ok((r.get(0)?, r.get(1)?))).optional()?;
+            match found.and_then(|(body, at)| parse(&body).map(|rows| (rows, at))) {
+                Some(rows) => pages_rows.push(rows),
+                None => {
+                    out.years_without_receipts += 1;
+                    continue 'years;
+                }
+            }
+        }
+        delete_year(tx, CUSTOMERS, &key, &year)?;
+        for (i, (rows, fetched_at)) in pages_rows.iter().enumerate() {
+            insert_rows(tx, CUSTOMERS, &key, &year, i as u32 + 1, rows, fetched_at)?;
+            out.rows += rows.len() as u64;
+        }
+        out.years += 1;
+    }
+    Ok(out)
 }

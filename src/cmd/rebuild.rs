@@ -1,0 +1,42 @@
+//! `qcc-customers rebuild`: re-derive `customers` from the archived raw pages
+//! without any call — after a parser fix, or to check the archive.
+
+use std::io::Read;
+
+use crate::cli::RebuildArgs;
+use crate::store::{self, write};
+use crate::{exit, qcc};
+
+pub fn run(args: RebuildArgs) -> anyhow::Result<i32> {
+    if !args.db.exists() {
+        return Err(store::StoreError::Missing { db: args.db.clone() }.into());
+    }
+    let mut store = store::open_for_writing(&args.db)?;
+    let tx = store.conn.transaction().map_err(store::StoreError::from)?;
+    let report = write::rebuild(&tx, |compressed| {
+        let mut body = Vec::new();
+        flate2::read::ZlibDecoder::new(compressed).read_to_end(&mut body).ok()?;
+        qcc::wire::parse(&body).ok().map(|r| r.clients)
+    })
+    .map_err(store::StoreError::from)?;
+    tx.commit().map_err(store::StoreError::from)?;
+    println!(
+        "Rebuilt {} company-years, {} customer rows, from raw_pages.{}{}",
+        report.years,
+        report.rows,
+        if report.partial_years_kept > 0 {
+            format!(" {} years mid-fetch were left as they are.", report.partial_years_kept)
+        } else {
+            String::new()
+        },
+        if report.years_without_receipts > 0 {
+            format!(
+                " {} years have no complete receipts (fetched with --no-archive?) and were left as they are.",
+                report.years_without_receipts
+            )
+        } else {
+            String::new()
+        }
+    );
+    Ok(exit::OK)
+}

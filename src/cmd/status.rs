@@ -1,0 +1,94 @@
+//! `qcc-customers status`: what a database holds, for people (a table) and
+//! scripts (`--json`). Read-only: safe while a run is writing.
+
+use crate::cli::StatusArgs;
+use crate::store::{self, read};
+use crate::{clock, exit};
+
+#[derive(serde::Serialize)]
+struct Status {
+    db: String,
+    file_bytes: u64,
+    schema_version: i64,
+    runs: Vec<read::RunRow>,
+    companies_by_state: read::Counts,
+    waiting: Vec<read::Waiting>,
+    calls_total: u64,
+    calls_today_beijing: u64,
+    calls_by_status: read::Counts,
+    customer_rows: u64,
+}
+
+pub fn run(args: StatusArgs) -> anyhow::Result<i32> {
+    let conn = store::open_for_reading(&args.db)?;
+    let file_bytes = ["", "-wal"]
+        .iter()
+        .filter_map(|suffix| {
+            let mut p = args.db.as_os_str().to_owned();
+            p.push(suffix);
+            std::fs::metadata(std::path::PathBuf::from(p)).ok().map(|m| m.len())
+        })
+        .sum();
+    let today = clock::iso(clock::beijing_day_start(chrono::Utc::now()));
+    let status = Status {
+        db: args.db.display().to_string(),
+        file_bytes,
+        schema_version: conn.pragma_query_value(None, "user_version", |r| r.get(0))?,
+        runs: read::recent_runs(&conn, args.runs)?,
+        companies_by_state: read::all_companies_by_state(&conn)?,
+        waiting: read::waiting(&conn, args.waiting)?,
+        calls_total: read::calls_total(&conn)?,
+        calls_today_beijing: read::calls_since(&conn, &today)?,
+        calls_by_status: read::all_calls_by_status(&conn)?,
+        customer_rows: read::customer_rows_total(&conn)?,
+    };
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&status)?);
+    } else {
+        print!("{}", render(&status));
+    }
+    Ok(exit::OK)
+}
+
+fn render(s: &Status) -> String {
+    let mut out = String::new();
+    let mb = s.file_bytes as f64 / (1024.0 * 1024.0);
+    out.push_str(&format!("{} — {:.1} MiB, schema version {}\n\n", s.db, mb, s.schema_version));
+    out.push_str("Recent runs\n");
+    out.push_str("  run  started (UTC)             status      exit   calls     rows  why it stopped\n");
+    for r in &s.runs {
+        out.push_str(&format!(
+            "  {:<4} {:<25} {:<11} {:<5} {:>6} {:>8}  {}\n",
+            r.run_id,
+            r.started_at,
+            r.status,
+            r.exit_code.map(|c| c.to_string()).unwrap_or_else(|| "-".into()),
+            r.calls,
+            r.rows_written,
+            r.stop_reason.as_deref().unwrap_or("")
+        ));
+    }
+    out.push_str("\nCompanies by state\n");
+    for (state, n) in &s.companies_by_state {
+        out.push_str(&format!("  {state:<10} {n:>9}\n"));
+    }
+    if !s.waiting.is_empty() {
+        out.push_str("\nWaiting for a later run\n");
+        for w in &s.waiting {
+            out.push_str(&format!(
+                "  {:<9} {:<30} {:<4} {}{}\n",
+                w.state,
+                w.search_key,
+                w.status_code.as_deref().unwrap_or(""),
+                w.message.as_deref().unwrap_or(""),
+                w.retry_after.as_deref().map(|t| format!(" (retry after {t})")).unwrap_or_default()
+            ));
+        }
+    }
+    out.push_str(&format!("\nCalls: {} in total, {} today (Beijing time)\n", s.calls_total, s.calls_today_beijing));
+    for (status, n) in &s.calls_by_status {
+        out.push_str(&format!("  {status:<10} {n:>9}\n"));
+    }
+    out.push_str(&format!("\nCustomer rows stored: {}\n", s.customer_rows));
+    out
+}
