@@ -59,7 +59,176 @@ struct RawResponse {
 }
 
 /// Parse a response body. Never panics; see the module docs for what is accepted.
+///
+/// The fast path deserialises straight into typed rows (no intermediate JSON
+/// tree: this runs for every page). A body of a shape it does not expect —
+/// `Result` a string, a row that is not an object — falls back to a slower,
+/// tree-based parse that skips what it cannot use, so odd answers are never
+/// fatal.
 pub fn parse(body: &[u8]) -> Result<Response, WireError> {
+    match serde_json::from_slice::<FastResponse>(body) {
+        Ok(fast) => fast.into_response(),
+        Err(_) => parse_tree(body),
+    }
+}
+
+/// A JSON scalar as text, exactly as received: strings as they are, numbers
+/// and booleans as their JSON spelling, `null` as `None`; an array or object
+/// (never expected) as its JSON text.
+#[derive(Default)]
+struct Loose(Option<String>);
+
+impl<'de> Deserialize<'de> for Loose {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = Loose;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a JSON value")
+            }
+            fn visit_str<E>(self, v: &str) -> Result<Loose, E> {
+                Ok(Loose(Some(v.to_owned())))
+            }
+            fn visit_string<E>(self, v: String) -> Result<Loose, E> {
+                Ok(Loose(Some(v)))
+            }
+            fn visit_u64<E>(self, v: u64) -> Result<Loose, E> {
+                Ok(Loose(Some(v.to_string())))
+            }
+            fn visit_i64<E>(self, v: i64) -> Result<Loose, E> {
+                Ok(Loose(Some(v.to_string())))
+            }
+            fn visit_f64<E>(self, v: f64) -> Result<Loose, E> {
+                Ok(Loose(Some(serde_json::Number::from_f64(v).map_or_else(|| v.to_string(), |n| n.to_string()))))
+            }
+            fn visit_bool<E>(self, v: bool) -> Result<Loose, E> {
+                Ok(Loose(Some(v.to_string())))
+            }
+            fn visit_unit<E>(self) -> Result<Loose, E> {
+                Ok(Loose(None))
+            }
+            fn visit_none<E>(self) -> Result<Loose, E> {
+                Ok(Loose(None))
+            }
+            fn visit_some<D: serde::Deserializer<'de>>(self, d: D) -> Result<Loose, D::Error> {
+                Loose::deserialize(d)
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(self, a: A) -> Result<Loose, A::Error> {
+                let v = Value::deserialize(serde::de::value::SeqAccessDeserializer::new(a))?;
+                Ok(Loose(Some(v.to_string())))
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, a: A) -> Result<Loose, A::Error> {
+                let v = Value::deserialize(serde::de::value::MapAccessDeserializer::new(a))?;
+                Ok(Loose(Some(v.to_string())))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+impl Loose {
+    /// As a plain text column: `None` for missing, null, `""` and `"-"`.
+    fn field(self) -> Option<String> {
+        self.0.filter(|s| {
+            let t = s.trim();
+            !t.is_empty() && t != "-"
+        })
+    }
+}
+
+#[derive(Deserialize)]
+struct FastResponse {
+    #[serde(rename = "OrderNumber", default)]
+    order_number: Loose,
+    #[serde(rename = "Paging", default)]
+    paging: Option<FastPaging>,
+    #[serde(rename = "Result", default)]
+    result: Option<FastResult>,
+    #[serde(rename = "Status", default)]
+    status: Loose,
+    #[serde(rename = "Message", default)]
+    message: Loose,
+}
+
+#[derive(Deserialize)]
+struct FastPaging {
+    #[serde(rename = "TotalRecords", default)]
+    total_records: Loose,
+}
+
+#[derive(Deserialize)]
+struct FastResult {
+    #[serde(rename = "YearList", default)]
+    year_list: Option<Vec<Loose>>,
+    #[serde(rename = "ClientList", default)]
+    client_list: Option<Vec<FastClient>>,
+}
+
+#[derive(Deserialize)]
+struct FastClient {
+    #[serde(rename = "Year", default)]
+    year: Loose,
+    #[serde(rename = "KeyNo", default)]
+    key_no: Loose,
+    #[serde(rename = "Name", default)]
+    name: Loose,
+    #[serde(rename = "ImageUrl", default)]
+    image_url: Loose,
+    #[serde(rename = "SalesAmount", default)]
+    sales_amount: Loose,
+    #[serde(rename = "SalesPercent", default)]
+    sales_percent: Loose,
+    #[serde(rename = "Relationship", default)]
+    relationship: Loose,
+    #[serde(rename = "Source", default)]
+    source: Loose,
+}
+
+fn loose_u64(text: Option<&str>) -> Option<u64> {
+    let t = text?.trim();
+    t.parse::<u64>().ok().or_else(|| t.parse::<f64>().ok().filter(|f| *f >= 0.0 && f.fract() == 0.0).map(|f| f as u64))
+}
+
+impl FastResponse {
+    fn into_response(self) -> Result<Response, WireError> {
+        let status = loose_u64(self.status.0.as_deref()).ok_or(WireError::NoStatus)? as u32;
+        let mut out = Response {
+            status,
+            message: self.message.0,
+            order_number: self.order_number.0,
+            total_records: self.paging.and_then(|p| loose_u64(p.total_records.0.as_deref())),
+            ..Response::default()
+        };
+        if let Some(result) = self.result {
+            out.year_list = result.year_list.unwrap_or_default().into_iter().filter_map(Loose::field).collect();
+            out.clients = result
+                .client_list
+                .unwrap_or_default()
+                .into_iter()
+                .map(|c| {
+                    let sales_amount_text = c.sales_amount.0;
+                    let sales_percent_text = c.sales_percent.0;
+                    ClientRow {
+                        year: c.year.field(),
+                        key_no: c.key_no.field(),
+                        name: c.name.field(),
+                        image_url: c.image_url.field(),
+                        sales_amount: sales_amount_text.as_deref().and_then(parse_number),
+                        sales_amount_text,
+                        sales_percent: sales_percent_text.as_deref().and_then(parse_number),
+                        sales_percent_text,
+                        relationship: c.relationship.field(),
+                        source: c.source.field(),
+                    }
+                })
+                .collect();
+        }
+        Ok(out)
+    }
+}
+
+/// The tolerant path: a JSON tree, taking what it can use.
+fn parse_tree(body: &[u8]) -> Result<Response, WireError> {
     let raw: RawResponse = serde_json::from_slice(body).map_err(|e| WireError::NotJson(e.to_string()))?;
     let status = raw.status.as_ref().and_then(as_u64).ok_or(WireError::NoStatus)? as u32;
     let total_records = raw.paging.as_ref().and_then(|p| p.get("TotalRecords")).and_then(as_u64);
@@ -208,6 +377,22 @@ mod tests {
         assert!(matches!(parse(br#"{"Status":"200","Result":{"Client"#), Err(WireError::NotJson(_))));
         assert_eq!(parse(br#"{"Message":"x"}"#), Err(WireError::NoStatus));
         assert!(parse(b"").is_err());
+    }
+
+    #[test]
+    fn odd_shapes_fall_back_to_the_tolerant_parser() {
+        // Result as a string, a row that is not an object: still usable.
+        let r = parse(br#"{"Status":"201","Result":"none"}"#).unwrap();
+        assert_eq!(r.status, 201);
+        let r = parse(r#"{"Status":"200","Result":{"ClientList":[1,{"Name":"甲"}]}}"#.as_bytes()).unwrap();
+        assert_eq!(r.clients.len(), 1);
+        assert_eq!(r.clients[0].name.as_deref(), Some("甲"));
+        // A nested value where a scalar was expected keeps its JSON text.
+        let r = parse(br#"{"Status":"200","Result":{"ClientList":[{"SalesAmount":{"v":1}}]}}"#).unwrap();
+        assert_eq!(r.clients[0].sales_amount_text.as_deref(), Some(r#"{"v":1}"#));
+        // Both parsers agree on the vendor example.
+        let body = br#"{"Status":200,"Paging":{"TotalRecords":"9"},"Result":{"YearList":["2018",2017],"ClientList":[{"Year":"2018-06","SalesAmount":125.47,"SalesPercent":"-","Name":""}]}}"#;
+        assert_eq!(parse(body).unwrap(), parse_tree(body).unwrap());
     }
 
     #[test]

@@ -203,19 +203,27 @@ pub fn apply(tx: &Transaction<'_>, run_id: i64, commit: &Commit, now: &str) -> r
             }
             Event::Page { query_year, page_index, total_records, pages_total, year_state, rows, raw } => {
                 let last = *year_state != YearState::Partial;
-                if *page_index == 1 && last {
+                let (page, year) = (*page_index, query_year.as_str());
+                if page == 1 && last {
                     // A one-page year replaces its rows in this transaction.
-                    delete_year(tx, CUSTOMERS, key, query_year)?;
-                    delete_year(tx, STAGING, key, query_year)?;
-                    insert_rows(tx, CUSTOMERS, key, query_year, *page_index, rows, now)?;
-                } else {
-                    if *page_index == 1 {
-                        // A fresh pass over the year: forget any earlier partial one.
-                        delete_year(tx, STAGING, key, query_year)?;
+                    delete_year(tx, CUSTOMERS, key, year)?;
+                    delete_year(tx, STAGING, key, year)?;
+                    insert_rows(tx, CUSTOMERS, key, year, page, rows, now)?;
+                } else if staged(tx, key, year, page)? {
+                    // The year has rows to protect: collect the new ones aside.
+                    if page == 1 {
+                        delete_year(tx, STAGING, key, year)?;
                     }
-                    insert_rows(tx, STAGING, key, query_year, *page_index, rows, now)?;
+                    insert_rows(tx, STAGING, key, year, page, rows, now)?;
                     if last {
-                        promote(tx, key, query_year)?;
+                        promote(tx, key, year)?;
+                    }
+                } else {
+                    // A first fetch: nothing to protect, rows go straight in
+                    // (the year's checkpoint says `partial` until it is done).
+                    insert_rows(tx, CUSTOMERS, key, year, page, rows, now)?;
+                    if last {
+                        drop_pages_after(tx, key, year, page)?;
                     }
                 }
                 applied.rows += rows.len() as u64;
@@ -226,7 +234,12 @@ pub fn apply(tx: &Transaction<'_>, run_id: i64, commit: &Commit, now: &str) -> r
             }
             Event::YearEnded { query_year, state, total_records, pages_total, pages_fetched } => {
                 set_year(tx, key, query_year, *state, *total_records, *pages_total, *pages_fetched, now)?;
-                promote(tx, key, query_year)?;
+                if *pages_fetched > 0 && staged(tx, key, query_year, pages_fetched + 1)? {
+                    promote(tx, key, query_year)?;
+                } else {
+                    // The year ended after `pages_fetched` pages (none: it is empty now).
+                    drop_pages_after(tx, key, query_year, *pages_fetched)?;
+                }
             }
             Event::Company { state, status_code, message, retry_after } => {
                 let fetched = matches!(state, CompanyState::Done | CompanyState::NoResult);
@@ -329,6 +342,21 @@ fn insert_rows(
 fn delete_year(tx: &Transaction<'_>, table: &str, key: &str, query_year: &str) -> rusqlite::Result<()> {
     tx.prepare_cached(&format!("DELETE FROM {table} WHERE search_key = ?1 AND query_year = ?2"))?
         .execute(params![key, query_year])?;
+    Ok(())
+}
+
+/// Whether page `page` of a year belongs in the staging area: page 1 when
+/// the year already has stored rows (a re-fetch), later pages when the
+/// year's earlier pages went there.
+fn staged(tx: &Transaction<'_>, key: &str, query_year: &str, page: u32) -> rusqlite::Result<bool> {
+    let table = if page == 1 { CUSTOMERS } else { STAGING };
+    tx.prepare_cached(&format!("SELECT EXISTS (SELECT 1 FROM {table} WHERE search_key = ?1 AND query_year = ?2)"))?
+        .query_row(params![key, query_year], |r| r.get(0))
+}
+
+fn drop_pages_after(tx: &Transaction<'_>, key: &str, query_year: &str, page: u32) -> rusqlite::Result<()> {
+    tx.prepare_cached("DELETE FROM customers WHERE search_key = ?1 AND query_year = ?2 AND page_index > ?3")?
+        .execute(params![key, query_year, page])?;
     Ok(())
 }
 
