@@ -237,7 +237,12 @@ pub async fn run(opts: RunOptions, cancel: CancellationToken) -> Result<Summary,
     let client = Client::new(&opts.client, opts.credentials).map_err(|e| RunError::Client(e.to_string()))?;
     let stop = Arc::new(Stop::with_parent(&cancel));
     let stats = Arc::new(Stats::default());
-    let workers_n = opts.flow.concurrency.max();
+    // A few workers more than in-flight slots: a worker waiting for its commit
+    // holds no slot, so the slots can stay busy while the disk syncs.
+    let workers_n = match opts.flow.concurrency {
+        flow::Concurrency::Fixed(n) => n.max(1),
+        flow::Concurrency::Auto { max } => max.max(1) + 4,
+    };
 
     let (write_tx, write_rx) = mpsc::channel::<WriteMsg>(1024);
     let writer = writer::spawn(store, run_id, write_rx, stats.clone(), stop.clone())

@@ -299,7 +299,7 @@ const CUSTOMERS: &str = "customers";
 const STAGING: &str = "customers_staging";
 
 /// Store one page's rows under their identity (key, query year, page, row)
-/// in `customers` or `customers_staging`, replacing that page if it is there.
+/// in `customers` or `customers_staging`.
 fn insert_rows(
     tx: &Transaction<'_>,
     table: &str,
@@ -309,32 +309,32 @@ fn insert_rows(
     rows: &[ClientRow],
     now: &str,
 ) -> rusqlite::Result<()> {
-    tx.prepare_cached(&format!("DELETE FROM {table} WHERE search_key = ?1 AND query_year = ?2 AND page_index = ?3"))?
-        .execute(params![key, query_year, page_index])?;
+    // Callers clear what a page replaces; OR REPLACE only guards the identity.
     let mut insert = tx.prepare_cached(&format!(
-        "INSERT INTO {table} (search_key, year, query_year, page_index, row_index, name, key_no, image_url,
+        "INSERT OR REPLACE INTO {table} (search_key, year, query_year, page_index, row_index, name, key_no, image_url,
                               sales_amount, sales_amount_text, sales_percent, sales_percent_text,
                               relationship, source, fetched_at)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)"
     ))?;
+    // The page's constant columns are bound once; per row only what changes
+    // (bindings survive between executions of a statement).
+    insert.raw_bind_parameter(1, key)?;
+    insert.raw_bind_parameter(3, query_year)?;
+    insert.raw_bind_parameter(4, page_index)?;
+    insert.raw_bind_parameter(15, now)?;
     for (i, r) in rows.iter().enumerate() {
-        insert.execute(params![
-            key,
-            r.year.as_deref().unwrap_or(query_year),
-            query_year,
-            page_index,
-            i as i64,
-            r.name,
-            r.key_no,
-            r.image_url,
-            r.sales_amount,
-            r.sales_amount_text,
-            r.sales_percent,
-            r.sales_percent_text,
-            r.relationship,
-            r.source,
-            now
-        ])?;
+        insert.raw_bind_parameter(2, r.year.as_deref().unwrap_or(query_year))?;
+        insert.raw_bind_parameter(5, i as i64)?;
+        insert.raw_bind_parameter(6, &r.name)?;
+        insert.raw_bind_parameter(7, &r.key_no)?;
+        insert.raw_bind_parameter(8, &r.image_url)?;
+        insert.raw_bind_parameter(9, r.sales_amount)?;
+        insert.raw_bind_parameter(10, &r.sales_amount_text)?;
+        insert.raw_bind_parameter(11, r.sales_percent)?;
+        insert.raw_bind_parameter(12, &r.sales_percent_text)?;
+        insert.raw_bind_parameter(13, &r.relationship)?;
+        insert.raw_bind_parameter(14, &r.source)?;
+        insert.raw_execute()?;
     }
     Ok(())
 }
