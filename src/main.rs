@@ -6,6 +6,12 @@ use qcc_customers::cli::{Cli, Command, LogFormat};
 use qcc_customers::{cmd, exit};
 use tracing_subscriber::EnvFilter;
 
+/// mimalloc instead of the system allocator: the pipeline allocates and frees
+/// many small buffers per call across threads, where glibc's malloc spent a
+/// measurable share of the client's CPU (see BENCHMARKS.md).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() {
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,

@@ -21,6 +21,12 @@ use qcc_customers::qcc::Credentials;
 use qcc_customers::simulator::{data, Faults, SimConfig, Simulator, DEMO_KEY, DEMO_SECRET};
 use tokio_util::sync::CancellationToken;
 
+/// mimalloc instead of the system allocator: the pipeline allocates and frees
+/// many small buffers per call across threads, where glibc's malloc spent a
+/// measurable share of the client's CPU (see BENCHMARKS.md).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 struct Row {
     scenario: String,
     target: String,
