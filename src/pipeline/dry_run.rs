@@ -137,7 +137,7 @@ pub fn dry_run(
             continue;
         }
         let known = match &conn {
-            Some(c) => read::known_company(c, &record.norm_key).map_err(StoreError::from)?,
+            Some(c) => read::company_by_norm_key(c, &record.norm_key).map_err(StoreError::from)?.map(|(s, _)| s),
             None => None,
         };
         let Some(known) = known else {
@@ -146,7 +146,7 @@ pub fn dry_run(
             estimated += avg_years.unwrap_or(0.0) * per_unknown_year;
             continue;
         };
-        match plan::plan(known.snapshot, plan_opts, now) {
+        match plan::plan(known, plan_opts, now) {
             Err(Skip::Fresh) => out.fresh += 1,
             Err(Skip::Rejected) => out.rejected += 1,
             Err(Skip::Parked(_)) => out.parked += 1,

@@ -5,15 +5,19 @@ use rusqlite::{params, Connection};
 /// `(label, count)` pairs, in a stable order.
 pub type Counts = Vec<(String, u64)>;
 
-fn counts(conn: &Connection, sql: &str, run_id: i64) -> rusqlite::Result<Counts> {
+fn counts(conn: &Connection, sql: &str, params: impl rusqlite::Params) -> rusqlite::Result<Counts> {
     let mut stmt = conn.prepare(sql)?;
-    let rows = stmt.query_map(params![run_id], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?.max(0) as u64)))?;
+    let rows = stmt.query_map(params, |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?.max(0) as u64)))?;
     rows.collect()
 }
 
 /// Companies of this run's input, by state.
 pub fn companies_by_state(conn: &Connection, run_id: i64) -> rusqlite::Result<Counts> {
-    counts(conn, "SELECT state, COUNT(*) FROM companies WHERE last_run_id = ?1 GROUP BY state ORDER BY state", run_id)
+    counts(
+        conn,
+        "SELECT state, COUNT(*) FROM companies WHERE last_run_id = ?1 GROUP BY state ORDER BY state",
+        params![run_id],
+    )
 }
 
 /// This run's calls by outcome: the vendor code, `HTTP nnn`, or `no answer`.
@@ -23,7 +27,7 @@ pub fn calls_by_status(conn: &Connection, run_id: i64) -> rusqlite::Result<Count
         "SELECT COALESCE(status, CASE WHEN http_status IS NOT NULL THEN 'HTTP ' || http_status ELSE 'no answer' END) AS s,
                 COUNT(*)
          FROM api_calls WHERE run_id = ?1 GROUP BY s ORDER BY s",
-        run_id,
+        params![run_id],
     )
 }
 
@@ -112,24 +116,19 @@ pub fn waiting(conn: &Connection, limit: usize) -> rusqlite::Result<Vec<Waiting>
     rows.collect()
 }
 
-fn all_counts(conn: &Connection, sql: &str) -> rusqlite::Result<Counts> {
-    let mut stmt = conn.prepare(sql)?;
-    let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?.max(0) as u64)))?;
-    rows.collect()
-}
-
 /// Every company in the file, by state.
 pub fn all_companies_by_state(conn: &Connection) -> rusqlite::Result<Counts> {
-    all_counts(conn, "SELECT state, COUNT(*) FROM companies GROUP BY state ORDER BY state")
+    counts(conn, "SELECT state, COUNT(*) FROM companies GROUP BY state ORDER BY state", [])
 }
 
 /// Every call in the ledger by outcome.
 pub fn all_calls_by_status(conn: &Connection) -> rusqlite::Result<Counts> {
-    all_counts(
+    counts(
         conn,
         "SELECT COALESCE(status, CASE WHEN http_status IS NOT NULL THEN 'HTTP ' || http_status ELSE 'no answer' END) AS s,
                 COUNT(*)
          FROM api_calls GROUP BY s ORDER BY s",
+        [],
     )
 }
 
@@ -138,46 +137,39 @@ pub fn calls_total(conn: &Connection) -> rusqlite::Result<u64> {
     conn.query_row("SELECT COUNT(*) FROM api_calls", [], |r| r.get::<_, i64>(0)).map(|n| n.max(0) as u64)
 }
 
-/// What the database knows of a company, for `--dry-run` (read-only).
-#[derive(Debug, Clone)]
-pub struct KnownCompany {
-    pub snapshot: super::records::CompanySnapshot,
-}
-
-/// Look a company up by its normalised key without writing anything.
-pub fn known_company(conn: &Connection, norm_key: &str) -> rusqlite::Result<Option<KnownCompany>> {
+/// A company as stored, found by its normalised key, with the last run whose
+/// input held it. Used by the writer (registration) and by `--dry-run`.
+pub fn company_by_norm_key(
+    conn: &Connection,
+    norm_key: &str,
+) -> rusqlite::Result<Option<(super::records::CompanySnapshot, Option<i64>)>> {
+    use super::records::{CompanySnapshot, CompanyState};
     use rusqlite::OptionalExtension;
     let found = conn
         .prepare_cached(
-            "SELECT search_key, state, year_list, discovered_at, fetched_at, retry_after
+            "SELECT search_key, state, year_list, discovered_at, fetched_at, retry_after, last_run_id
              FROM companies WHERE norm_key = ?1",
         )?
         .query_row([norm_key], |r| {
+            let state: String = r.get(1)?;
+            let year_list: Option<String> = r.get(2)?;
             Ok((
-                r.get::<_, String>(0)?,
-                r.get::<_, String>(1)?,
-                r.get::<_, Option<String>>(2)?,
-                r.get::<_, Option<String>>(3)?,
-                r.get::<_, Option<String>>(4)?,
-                r.get::<_, Option<String>>(5)?,
+                CompanySnapshot {
+                    search_key: r.get(0)?,
+                    state: CompanyState::parse(&state).unwrap_or(CompanyState::Pending),
+                    year_list: year_list.and_then(|j| serde_json::from_str(&j).ok()),
+                    discovered_at: r.get(3)?,
+                    fetched_at: r.get(4)?,
+                    retry_after: r.get(5)?,
+                    years: Vec::new(),
+                },
+                r.get::<_, Option<i64>>(6)?,
             ))
         })
         .optional()?;
-    let Some((search_key, state, year_list, discovered_at, fetched_at, retry_after)) = found else {
-        return Ok(None);
-    };
-    let years = super::write::company_years(conn, &search_key)?;
-    Ok(Some(KnownCompany {
-        snapshot: super::records::CompanySnapshot {
-            search_key,
-            state: super::records::CompanyState::parse(&state).unwrap_or(super::records::CompanyState::Pending),
-            year_list: year_list.and_then(|j| serde_json::from_str(&j).ok()),
-            discovered_at,
-            fetched_at,
-            retry_after,
-            years,
-        },
-    }))
+    let Some((mut snapshot, last_run)) = found else { return Ok(None) };
+    snapshot.years = super::write::company_years(conn, &snapshot.search_key)?;
+    Ok(Some((snapshot, last_run)))
 }
 
 /// Average pages per fetched year, over the whole file (for estimates).

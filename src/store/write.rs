@@ -37,25 +37,9 @@ pub fn finish_run(conn: &Connection, run_id: i64, end: &RunEnd<'_>, now: &str) -
 
 /// Record that this run's input holds `rec`, and say what is known about it.
 pub fn register(tx: &Transaction<'_>, run_id: i64, rec: &InputRecord, now: &str) -> rusqlite::Result<Registration> {
-    let found = tx
-        .prepare_cached(
-            "SELECT search_key, state, year_list, discovered_at, fetched_at, retry_after, last_run_id
-             FROM companies WHERE norm_key = ?1",
-        )?
-        .query_row([&rec.norm_key], |r| {
-            Ok((
-                r.get::<_, String>(0)?,
-                r.get::<_, String>(1)?,
-                r.get::<_, Option<String>>(2)?,
-                r.get::<_, Option<String>>(3)?,
-                r.get::<_, Option<String>>(4)?,
-                r.get::<_, Option<String>>(5)?,
-                r.get::<_, Option<i64>>(6)?,
-            ))
-        })
-        .optional()?;
+    let found = super::read::company_by_norm_key(tx, &rec.norm_key)?;
 
-    let Some((search_key, state, year_list, discovered_at, fetched_at, retry_after, last_run)) = found else {
+    let Some((snapshot, last_run)) = found else {
         let state = if rec.invalid.is_some() { CompanyState::Invalid } else { CompanyState::Pending };
         tx.prepare_cached(
             "INSERT INTO companies (search_key, norm_key, input_row, input_line, state, message,
@@ -92,22 +76,11 @@ pub fn register(tx: &Transaction<'_>, run_id: i64, rec: &InputRecord, now: &str)
     tx.prepare_cached(
         "UPDATE companies SET last_run_id = ?2, input_row = ?3, input_line = ?4, updated_at = ?5 WHERE search_key = ?1",
     )?
-    .execute(params![search_key, run_id, rec.row_json, rec.line as i64, now])?;
-    let state = CompanyState::parse(&state).unwrap_or(CompanyState::Pending);
-    if state == CompanyState::Invalid {
+    .execute(params![snapshot.search_key, run_id, rec.row_json, rec.line as i64, now])?;
+    if snapshot.state == CompanyState::Invalid {
         return Ok(Registration::Invalid);
     }
-    let year_list = year_list.and_then(|j| serde_json::from_str::<Vec<String>>(&j).ok());
-    let years = company_years(tx, &search_key)?;
-    Ok(Registration::Company(CompanySnapshot {
-        search_key,
-        state,
-        year_list,
-        discovered_at,
-        fetched_at,
-        retry_after,
-        years,
-    }))
+    Ok(Registration::Company(snapshot))
 }
 
 /// Companies of this run parked by 110 whose `retry_after` has passed:
