@@ -86,6 +86,28 @@ impl Progress {
     }
 }
 
+/// Calls, rate, rows, in flight and the throttle state: the bar's message.
+fn activity(stats: &Stats, ctx: &Ctx, started: Instant) -> String {
+    let calls = stats.calls.load(Ordering::Relaxed);
+    let secs = started.elapsed().as_secs_f64().max(0.001);
+    let flow = ctx.flow.status();
+    let state = if flow.paused {
+        " — THROTTLED (paused)".to_string()
+    } else if flow.rate_factor < 1.0 {
+        format!(" — throttled, at {:.0}% rate", flow.rate_factor * 100.0)
+    } else {
+        String::new()
+    };
+    format!(
+        "{} calls ({:.1}/s), {} rows, {} in flight{}",
+        calls,
+        calls as f64 / secs,
+        stats.rows_written.load(Ordering::Relaxed),
+        flow.in_flight,
+        state
+    )
+}
+
 fn line(stats: &Stats, ctx: &Ctx, started: Instant) -> String {
     let calls = stats.calls.load(Ordering::Relaxed);
     let secs = started.elapsed().as_secs_f64().max(0.001);
@@ -138,9 +160,10 @@ pub fn spawn(mode: ProgressMode, stats: Arc<Stats>, ctx: Arc<Ctx>) -> Progress {
                 let mut tick = tokio::time::interval(Duration::from_millis(250));
                 loop {
                     tick.tick().await;
+                    // Handled = finished or left for a later run (deferred, parked).
                     b.set_length(stats.queued.load(Ordering::Relaxed));
-                    b.set_position(stats.companies_finished.load(Ordering::Relaxed));
-                    b.set_message(line(&stats, &ctx, started));
+                    b.set_position(stats.jobs_ended.load(Ordering::Relaxed));
+                    b.set_message(activity(&stats, &ctx, started));
                 }
             });
             set_active(Some(bar.clone()));
