@@ -108,27 +108,14 @@ fn activity(stats: &Stats, ctx: &Ctx, started: Instant) -> String {
     )
 }
 
+/// A plain progress line: companies, then the same activity as the bar.
 fn line(stats: &Stats, ctx: &Ctx, started: Instant) -> String {
-    let calls = stats.calls.load(Ordering::Relaxed);
-    let secs = started.elapsed().as_secs_f64().max(0.001);
-    let flow = ctx.flow.status();
-    let state = if flow.paused {
-        " THROTTLED (paused)".to_string()
-    } else if flow.rate_factor < 1.0 {
-        format!(" throttled, at {:.0}% rate", flow.rate_factor * 100.0)
-    } else {
-        String::new()
-    };
     format!(
-        "{} companies done of {} queued{}, {} calls ({:.1}/s), {} rows, {} in flight{}",
+        "{} companies done of {} queued{}, {}",
         stats.companies_finished.load(Ordering::Relaxed),
         stats.queued.load(Ordering::Relaxed),
         if stats.input_done.load(Ordering::Relaxed) { "" } else { " so far" },
-        calls,
-        calls as f64 / secs,
-        stats.rows_written.load(Ordering::Relaxed),
-        flow.in_flight,
-        state
+        activity(stats, ctx, started)
     )
 }
 

@@ -3,26 +3,13 @@
 
 mod common;
 
-use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use common::*;
-use qcc_customers::simulator::{Faults, SimConfig, DEMO_KEY, DEMO_SECRET};
+use qcc_customers::simulator::{Faults, SimConfig};
 
-fn spawn_run(h: &Harness, concurrency: u32) -> std::process::Child {
-    Command::new(env!("CARGO_BIN_EXE_qcc-customers"))
-        .args(["run", "--input"])
-        .arg(&h.input)
-        .arg("--db")
-        .arg(&h.db)
-        .args(["--endpoint", &h.sim.endpoint(), "--qps", "400", "--concurrency", &concurrency.to_string(), "--quiet"])
-        .env("QCC_KEY", DEMO_KEY)
-        .env("QCC_SECRET_KEY", DEMO_SECRET)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("binary starts")
+fn start(h: &Harness, concurrency: u32) -> std::process::Child {
+    spawn_run(h, &["--qps", "400", "--concurrency", &concurrency.to_string()])
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -37,7 +24,7 @@ async fn sigkill_at_five_random_moments_loses_nothing_and_repays_at_most_the_cal
     points.sort_unstable();
     let mut kills: u32 = 0;
     for point in points {
-        let mut child = spawn_run(&h, concurrency);
+        let mut child = start(&h, concurrency);
         loop {
             if child.try_wait().unwrap().is_some() {
                 break;
@@ -51,7 +38,7 @@ async fn sigkill_at_five_random_moments_loses_nothing_and_repays_at_most_the_cal
         }
         child.wait().unwrap();
     }
-    let mut child = spawn_run(&h, concurrency);
+    let mut child = start(&h, concurrency);
     let status = tokio::task::spawn_blocking(move || child.wait().unwrap()).await.unwrap();
     assert_eq!(status.code(), Some(0));
 

@@ -3,12 +3,10 @@
 
 mod common;
 
-use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use common::*;
 use qcc_customers::pipeline;
-use qcc_customers::simulator::{DEMO_KEY, DEMO_SECRET};
 use tokio_util::sync::CancellationToken;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -40,18 +38,7 @@ async fn a_cancelled_run_resumes_and_pays_for_no_page_twice() {
 }
 
 fn run_binary(h: &Harness, concurrency: u32) -> std::process::Child {
-    Command::new(env!("CARGO_BIN_EXE_qcc-customers"))
-        .args(["run", "--input"])
-        .arg(&h.input)
-        .arg("--db")
-        .arg(&h.db)
-        .args(["--endpoint", &h.sim.endpoint(), "--qps", "300", "--concurrency", &concurrency.to_string(), "--quiet"])
-        .env("QCC_KEY", DEMO_KEY)
-        .env("QCC_SECRET_KEY", DEMO_SECRET)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("binary starts")
+    spawn_run(h, &["--qps", "300", "--concurrency", &concurrency.to_string()])
 }
 
 async fn wait_exit(child: &mut std::process::Child) -> i32 {

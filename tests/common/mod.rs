@@ -94,6 +94,25 @@ impl Harness {
     }
 }
 
+/// Start the real binary on the harness's input and database, quietly, with
+/// extra `run` flags; stdin, stdout and stderr are discarded.
+pub fn spawn_run(h: &Harness, extra: &[&str]) -> std::process::Child {
+    std::process::Command::new(env!("CARGO_BIN_EXE_qcc-customers"))
+        .args(["run", "--quiet", "--input"])
+        .arg(&h.input)
+        .arg("--db")
+        .arg(&h.db)
+        .args(["--endpoint", &h.sim.endpoint()])
+        .args(extra)
+        .env("QCC_KEY", DEMO_KEY)
+        .env("QCC_SECRET_KEY", DEMO_SECRET)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("binary starts")
+}
+
 pub fn csv_field(s: &str) -> String {
     if s.contains([',', '"', '\n']) {
         format!("\"{}\"", s.replace('"', "\"\""))
