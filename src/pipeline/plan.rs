@@ -145,6 +145,9 @@ pub fn years_to_fetch(
                 YearState::Complete | YearState::Truncated if refetch => Some(fresh_start),
                 YearState::Complete | YearState::Truncated => None,
                 YearState::Partial if before_cycle && refetch => Some(fresh_start),
+                // Resumed with another --page-size: page numbers would no longer
+                // line up with what is stored, so the year starts over.
+                YearState::Partial if !same_page_size(row, opts.page_size) => Some(fresh_start),
                 YearState::Partial => Some(YearTask {
                     year: year.clone(),
                     first_page: row.pages_fetched + 1,
@@ -154,6 +157,16 @@ pub fn years_to_fetch(
             }
         })
         .collect()
+}
+
+/// Whether a partial year's checkpoint counts in `page_size`. Files from
+/// before the page size was recorded are checked by their page count.
+fn same_page_size(row: &YearRow, page_size: u32) -> bool {
+    match (row.page_size, row.total_records, row.pages_total) {
+        (Some(ps), _, _) => ps == page_size,
+        (None, Some(total), Some(pages)) => pages_for(total, page_size).0.max(1) == pages,
+        _ => true,
+    }
 }
 
 /// Most calls a company can still need: SPEC §4's
@@ -196,6 +209,7 @@ mod tests {
             pages_total: Some(total),
             pages_fetched: fetched,
             fetched_at: Some(at.into()),
+            page_size: Some(50),
         }
     }
 
@@ -256,6 +270,17 @@ mod tests {
         assert_eq!(tasks.len(), 2);
         assert_eq!((tasks[0].year.as_str(), tasks[0].first_page, tasks[0].pages_total), ("2022", 4, Some(5)));
         assert_eq!((tasks[1].year.as_str(), tasks[1].first_page), ("2021", 1));
+    }
+
+    #[test]
+    fn a_partial_year_resumed_with_another_page_size_starts_over() {
+        let list = vec!["2023".to_string()];
+        let after = "2026-01-01T00:00:01.000Z";
+        let known = vec![year("2023", YearState::Partial, 2, 5, after)];
+        let mut o = opts();
+        assert_eq!(years_to_fetch(&list, &known, "2026-01-01T00:00:00.000Z", &o)[0].first_page, 3);
+        o.page_size = 20;
+        assert_eq!(years_to_fetch(&list, &known, "2026-01-01T00:00:00.000Z", &o)[0].first_page, 1);
     }
 
     #[test]

@@ -20,6 +20,7 @@ use rusqlite_migration::{Migrations, M};
 const MIGRATIONS: &[(&str, &str)] = &[
     ("0001_init.sql", include_str!("../../migrations/0001_init.sql")),
     ("0002_staging.sql", include_str!("../../migrations/0002_staging.sql")),
+    ("0003_page_size.sql", include_str!("../../migrations/0003_page_size.sql")),
 ];
 
 /// The schema version this build writes (`PRAGMA user_version`).

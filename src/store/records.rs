@@ -158,6 +158,8 @@ pub struct YearRow {
     pub pages_total: Option<u32>,
     pub pages_fetched: u32,
     pub fetched_at: Option<String>,
+    /// The page size `pages_fetched` counts in (`None` in files before v3).
+    pub page_size: Option<u32>,
 }
 
 /// The outcome of registering one input row.

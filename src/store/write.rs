@@ -121,7 +121,7 @@ pub fn take_due_parked(
 
 pub(crate) fn company_years(conn: &Connection, search_key: &str) -> rusqlite::Result<Vec<YearRow>> {
     let mut stmt = conn.prepare_cached(
-        "SELECT year, state, total_records, pages_total, pages_fetched, fetched_at
+        "SELECT year, state, total_records, pages_total, pages_fetched, fetched_at, page_size
          FROM company_years WHERE search_key = ?1",
     )?;
     let rows = stmt.query_map([search_key], |r| {
@@ -137,6 +137,7 @@ pub(crate) fn company_years(conn: &Connection, search_key: &str) -> rusqlite::Re
             pages_total: r.get::<_, Option<i64>>(3)?.map(|v| v.max(0) as u32),
             pages_fetched: r.get::<_, i64>(4)?.max(0) as u32,
             fetched_at: r.get(5)?,
+            page_size: r.get::<_, Option<i64>>(6)?.map(|v| v.max(0) as u32),
         })
     })?;
     rows.collect()
@@ -157,6 +158,8 @@ pub fn apply(tx: &Transaction<'_>, run_id: i64, commit: &Commit, now: &str) -> r
         applied.calls += 1;
     }
     let key = commit.search_key.as_str();
+    // A page's checkpoint counts in the page size of the call that fetched it.
+    let page_size = commit.call.as_ref().map(|c| c.page_size);
     for event in &commit.events {
         match event {
             Event::Discovered { year_list, raw } => {
@@ -203,10 +206,22 @@ pub fn apply(tx: &Transaction<'_>, run_id: i64, commit: &Commit, now: &str) -> r
                 if let Some(raw) = raw {
                     insert_raw(tx, key, raw, now)?;
                 }
-                set_year(tx, key, query_year, *year_state, *total_records, *pages_total, *page_index, now)?;
+                let progress = YearProgress {
+                    total_records: *total_records,
+                    pages_total: *pages_total,
+                    pages_fetched: *page_index,
+                    page_size,
+                };
+                set_year(tx, key, query_year, *year_state, &progress, now)?;
             }
             Event::YearEnded { query_year, state, total_records, pages_total, pages_fetched } => {
-                set_year(tx, key, query_year, *state, *total_records, *pages_total, *pages_fetched, now)?;
+                let progress = YearProgress {
+                    total_records: *total_records,
+                    pages_total: *pages_total,
+                    pages_fetched: *pages_fetched,
+                    page_size,
+                };
+                set_year(tx, key, query_year, *state, &progress, now)?;
                 if *pages_fetched > 0 && staged(tx, key, query_year, pages_fetched + 1)? {
                     promote(tx, key, query_year)?;
                 } else {
@@ -348,25 +363,41 @@ fn promote(tx: &Transaction<'_>, key: &str, query_year: &str) -> rusqlite::Resul
     delete_year(tx, STAGING, key, query_year)
 }
 
-#[allow(clippy::too_many_arguments)]
+/// A year checkpoint's numbers.
+struct YearProgress {
+    total_records: u64,
+    pages_total: u32,
+    pages_fetched: u32,
+    page_size: Option<u32>,
+}
+
 fn set_year(
     tx: &Transaction<'_>,
     key: &str,
     year: &str,
     state: YearState,
-    total_records: u64,
-    pages_total: u32,
-    pages_fetched: u32,
+    p: &YearProgress,
     now: &str,
 ) -> rusqlite::Result<()> {
     tx.prepare_cached(
-        "INSERT INTO company_years (search_key, year, state, total_records, pages_total, pages_fetched, fetched_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+        "INSERT INTO company_years (search_key, year, state, total_records, pages_total, pages_fetched, fetched_at,
+                                    page_size)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
          ON CONFLICT (search_key, year) DO UPDATE SET state = excluded.state,
             total_records = excluded.total_records, pages_total = excluded.pages_total,
-            pages_fetched = excluded.pages_fetched, fetched_at = excluded.fetched_at",
+            pages_fetched = excluded.pages_fetched, fetched_at = excluded.fetched_at,
+            page_size = COALESCE(excluded.page_size, company_years.page_size)",
     )?
-    .execute(params![key, year, state.as_str(), total_records as i64, pages_total, pages_fetched, now])?;
+    .execute(params![
+        key,
+        year,
+        state.as_str(),
+        p.total_records as i64,
+        p.pages_total,
+        p.pages_fetched,
+        now,
+        p.page_size
+    ])?;
     Ok(())
 }
 
