@@ -22,6 +22,8 @@
 //! * [`progress`] — terminal bar vs. plain log lines.
 //! * [`clock`] — ISO-8601 UTC timestamps and the Beijing calendar day.
 //! * [`exit`] — the process exit codes.
+//!
+//! The benchmark harness is the `bench` binary (`src/bin/bench.rs`).
 
 pub mod cli;
 pub mod clock;
