@@ -47,23 +47,29 @@ pub async fn run(args: RunArgs, quiet: bool) -> anyhow::Result<i32> {
 
 /// `--dry-run`: no credentials, no call, no write; exit 0.
 fn dry_run(input: InputSource, args: &RunArgs) -> anyhow::Result<i32> {
-    let placeholder = Credentials::new("dry-run", "dry-run");
-    let url = reqwest::Url::parse("https://dry-run.invalid/")?;
-    let opts = options(
-        InputSource::Stdin,
-        String::new(),
-        &args.input_args,
-        args.db.clone(),
-        url,
-        placeholder,
-        &args.fetch,
-        ProgressMode::Quiet,
-    )?;
-    let report = crate::pipeline::dry_run::dry_run(input, &opts.input_options, &args.db, &opts.plan)
+    let plan = plan_options(&args.fetch)?;
+    let report = crate::pipeline::dry_run::dry_run(input, &input_options(&args.input_args), &args.db, &plan)
         .context("the dry run could not complete")?;
     println!("Dry run over {} (no call made, nothing written):", args.input);
     print!("{}", report.render());
     Ok(exit::OK)
+}
+
+fn input_options(args: &InputArgs) -> InputOptions {
+    InputOptions { column: args.column.clone(), no_header: args.no_header, encoding: args.encoding.clone() }
+}
+
+/// What to fetch, from the flags (shared by a run and a dry run).
+fn plan_options(fetch: &FetchArgs) -> anyhow::Result<PlanOptions> {
+    let refresh_after = chrono::Duration::from_std(fetch.refresh_after)
+        .map_err(|_| Exit::new(exit::USAGE, "--refresh-after is too large"))?;
+    Ok(PlanOptions {
+        refresh_after,
+        full_refresh: fetch.full_refresh,
+        retry_rejected: fetch.retry_rejected,
+        years: YearFilter { only: fetch.years.clone(), since: fetch.since },
+        page_size: fetch.page_size,
+    })
 }
 
 /// Build validated pipeline options from flags (also used by `demo`).
@@ -88,16 +94,10 @@ pub fn options(
             _ => return Err(Exit::new(exit::USAGE, format!("--concurrency {n:?}: give a number ≥ 1 or auto")).into()),
         },
     };
-    let refresh_after = chrono::Duration::from_std(fetch.refresh_after)
-        .map_err(|_| Exit::new(exit::USAGE, "--refresh-after is too large"))?;
     Ok(RunOptions {
         input,
         input_label,
-        input_options: InputOptions {
-            column: input_args.column.clone(),
-            no_header: input_args.no_header,
-            encoding: input_args.encoding.clone(),
-        },
+        input_options: input_options(input_args),
         db,
         client: ClientConfig { endpoint, connect_timeout: fetch.connect_timeout, request_timeout: fetch.timeout },
         credentials,
@@ -109,13 +109,7 @@ pub fn options(
             throttle_cap: std::time::Duration::from_secs(120),
             max_throttle_wait: fetch.max_throttle_wait,
         },
-        plan: PlanOptions {
-            refresh_after,
-            full_refresh: fetch.full_refresh,
-            retry_rejected: fetch.retry_rejected,
-            years: YearFilter { only: fetch.years.clone(), since: fetch.since },
-            page_size: fetch.page_size,
-        },
+        plan: plan_options(fetch)?,
         retry: RetryPolicy {
             max_retries: fetch.max_retries,
             base: fetch.retry_base,

@@ -28,15 +28,6 @@ pub enum Concurrency {
     },
 }
 
-impl Concurrency {
-    pub fn max(self) -> usize {
-        match self {
-            Concurrency::Fixed(n) => n.max(1),
-            Concurrency::Auto { max } => max.max(1),
-        }
-    }
-}
-
 /// Settings for [`Flow`].
 #[derive(Debug, Clone)]
 pub struct FlowConfig {

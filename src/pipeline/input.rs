@@ -155,11 +155,6 @@ impl InputReader {
         self.keep_rows = keep;
     }
 
-    /// The header names (`column_1…` when there is no header row).
-    pub fn headers(&self) -> &[String] {
-        &self.headers
-    }
-
     /// The next item, or `None` at the end of the input.
     pub fn next_item(&mut self) -> Option<Item> {
         match self.csv.read_record(&mut self.record) {

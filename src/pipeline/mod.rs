@@ -65,19 +65,13 @@ pub struct Stats {
     pub blank_rows: AtomicU64,
     pub bad_rows: AtomicU64,
     pub duplicates: AtomicU64,
-    pub invalid: AtomicU64,
     pub skipped_fresh: AtomicU64,
-    pub skipped_rejected: AtomicU64,
-    pub skipped_parked: AtomicU64,
     pub queued: AtomicU64,
     pub companies_finished: AtomicU64,
     /// Jobs a worker has finished with, whatever the outcome.
     pub jobs_ended: AtomicU64,
     pub calls: AtomicU64,
-    pub calls_recorded: AtomicU64,
-    pub rows_received: AtomicU64,
     pub rows_written: AtomicU64,
-    pub pages_written: AtomicU64,
     pub commits: AtomicU64,
     pub input_done: AtomicBool,
 }
@@ -321,9 +315,8 @@ fn read_and_plan(
             Registration::Duplicate => {
                 stats.duplicates.fetch_add(1, Ordering::Relaxed);
             }
-            Registration::Invalid => {
-                stats.invalid.fetch_add(1, Ordering::Relaxed);
-            }
+            // Recorded with its reason by the writer; nothing to queue.
+            Registration::Invalid => {}
             Registration::Company(snapshot) => match plan::plan(snapshot, plan, chrono::Utc::now()) {
                 Ok(job) => {
                     stats.queued.fetch_add(1, Ordering::Relaxed);
@@ -332,12 +325,8 @@ fn read_and_plan(
                 Err(Skip::Fresh) => {
                     stats.skipped_fresh.fetch_add(1, Ordering::Relaxed);
                 }
-                Err(Skip::Rejected) => {
-                    stats.skipped_rejected.fetch_add(1, Ordering::Relaxed);
-                }
-                Err(Skip::Parked(_)) => {
-                    stats.skipped_parked.fetch_add(1, Ordering::Relaxed);
-                }
+                // The database says why (state, status_code, retry_after).
+                Err(Skip::Rejected | Skip::Parked(_)) => {}
             },
         }
         true

@@ -85,24 +85,20 @@ pub async fn work(ctx: Arc<Ctx>, jobs: Arc<Mutex<mpsc::Receiver<Job>>>) {
     }
 }
 
-/// A call that was made and must go into the ledger. The worker that made it
-/// makes no further call until it is committed, so the calls paid for but not
-/// yet stored never outnumber the workers — which bounds what a `kill -9` can
+/// How one call ended, from the company's point of view. Every variant that
+/// made a call carries its record: the worker commits it (with what it
+/// caused) before making another call, so the calls call for but not yet
+/// stored never outnumber the workers — which bounds what a `kill -9` can
 /// make the next run pay again.
-struct Paid {
-    call: CallRecord,
-}
-
-/// How one call ended, from the company's point of view.
 enum Fetched {
     /// An answer the page logic decides on: 200, 201, 202…, 207.
-    Answer { outcome: CallOutcome, paid: Paid, action: Action },
+    Answer { outcome: CallOutcome, call: CallRecord, action: Action },
     /// Gave up for this run (transient failures, 205): defer the company.
-    Deferred { reason: String, code: Option<String>, paid: Paid },
+    Deferred { reason: String, code: Option<String>, call: CallRecord },
     /// 110: park the company.
-    Parked { message: Option<String>, paid: Paid },
+    Parked { message: Option<String>, call: CallRecord },
     /// The run is stopping; the call (if one was made) still goes in the ledger.
-    Stopped { paid: Option<Paid> },
+    Stopped { call: Option<CallRecord> },
 }
 
 impl Ctx {
@@ -117,9 +113,9 @@ impl Ctx {
         true
     }
 
-    /// Commit a paid call with the events it caused, then free its slot.
-    async fn commit_paid(&self, key: &str, paid: Paid, events: Vec<Event>) -> bool {
-        self.commit(Commit { search_key: key.to_string(), call: Some(paid.call), events }).await
+    /// Commit a call's record with the events it caused.
+    async fn commit_call(&self, key: &str, call: CallRecord, events: Vec<Event>) -> bool {
+        self.commit(Commit { search_key: key.to_string(), call: Some(call), events }).await
     }
 
     async fn sleep(&self, d: Duration) -> bool {
@@ -136,13 +132,13 @@ impl Ctx {
         let mut attempt = 0u32;
         loop {
             let Some(mut slot) = self.flow.permit(&self.stop).await else {
-                return Fetched::Stopped { paid: None };
+                return Fetched::Stopped { call: None };
             };
             // The budget is taken at the last moment, so that calls waiting
             // for the rate limiter do not hold budget that others could use.
             if let Err(reason) = self.budget.take() {
                 self.stop.stop(reason);
-                return Fetched::Stopped { paid: None };
+                return Fetched::Stopped { call: None };
             }
             attempt += 1;
             slot.mark_used();
@@ -154,10 +150,10 @@ impl Ctx {
             if action == Action::Throttle {
                 let give_up = self.flow.on_throttle(&slot, outcome.retry_after);
                 drop(slot);
-                self.commit_paid(key, Paid { call }, vec![]).await;
+                self.commit_call(key, call, vec![]).await;
                 if let Some(reason) = give_up {
                     self.stop.stop(reason);
-                    return Fetched::Stopped { paid: None };
+                    return Fetched::Stopped { call: None };
                 }
                 // Waiting out throttling does not use up --max-retries.
                 continue;
@@ -166,38 +162,37 @@ impl Ctx {
                 self.flow.on_clean();
             }
             drop(slot);
-            let paid = Paid { call };
             match action {
                 Action::Data | Action::NoResult | Action::Rejected | Action::Truncated => {
-                    return Fetched::Answer { outcome, paid, action }
+                    return Fetched::Answer { outcome, call, action }
                 }
                 Action::Park => {
                     let message = outcome.result.ok().and_then(|r| r.message);
-                    return Fetched::Parked { message, paid };
+                    return Fetched::Parked { message, call };
                 }
                 Action::Pending => {
                     pending += 1;
                     if pending > PENDING_RETRIES {
                         let reason = format!("205 waiting to be processed after {pending} tries");
-                        return Fetched::Deferred { reason, code: Some("205".into()), paid };
+                        return Fetched::Deferred { reason, code: Some("205".into()), call };
                     }
-                    self.commit_paid(key, paid, vec![]).await;
+                    self.commit_call(key, call, vec![]).await;
                     if !self.sleep(self.retry.backoff(pending + 1)).await {
-                        return Fetched::Stopped { paid: None };
+                        return Fetched::Stopped { call: None };
                     }
                 }
                 Action::Transient => {
                     transient += 1;
-                    let error = paid.call.error.clone().unwrap_or_else(|| "transient failure".into());
+                    let error = call.error.clone().unwrap_or_else(|| "transient failure".into());
                     if transient > self.retry.max_retries {
                         let reason = format!("gave up after {transient} tries: {error}");
-                        let code = paid.call.status.clone();
-                        return Fetched::Deferred { reason, code, paid };
+                        let code = call.status.clone();
+                        return Fetched::Deferred { reason, code, call };
                     }
                     tracing::debug!(search_key = key, attempt, error = %error, "Retrying.");
-                    self.commit_paid(key, paid, vec![]).await;
+                    self.commit_call(key, call, vec![]).await;
                     if !self.sleep(self.retry.backoff(transient)).await {
-                        return Fetched::Stopped { paid: None };
+                        return Fetched::Stopped { call: None };
                     }
                 }
                 Action::QuotaExhausted => {
@@ -205,7 +200,7 @@ impl Ctx {
                     let code = resp.map_or(0, |r| r.status);
                     let message = resp.and_then(|r| r.message.clone()).unwrap_or_default();
                     self.stop.stop(StopReason::QuotaExhausted { code, message });
-                    return Fetched::Stopped { paid: Some(paid) };
+                    return Fetched::Stopped { call: Some(call) };
                 }
                 Action::Fatal => {
                     let (code, message) = match &outcome.result {
@@ -221,7 +216,7 @@ impl Ctx {
                         None => "the endpoint answered with an HTTP client error: check --endpoint".to_string(),
                     };
                     self.stop.stop(StopReason::Fatal { code, message, hint });
-                    return Fetched::Stopped { paid: Some(paid) };
+                    return Fetched::Stopped { call: Some(call) };
                 }
                 Action::Throttle => unreachable!("handled above"),
             }
@@ -245,17 +240,14 @@ impl Ctx {
     async fn end_company(
         &self,
         key: &str,
-        paid: Option<Paid>,
+        call: Option<CallRecord>,
         state: CompanyState,
         code: Option<String>,
         message: Option<String>,
     ) -> bool {
         let retry_after = (state == CompanyState::Parked).then(|| clock::iso(chrono::Utc::now() + self.park_for));
         let events = vec![Event::Company { state, status_code: code, message, retry_after }];
-        match paid {
-            Some(paid) => self.commit_paid(key, paid, events).await,
-            None => self.commit(Commit { search_key: key.to_string(), call: None, events }).await,
-        }
+        self.commit(Commit { search_key: key.to_string(), call, events }).await
     }
 }
 
@@ -313,16 +305,16 @@ fn code_and_message(outcome: &CallOutcome) -> (Option<String>, Option<String>) {
 /// Handle a non-answer (defer, park, stop). The company is not finished.
 async fn settle(ctx: &Ctx, key: &str, fetched: Fetched) {
     match fetched {
-        Fetched::Deferred { reason, code, paid } => {
-            ctx.end_company(key, Some(paid), CompanyState::Deferred, code, Some(reason)).await;
+        Fetched::Deferred { reason, code, call } => {
+            ctx.end_company(key, Some(call), CompanyState::Deferred, code, Some(reason)).await;
         }
-        Fetched::Parked { message, paid } => {
-            ctx.end_company(key, Some(paid), CompanyState::Parked, Some("110".into()), message).await;
+        Fetched::Parked { message, call } => {
+            ctx.end_company(key, Some(call), CompanyState::Parked, Some("110".into()), message).await;
         }
-        Fetched::Stopped { paid: Some(paid) } => {
-            ctx.commit_paid(key, paid, vec![]).await;
+        Fetched::Stopped { call: Some(call) } => {
+            ctx.commit_call(key, call, vec![]).await;
         }
-        Fetched::Stopped { paid: None } => {}
+        Fetched::Stopped { call: None } => {}
         Fetched::Answer { .. } => unreachable!("answers are handled by the caller"),
     }
 }
@@ -332,28 +324,28 @@ async fn run_company(ctx: &Ctx, job: Job) -> bool {
     let key = job.search_key.as_str();
     let (year_list, discovered_at) = if job.discovery {
         match ctx.fetch(key, None, 1).await {
-            Fetched::Answer { outcome, paid, action: Action::Data } => {
+            Fetched::Answer { outcome, call, action: Action::Data } => {
                 let raw = ctx.raw(&outcome, "", 1);
                 let discovered_at = clock::now_iso();
                 let year_list = outcome.result.map(|r| r.year_list).unwrap_or_default();
                 let event = Event::Discovered { year_list: year_list.clone(), raw };
-                if !ctx.commit_paid(key, paid, vec![event]).await {
+                if !ctx.commit_call(key, call, vec![event]).await {
                     return false;
                 }
                 (year_list, discovered_at)
             }
-            Fetched::Answer { outcome, paid, action: Action::NoResult } => {
+            Fetched::Answer { outcome, call, action: Action::NoResult } => {
                 let (code, message) = code_and_message(&outcome);
-                return ctx.end_company(key, Some(paid), CompanyState::NoResult, code, message).await;
+                return ctx.end_company(key, Some(call), CompanyState::NoResult, code, message).await;
             }
-            Fetched::Answer { outcome, paid, action: Action::Rejected } => {
+            Fetched::Answer { outcome, call, action: Action::Rejected } => {
                 let (code, message) = code_and_message(&outcome);
-                return ctx.end_company(key, Some(paid), CompanyState::Rejected, code, message).await;
+                return ctx.end_company(key, Some(call), CompanyState::Rejected, code, message).await;
             }
-            Fetched::Answer { outcome, paid, .. } => {
+            Fetched::Answer { outcome, call, .. } => {
                 // 207 on a first page of 50 cannot happen; never loop on it.
                 let (code, message) = code_and_message(&outcome);
-                ctx.end_company(key, Some(paid), CompanyState::Deferred, code, message).await;
+                ctx.end_company(key, Some(call), CompanyState::Deferred, code, message).await;
                 return false;
             }
             other => {
@@ -418,7 +410,7 @@ async fn fetch_year(ctx: &Ctx, key: &str, task: YearTask) -> YearEnd {
             return ctx.commit(Commit { search_key: key.to_string(), call: None, events: vec![event] }).await.into();
         }
         match ctx.fetch(key, Some(year), page).await {
-            Fetched::Answer { outcome, paid, action: Action::Data } => {
+            Fetched::Answer { outcome, call, action: Action::Data } => {
                 let raw = ctx.raw(&outcome, year, page);
                 let Ok(resp) = outcome.result else { unreachable!("Data implies a parsed response") };
                 let rows = resp.clients.len() as u32;
@@ -444,7 +436,6 @@ async fn fetch_year(ctx: &Ctx, key: &str, task: YearTask) -> YearEnd {
                     (true, false) => YearState::Complete,
                     (true, true) => YearState::Truncated,
                 };
-                ctx.stats.rows_received.fetch_add(u64::from(rows), Ordering::Relaxed);
                 let event = Event::Page {
                     query_year: year.to_string(),
                     page_index: page,
@@ -454,7 +445,7 @@ async fn fetch_year(ctx: &Ctx, key: &str, task: YearTask) -> YearEnd {
                     rows: resp.clients,
                     raw,
                 };
-                if !ctx.commit_paid(key, paid, vec![event]).await {
+                if !ctx.commit_call(key, call, vec![event]).await {
                     return YearEnd::Unfinished;
                 }
                 if last {
@@ -462,7 +453,7 @@ async fn fetch_year(ctx: &Ctx, key: &str, task: YearTask) -> YearEnd {
                 }
                 page += 1;
             }
-            Fetched::Answer { paid, action: action @ (Action::NoResult | Action::Truncated), .. } => {
+            Fetched::Answer { call, action: action @ (Action::NoResult | Action::Truncated), .. } => {
                 // 201: the year has no (more) rows; 207: past the 5,000 ceiling.
                 let state = if action == Action::Truncated { YearState::Truncated } else { YearState::Complete };
                 let event = Event::YearEnded {
@@ -472,11 +463,11 @@ async fn fetch_year(ctx: &Ctx, key: &str, task: YearTask) -> YearEnd {
                     pages_total: page - 1,
                     pages_fetched: page - 1,
                 };
-                return ctx.commit_paid(key, paid, vec![event]).await.into();
+                return ctx.commit_call(key, call, vec![event]).await.into();
             }
-            Fetched::Answer { outcome, paid, .. } => {
+            Fetched::Answer { outcome, call, .. } => {
                 let (code, message) = code_and_message(&outcome);
-                ctx.end_company(key, Some(paid), CompanyState::Rejected, code, message).await;
+                ctx.end_company(key, Some(call), CompanyState::Rejected, code, message).await;
                 return YearEnd::CompanyFinal;
             }
             other => {

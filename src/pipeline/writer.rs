@@ -71,8 +71,6 @@ fn writer_loop(
         let now = clock::now_iso();
         let tx = store.conn.transaction()?;
         let mut rows = 0;
-        let mut calls = 0;
-        let mut pages = 0;
         let mut msg = Some(first);
         let mut n = 0;
         while let Some(m) = msg.take() {
@@ -89,15 +87,10 @@ fn writer_loop(
                     parked.push((reply, due));
                 }
                 WriteMsg::Commit { commit, ack } => {
-                    let applied = write::apply(&tx, run_id, &commit, &now)?;
+                    rows += write::apply(&tx, run_id, &commit, &now)?;
                     if let Some(ack) = ack {
                         acks.push(ack);
                     }
-                    rows += applied.rows;
-                    calls += applied.calls;
-                    pages +=
-                        commit.events.iter().filter(|e| matches!(e, crate::store::records::Event::Page { .. })).count()
-                            as u64;
                 }
             }
             n += 1;
@@ -107,8 +100,6 @@ fn writer_loop(
         }
         tx.commit()?;
         stats.rows_written.fetch_add(rows, Ordering::Relaxed);
-        stats.calls_recorded.fetch_add(calls, Ordering::Relaxed);
-        stats.pages_written.fetch_add(pages, Ordering::Relaxed);
         stats.commits.fetch_add(1, Ordering::Relaxed);
         // Answer only once the batch is durable.
         for (reply, regs) in replies.drain(..) {

@@ -245,9 +245,8 @@ async fn get_list(
             format!("<html><head><title>{status}</title></head><body><center><h1>{status}</h1></center><hr><center>nginx</center></body></html>"),
         )
             .into_response(),
-        // Dropping the connection: hyper closes it when the handler's future is
-        // abandoned, so we stall past any client timeout only if asked; here we
-        // answer with a malformed HTTP exchange by aborting the response body.
+        // A dropped connection: the headers promise a body that never comes,
+        // so hyper aborts the connection mid-response.
         Answer::Drop => abort_response(),
     }
 }

@@ -31,7 +31,7 @@ pub fn calls_by_status(conn: &Connection, run_id: i64) -> rusqlite::Result<Count
     )
 }
 
-/// Rows in `customers` for companies of this run's input.
+/// Rows in `customers`, all companies.
 pub fn customer_rows_total(conn: &Connection) -> rusqlite::Result<u64> {
     conn.query_row("SELECT COUNT(*) FROM customers", [], |r| r.get::<_, i64>(0)).map(|n| n.max(0) as u64)
 }

@@ -85,11 +85,6 @@ impl CompanyState {
             _ => return None,
         })
     }
-
-    /// States that need no more calls in this fetch cycle.
-    pub fn is_final(self) -> bool {
-        matches!(self, CompanyState::Done | CompanyState::NoResult | CompanyState::Rejected | CompanyState::Invalid)
-    }
 }
 
 /// One thing to record about a company, applied in order within a [`Commit`].

@@ -143,19 +143,12 @@ pub(crate) fn company_years(conn: &Connection, search_key: &str) -> rusqlite::Re
     rows.collect()
 }
 
-/// What applying one commit wrote.
-#[derive(Debug, Default, Clone, Copy)]
-pub struct Applied {
-    pub rows: u64,
-    pub calls: u64,
-}
-
-/// Apply one commit. The caller's transaction makes it atomic.
-pub fn apply(tx: &Transaction<'_>, run_id: i64, commit: &Commit, now: &str) -> rusqlite::Result<Applied> {
-    let mut applied = Applied::default();
+/// Apply one commit; returns the customer rows it stored. The caller's
+/// transaction makes it atomic.
+pub fn apply(tx: &Transaction<'_>, run_id: i64, commit: &Commit, now: &str) -> rusqlite::Result<u64> {
+    let mut rows_stored = 0;
     if let Some(call) = &commit.call {
         insert_call(tx, run_id, call)?;
-        applied.calls += 1;
     }
     let key = commit.search_key.as_str();
     // A page's checkpoint counts in the page size of the call that fetched it.
@@ -185,7 +178,9 @@ pub fn apply(tx: &Transaction<'_>, run_id: i64, commit: &Commit, now: &str) -> r
                     delete_year(tx, CUSTOMERS, key, year)?;
                     delete_year(tx, STAGING, key, year)?;
                     insert_rows(tx, CUSTOMERS, key, year, page, rows, now)?;
-                } else if staged(tx, key, year, page)? {
+                } else if has_rows(tx, if page == 1 { CUSTOMERS } else { STAGING }, key, year)? {
+                    // Page 1 of a year that has stored rows is a re-fetch;
+                    // later pages follow wherever page 1 went.
                     // The year has rows to protect: collect the new ones aside.
                     if page == 1 {
                         delete_year(tx, STAGING, key, year)?;
@@ -202,7 +197,7 @@ pub fn apply(tx: &Transaction<'_>, run_id: i64, commit: &Commit, now: &str) -> r
                         drop_pages_after(tx, key, year, page)?;
                     }
                 }
-                applied.rows += rows.len() as u64;
+                rows_stored += rows.len() as u64;
                 if let Some(raw) = raw {
                     insert_raw(tx, key, raw, now)?;
                 }
@@ -222,10 +217,13 @@ pub fn apply(tx: &Transaction<'_>, run_id: i64, commit: &Commit, now: &str) -> r
                     page_size,
                 };
                 set_year(tx, key, query_year, *state, &progress, now)?;
-                if *pages_fetched > 0 && staged(tx, key, query_year, pages_fetched + 1)? {
+                if *pages_fetched == 0 {
+                    // The year is empty now: it replaces whatever was stored.
+                    delete_year(tx, STAGING, key, query_year)?;
+                    delete_year(tx, CUSTOMERS, key, query_year)?;
+                } else if has_rows(tx, STAGING, key, query_year)? {
                     promote(tx, key, query_year)?;
                 } else {
-                    // The year ended after `pages_fetched` pages (none: it is empty now).
                     drop_pages_after(tx, key, query_year, *pages_fetched)?;
                 }
             }
@@ -248,7 +246,7 @@ pub fn apply(tx: &Transaction<'_>, run_id: i64, commit: &Commit, now: &str) -> r
             }
         }
     }
-    Ok(applied)
+    Ok(rows_stored)
 }
 
 fn insert_call(tx: &Transaction<'_>, run_id: i64, c: &CallRecord) -> rusqlite::Result<()> {
@@ -333,11 +331,8 @@ fn delete_year(tx: &Transaction<'_>, table: &str, key: &str, query_year: &str) -
     Ok(())
 }
 
-/// Whether page `page` of a year belongs in the staging area: page 1 when
-/// the year already has stored rows (a re-fetch), later pages when the
-/// year's earlier pages went there.
-fn staged(tx: &Transaction<'_>, key: &str, query_year: &str, page: u32) -> rusqlite::Result<bool> {
-    let table = if page == 1 { CUSTOMERS } else { STAGING };
+/// Whether `table` holds rows of this company-year.
+fn has_rows(tx: &Transaction<'_>, table: &str, key: &str, query_year: &str) -> rusqlite::Result<bool> {
     tx.prepare_cached(&format!("SELECT EXISTS (SELECT 1 FROM {table} WHERE search_key = ?1 AND query_year = ?2)"))?
         .query_row(params![key, query_year], |r| r.get(0))
 }
