@@ -361,7 +361,7 @@ impl Bench {
                     raw: Some(RawPage { query_year: year, page_index: 1, order_number: None, body: body.clone() }),
                 }],
             };
-            tx.blocking_send(WriteMsg::Commit { commit, ack: None })?;
+            tx.blocking_send(WriteMsg::Commit { commit, slot: None })?;
         }
         drop(tx);
         handle.join().map_err(|_| anyhow::anyhow!("writer panicked"))??;

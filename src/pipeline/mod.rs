@@ -211,6 +211,17 @@ impl Summary {
 /// How many input rows travel to the writer per registration message.
 const REGISTER_BATCH: usize = 256;
 
+/// Answered pages waiting for their commit, at most, per worker. Measured
+/// (BENCHMARKS.md): a commit takes 10–20 ms on a small VM's disk, mostly the
+/// `fsync`, so with one page per worker the workers spent most of their time
+/// waiting for it (1,900 calls/s at 32 workers); with 8 the disk syncs big
+/// batches while the calls go on (3,000+ calls/s, and fewer, larger commits
+/// cost less CPU per page). At API rates (tens of calls a second) the window
+/// is nearly empty: a page waits one commit. It is the bound that matters
+/// for a `kill -9`: at most `concurrency × (1 + 8)` calls are paid and not
+/// yet stored.
+pub const COMMIT_WINDOW_PER_WORKER: usize = 8;
+
 /// Run the pipeline to the end or until stopped. `cancel` is the caller's
 /// stop switch (signals, tests).
 pub async fn run(opts: RunOptions, cancel: CancellationToken) -> Result<Summary, RunError> {
@@ -231,11 +242,11 @@ pub async fn run(opts: RunOptions, cancel: CancellationToken) -> Result<Summary,
     let client = Client::new(&opts.client, opts.credentials).map_err(|e| RunError::Client(e.to_string()))?;
     let stop = Arc::new(Stop::with_parent(&cancel));
     let stats = Arc::new(Stats::default());
-    // A few workers more than in-flight slots: a worker waiting for its commit
-    // holds no slot, so the slots can stay busy while the disk syncs.
+    // One worker per in-flight slot; in auto mode the flow control decides
+    // how many of them may be calling at a time.
     let workers_n = match opts.flow.concurrency {
         flow::Concurrency::Fixed(n) => n.max(1),
-        flow::Concurrency::Auto { max } => max.max(1) + 4,
+        flow::Concurrency::Auto { max } => max.max(1),
     };
 
     let (write_tx, write_rx) = mpsc::channel::<WriteMsg>(1024);
@@ -259,6 +270,7 @@ pub async fn run(opts: RunOptions, cancel: CancellationToken) -> Result<Summary,
         flow: Flow::new(opts.flow.clone()),
         stop: stop.clone(),
         writer: write_tx,
+        unsynced: Arc::new(tokio::sync::Semaphore::new(workers_n * COMMIT_WINDOW_PER_WORKER)),
         plan: opts.plan.clone(),
         retry: opts.retry.clone(),
         archive: opts.archive,

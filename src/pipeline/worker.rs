@@ -9,7 +9,7 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::{mpsc, oneshot, Mutex};
+use tokio::sync::{mpsc, Mutex, Semaphore};
 
 use super::flow::Flow;
 use super::plan::{self, Job, PlanOptions, YearTask};
@@ -51,6 +51,13 @@ pub struct Ctx {
     pub stop: Arc<Stop>,
     /// To the single writer; bounded, so it is the pipeline's backpressure.
     pub writer: mpsc::Sender<WriteMsg>,
+    /// The commit window: one permit per answered call handed to the writer
+    /// and not yet durable. A worker goes on with its next call while its
+    /// last page commits (so the HTTP round trips overlap the disk's syncs),
+    /// but no more than this many pages ever wait for their commit — which,
+    /// with the in-flight requests, bounds what a `kill -9` can make the next
+    /// run pay again.
+    pub unsynced: Arc<Semaphore>,
     pub plan: PlanOptions,
     pub retry: RetryPolicy,
     /// Keep 200 bodies in `raw_pages`.
@@ -86,10 +93,8 @@ pub async fn work(ctx: Arc<Ctx>, jobs: Arc<Mutex<mpsc::Receiver<Job>>>) {
 }
 
 /// How one call ended, from the company's point of view. Every variant that
-/// made a call carries its record: the worker commits it (with what it
-/// caused) before making another call, so the calls call for but not yet
-/// stored never outnumber the workers — which bounds what a `kill -9` can
-/// make the next run pay again.
+/// made a call carries its record: the worker hands it to the writer (with
+/// what it caused) before making another call, inside the commit window.
 enum Fetched {
     /// An answer the page logic decides on: 200, 201, 202…, 207.
     Answer { outcome: CallOutcome, call: CallRecord, action: Action },
@@ -102,10 +107,14 @@ enum Fetched {
 }
 
 impl Ctx {
-    /// Hand one atomic unit to the writer and wait until it is durable.
+    /// Hand one atomic unit to the writer, waiting for room in the commit
+    /// window. Pages of one company reach the writer in the order they were
+    /// fetched (one channel, one writer), so checkpoints never run ahead.
     async fn commit(&self, commit: Commit) -> bool {
-        let (ack, acked) = oneshot::channel();
-        if self.writer.send(WriteMsg::Commit { commit, ack: Some(ack) }).await.is_err() || acked.await.is_err() {
+        let Ok(slot) = self.unsynced.clone().acquire_owned().await else {
+            return false;
+        };
+        if self.writer.send(WriteMsg::Commit { commit, slot: Some(slot) }).await.is_err() {
             // The writer only goes away on a database error, which it reported.
             self.stop.stop(StopReason::StoreFailed("the writer stopped".into()));
             return false;

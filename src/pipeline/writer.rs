@@ -11,7 +11,7 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::thread::JoinHandle;
 
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot, OwnedSemaphorePermit};
 
 use super::shutdown::{Stop, StopReason};
 use super::Stats;
@@ -20,7 +20,7 @@ use crate::store::records::{Commit, CompanySnapshot, InputRecord, Registration};
 use crate::store::{write, WriteStore};
 
 /// Most messages applied in one transaction.
-const MAX_BATCH: usize = 512;
+const MAX_BATCH: usize = 1024;
 
 /// What the writer is asked to do.
 pub enum WriteMsg {
@@ -29,8 +29,9 @@ pub enum WriteMsg {
     /// Hand over up to `limit` companies of this run whose 110 parking has
     /// expired, marking them pending so they are handed over once.
     TakeDueParked { limit: usize, reply: oneshot::Sender<Vec<CompanySnapshot>> },
-    /// Store one atomic unit; `ack` is answered once it is durable.
-    Commit { commit: Commit, ack: Option<oneshot::Sender<()>> },
+    /// Store one atomic unit; `slot` (a place in the workers' commit window)
+    /// is released once it is durable.
+    Commit { commit: Commit, slot: Option<OwnedSemaphorePermit> },
 }
 
 /// Start the writer thread. It ends when every sender is dropped, and hands
@@ -65,7 +66,7 @@ fn writer_loop(
     stats: &Stats,
 ) -> rusqlite::Result<()> {
     let mut replies = Vec::new();
-    let mut acks: Vec<oneshot::Sender<()>> = Vec::new();
+    let mut slots: Vec<OwnedSemaphorePermit> = Vec::new();
     let mut parked = Vec::new();
     while let Some(first) = rx.blocking_recv() {
         let now = clock::now_iso();
@@ -86,11 +87,9 @@ fn writer_loop(
                     let due = write::take_due_parked(&tx, run_id, &now, limit)?;
                     parked.push((reply, due));
                 }
-                WriteMsg::Commit { commit, ack } => {
+                WriteMsg::Commit { commit, slot } => {
                     rows += write::apply(&tx, run_id, &commit, &now)?;
-                    if let Some(ack) = ack {
-                        acks.push(ack);
-                    }
+                    slots.extend(slot);
                 }
             }
             n += 1;
@@ -108,9 +107,7 @@ fn writer_loop(
         for (reply, due) in parked.drain(..) {
             let _ = reply.send(due);
         }
-        for ack in acks.drain(..) {
-            let _ = ack.send(());
-        }
+        slots.clear();
     }
     Ok(())
 }
