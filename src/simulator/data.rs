@@ -5,7 +5,7 @@
 //! any version of this crate's dependencies. Tests use [`company`] and [`row`]
 //! to compute exactly what the simulator holds and compare it with the database.
 
-use serde_json::{json, Map, Value};
+use serde_json::Value;
 
 /// The simulator's view of one company.
 #[derive(Debug, Clone, PartialEq)]
@@ -163,72 +163,126 @@ pub fn row(seed: u64, search_key: &str, year: &str, index: u32) -> Value {
 /// [`row`]; any other revision gives the same rows with different contents
 /// (tests use it to see old rows replaced by new ones).
 pub fn row_rev(seed: u64, revision: u64, search_key: &str, year: &str, index: u32) -> Value {
-    let key = search_key.trim();
-    let rev = revision.to_le_bytes();
-    let mut parts: Vec<&[u8]> = vec![b"row", key.as_bytes(), year.as_bytes()];
-    let idx = index.to_le_bytes();
-    parts.push(&idx);
-    if revision != 0 {
-        parts.push(&rev);
-    }
-    let mut g = Gen(hash(seed, &parts));
-    let half_year = g.below(6) == 0;
-    let mut m = Map::new();
-    m.insert("Year".into(), json!(if half_year { format!("{year}-06") } else { year.to_string() }));
+    serde_json::to_value(SimRow::new(seed, revision, search_key, year, index)).unwrap_or(Value::Null)
+}
 
-    let name_roll = g.below(40);
-    let name = match name_roll {
-        0 => Value::Null,
-        1 => json!(""),
-        2 => json!("-"),
-        // A handful of names repeat, so identity can never rely on the name.
-        3..=5 => json!("中国石油化工股份有限公司"),
-        _ => json!(format!("{}{}{}{}", g.pick(CITIES), g.pick(WORDS), g.pick(TRADES), g.pick(SUFFIXES))),
-    };
-    if name_roll != 6 {
-        m.insert("Name".into(), name);
+/// One customer row as the simulator serves it. The server writes it straight
+/// to the response body (no JSON tree per row); [`row_rev`] is the same row
+/// as a `Value`. Fields serialize in the API's order; a missing field is left
+/// out, which is not the same as `null`.
+#[derive(Debug, serde::Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct SimRow {
+    year: String,
+    #[serde(skip_serializing_if = "Field::is_missing")]
+    name: Field,
+    #[serde(skip_serializing_if = "Field::is_missing")]
+    key_no: Field,
+    image_url: Field,
+    #[serde(skip_serializing_if = "Field::is_missing")]
+    sales_amount: Field,
+    sales_percent: Field,
+    relationship: Field,
+    source: Field,
+}
+
+/// A field's value on the wire.
+#[derive(Debug)]
+enum Field {
+    Missing,
+    Null,
+    Static(&'static str),
+    Text(String),
+    Number(f64),
+}
+
+impl Field {
+    fn is_missing(&self) -> bool {
+        matches!(self, Field::Missing)
     }
-    let key_no = format!("{:016x}{:016x}", g.next(), g.next());
-    match g.below(12) {
-        0 => {}
-        1 => {
-            m.insert("KeyNo".into(), json!(""));
+}
+
+impl serde::Serialize for Field {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Field::Missing | Field::Null => s.serialize_none(),
+            Field::Static(t) => s.serialize_str(t),
+            Field::Text(t) => s.serialize_str(t),
+            Field::Number(n) => s.serialize_f64(*n),
         }
-        _ => {
-            m.insert("KeyNo".into(), json!(key_no.clone()));
+    }
+}
+
+impl SimRow {
+    /// Row `index` of `year`; the draws from the generator are the contract
+    /// (changing their order changes every simulated company).
+    pub fn new(seed: u64, revision: u64, search_key: &str, year: &str, index: u32) -> SimRow {
+        let key = search_key.trim();
+        let rev = revision.to_le_bytes();
+        let idx = index.to_le_bytes();
+        let mut g = if revision != 0 {
+            Gen(hash(seed, &[b"row", key.as_bytes(), year.as_bytes(), &idx, &rev]))
+        } else {
+            Gen(hash(seed, &[b"row", key.as_bytes(), year.as_bytes(), &idx]))
+        };
+        let half_year = g.below(6) == 0;
+        let row_year = if half_year { format!("{year}-06") } else { year.to_string() };
+
+        let name_roll = g.below(40);
+        let name = match name_roll {
+            0 => Field::Null,
+            1 => Field::Static(""),
+            2 => Field::Static("-"),
+            // A handful of names repeat, so identity can never rely on the name.
+            3..=5 => Field::Static("中国石油化工股份有限公司"),
+            // Drawn (and dropped) so the draws stay the same for every roll.
+            6 => {
+                let _ = (g.pick(CITIES), g.pick(WORDS), g.pick(TRADES), g.pick(SUFFIXES));
+                Field::Missing
+            }
+            _ => Field::Text(format!("{}{}{}{}", g.pick(CITIES), g.pick(WORDS), g.pick(TRADES), g.pick(SUFFIXES))),
+        };
+        let key_no = format!("{:016x}{:016x}", g.next(), g.next());
+        let key_no_field = match g.below(12) {
+            0 => Field::Missing,
+            1 => Field::Static(""),
+            _ => Field::Text(key_no.clone()),
+        };
+        let image_url = if g.below(3) > 0 {
+            Field::Text(format!("https://qccdata.qichacha.com/AutoImage/{key_no}.jpg?x-oss-process=image/resize,w_120"))
+        } else {
+            Field::Static("")
+        };
+        let cents = 1 + g.below(5_000_000);
+        let mut sales_amount = match g.below(20) {
+            0 => Field::Null,
+            1 => Field::Static("-"),
+            2 => Field::Static("未披露"),
+            3 => Field::Text(format!("{},{:03}.{:02}", cents / 100_000, (cents / 100) % 1000, cents % 100)),
+            4 => Field::Number((cents as f64) / 100.0),
+            _ => Field::Text(format!("{}.{:02}", cents / 100, cents % 100)),
+        };
+        if matches!(sales_amount, Field::Null) && g.below(2) != 0 {
+            sales_amount = Field::Missing;
+        }
+        let bp = g.below(10_000);
+        let sales_percent = match g.below(15) {
+            0 => Field::Static("-"),
+            1 => Field::Null,
+            2 => Field::Text(format!("{}.{:02}%", bp / 100, bp % 100)),
+            _ => Field::Text(format!("{}.{:02}", bp / 100, bp % 100)),
+        };
+        SimRow {
+            year: row_year,
+            name,
+            key_no: key_no_field,
+            image_url,
+            sales_amount,
+            sales_percent,
+            relationship: Field::Static(if g.below(10) == 0 { "关联方" } else { "" }),
+            source: Field::Static(if half_year { "半年报" } else { "年报" }),
         }
     }
-    if g.below(3) > 0 {
-        m.insert(
-            "ImageUrl".into(),
-            json!(format!("https://qccdata.qichacha.com/AutoImage/{key_no}.jpg?x-oss-process=image/resize,w_120")),
-        );
-    } else {
-        m.insert("ImageUrl".into(), json!(""));
-    }
-    let cents = 1 + g.below(5_000_000);
-    let amount = match g.below(20) {
-        0 => Value::Null,
-        1 => json!("-"),
-        2 => json!("未披露"),
-        3 => json!(format!("{},{:03}.{:02}", cents / 100_000, (cents / 100) % 1000, cents % 100)),
-        4 => json!((cents as f64) / 100.0),
-        _ => json!(format!("{}.{:02}", cents / 100, cents % 100)),
-    };
-    if !matches!(amount, Value::Null) || g.below(2) == 0 {
-        m.insert("SalesAmount".into(), amount);
-    }
-    let bp = g.below(10_000);
-    let percent = match g.below(15) {
-        0 => json!("-"),
-        1 => Value::Null,
-        2 => json!(format!("{}.{:02}%", bp / 100, bp % 100)),
-        _ => json!(format!("{}.{:02}", bp / 100, bp % 100)),
-    };
-    m.insert("SalesPercent".into(), percent);
-    m.insert("Relationship".into(), json!(if g.below(10) == 0 { "关联方" } else { "" }));
-    m.insert("Source".into(), json!(if half_year { "半年报" } else { "年报" }));
-    Value::Object(m)
 }
 
 const CITIES: &[&str] = &[
@@ -280,4 +334,28 @@ mod tests {
         }
         assert!(empty_companies > 10 && years > 1000 && big_years > 50);
     }
+}
+
+#[cfg(test)]
+mod golden {
+    /// The generator is a contract: the README's example output comes from
+    /// it, and a changed draw would silently change every simulated company.
+    /// This pins the first rows of one year
+    /// (a half-year row, a missing name, a missing key number among them).
+    #[test]
+    fn rows_are_what_they_always_were() {
+        for (i, want) in GOLDEN.iter().enumerate() {
+            let got = super::row(7, "金牌样本有限公司", "2022", i as u32).to_string();
+            assert_eq!(&got, want, "row {i}");
+        }
+    }
+
+    const GOLDEN: &[&str] = &[
+        r#"{"Year":"2022-06","Name":"杭州宏远建设工程股份有限公司","KeyNo":"be84bd87dca781358c6205cd4b513166","ImageUrl":"https://qccdata.qichacha.com/AutoImage/be84bd87dca781358c6205cd4b513166.jpg?x-oss-process=image/resize,w_120","SalesAmount":"10354.65","SalesPercent":"81.93","Relationship":"","Source":"半年报"}"#,
+        r#"{"Year":"2022","Name":"武汉新航能源股份有限公司","KeyNo":"7c34e0a463a4e02a731a3105d683a898","ImageUrl":"https://qccdata.qichacha.com/AutoImage/7c34e0a463a4e02a731a3105d683a898.jpg?x-oss-process=image/resize,w_120","SalesAmount":"12668.79","SalesPercent":"92.96%","Relationship":"","Source":"年报"}"#,
+        r#"{"Year":"2022","KeyNo":"871239572eb266e1d58cc797f2c2d005","ImageUrl":"https://qccdata.qichacha.com/AutoImage/871239572eb266e1d58cc797f2c2d005.jpg?x-oss-process=image/resize,w_120","SalesAmount":"19881.66","SalesPercent":"17.05","Relationship":"","Source":"年报"}"#,
+        r#"{"Year":"2022-06","Name":"宁波海纳医药有限公司","ImageUrl":"https://qccdata.qichacha.com/AutoImage/db90e66b2018aeecac5ab324ba21c90f.jpg?x-oss-process=image/resize,w_120","SalesAmount":"34454.54","SalesPercent":"-","Relationship":"关联方","Source":"半年报"}"#,
+        r#"{"Year":"2022","Name":"厦门海纳信息技术股份有限公司","KeyNo":"5344d252f4dfc43393a989c2b24a8730","ImageUrl":"https://qccdata.qichacha.com/AutoImage/5344d252f4dfc43393a989c2b24a8730.jpg?x-oss-process=image/resize,w_120","SalesAmount":"39859.09","SalesPercent":"21.39","Relationship":"","Source":"年报"}"#,
+        r#"{"Year":"2022","Name":"北京宏远精密机械股份有限公司","KeyNo":"cecaef89e5e42eac2b468c4ae7fb2e73","ImageUrl":"https://qccdata.qichacha.com/AutoImage/cecaef89e5e42eac2b468c4ae7fb2e73.jpg?x-oss-process=image/resize,w_120","SalesAmount":"40176.36","SalesPercent":"-","Relationship":"","Source":"年报"}"#,
+    ];
 }

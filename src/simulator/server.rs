@@ -196,10 +196,11 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 
 enum Answer {
     Code(u32),
-    Data(Value),
+    /// A 200 page, serialized.
+    Data(String),
     Http(StatusCode),
     Drop,
-    Truncated(Value),
+    Truncated(String),
 }
 
 async fn get_list(
@@ -230,9 +231,8 @@ async fn get_list(
 
     match answer {
         Answer::Code(code) => json_response(&state, code, Value::Null, Value::Null),
-        Answer::Data(body) => (StatusCode::OK, [("content-type", "application/json")], body.to_string()).into_response(),
-        Answer::Truncated(body) => {
-            let text = body.to_string();
+        Answer::Data(body) => (StatusCode::OK, [("content-type", "application/json")], body).into_response(),
+        Answer::Truncated(text) => {
             let cut = text.char_indices().nth(text.chars().count() / 2).map(|(i, _)| i).unwrap_or(0);
             (StatusCode::OK, [("content-type", "application/json")], text[..cut].to_string()).into_response()
         }
@@ -399,17 +399,49 @@ fn page_answer(state: &SimState, search_key: &str, year: Option<&str>, page_inde
         return Answer::Code(201);
     }
     let end = (first + u64::from(page_size)).min(u64::from(rows_year.total));
-    let clients: Vec<Value> = (first..end)
-        .map(|i| data::row_rev(seed, state.config.revision, search_key, &rows_year.year, i as u32))
-        .collect();
-    let years: Vec<&str> = company.years.iter().map(|y| y.year.as_str()).collect();
-    Answer::Data(json!({
-        "OrderNumber": order_number(state),
-        "Paging": {"PageSize": page_size, "PageIndex": page_index, "TotalRecords": total},
-        "Result": {"YearList": years, "ClientList": clients},
-        "Status": "200",
-        "Message": codes::wire_message(200),
-    }))
+    let page = DataPage {
+        order_number: order_number(state),
+        paging: Paging { page_size, page_index, total_records: total },
+        result: PageResult {
+            year_list: company.years.iter().map(|y| y.year.as_str()).collect(),
+            client_list: (first..end)
+                .map(|i| data::SimRow::new(seed, state.config.revision, search_key, &rows_year.year, i as u32))
+                .collect(),
+        },
+        status: "200",
+        message: codes::wire_message(200),
+    };
+    // Written straight from the rows: no JSON tree per page.
+    match serde_json::to_string(&page) {
+        Ok(body) => Answer::Data(body),
+        Err(_) => Answer::Http(StatusCode::INTERNAL_SERVER_ERROR),
+    }
+}
+
+/// A 200 answer's body, in the API's field order.
+#[derive(serde::Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct DataPage<'a> {
+    order_number: String,
+    paging: Paging,
+    result: PageResult<'a>,
+    status: &'static str,
+    message: String,
+}
+
+#[derive(serde::Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct Paging {
+    page_size: u32,
+    page_index: u32,
+    total_records: u64,
+}
+
+#[derive(serde::Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct PageResult<'a> {
+    year_list: Vec<&'a str>,
+    client_list: Vec<data::SimRow>,
 }
 
 fn order_number(state: &SimState) -> String {
