@@ -84,3 +84,37 @@ async fn a_soak_at_a_twenty_percent_fault_rate_ends_with_every_row() {
     eprintln!("soak: {runs} run(s), {calls} calls, {failed} failed and retried ({} pages)", calls - failed);
     assert!(failed > 0, "faults were injected");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stalled_disk_lets_calls_run_ahead_only_as_far_as_the_commit_window() {
+    let h = Harness::default().await;
+    let keys = company_keys(300, "慢盘窗口");
+    h.write_keys(&keys);
+    let concurrency: u32 = 4;
+    let window = concurrency * (1 + qcc_customers::pipeline::COMMIT_WINDOW_PER_WORKER as u32);
+    let mut child = start(&h, concurrency);
+    while h.sim.handle.request_count() < 30 {
+        assert!(child.try_wait().unwrap().is_none(), "the run ended before the stall");
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    // Another connection takes the write lock: the run's writer cannot commit
+    // (it waits, as it would for a disk that does not answer).
+    let blocker = h.conn();
+    blocker.busy_timeout(Duration::from_secs(10)).unwrap();
+    blocker.execute_batch("BEGIN IMMEDIATE").unwrap();
+    let at_stall = h.sim.handle.request_count();
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let during = (h.sim.handle.request_count() - at_stall) as u32;
+    blocker.execute_batch("ROLLBACK").unwrap();
+    let status = tokio::task::spawn_blocking(move || child.wait().unwrap()).await.unwrap();
+    assert_eq!(status.code(), Some(0));
+
+    eprintln!("{during} calls while the writer was stalled (window {window})");
+    // The workers went on while their pages waited (the old one-page-per-worker
+    // rule would have stopped them at `concurrency`), but not past the window:
+    // what the stall held was paid for and not yet stored.
+    assert!(during > concurrency, "{during} calls during the stall");
+    assert!(during <= window, "{during} calls during the stall, window {window}");
+    assert_same_rows(&stored_rows(&h.conn()), &expected_rows(h.seed(), &keys));
+    assert_eq!(h.pages_served_twice(), 0);
+}
