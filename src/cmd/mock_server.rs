@@ -48,6 +48,7 @@ pub async fn run(args: MockServerArgs) -> anyhow::Result<i32> {
             qps_cap: args.qps_cap,
             daily_quota: args.daily_quota,
         },
+        keep_arrivals: false,
         ..SimConfig::default()
     };
     let listener = tokio::net::TcpListener::bind(&args.listen)
@@ -58,7 +59,8 @@ pub async fn run(args: MockServerArgs) -> anyhow::Result<i32> {
     println!("Try: QCC_KEY={} QCC_SECRET_KEY={} qcc-customers run --endpoint {} --input sample_inputs/companies.csv --db out.sqlite",
         args.key, args.secret, sim.endpoint());
     let _ = tokio::signal::ctrl_c().await;
-    println!("Served {} billable requests.", sim.handle.billed());
+    let twice: u32 = sim.handle.served().values().map(|n| n.saturating_sub(1)).sum();
+    println!("Served {} billable requests; {twice} of them for a page served before.", sim.handle.billed());
     sim.stop().await;
     Ok(exit::OK)
 }

@@ -35,6 +35,10 @@ pub struct SimConfig {
     pub extra_years: u32,
     /// Revision of the row contents (0 = the original data).
     pub revision: u64,
+    /// Keep every request's arrival ([`SimHandle::arrivals`]) for tests and
+    /// benchmarks. The standalone `mock-server` turns it off so that its
+    /// memory does not grow with every request it answers.
+    pub keep_arrivals: bool,
 }
 
 impl Default for SimConfig {
@@ -46,6 +50,7 @@ impl Default for SimConfig {
             faults: Faults::default(),
             extra_years: 0,
             revision: 0,
+            keep_arrivals: true,
         }
     }
 }
@@ -95,6 +100,7 @@ pub struct SimState {
     started: Instant,
     served: Mutex<HashMap<ServedKey, u32>>,
     arrivals: Mutex<Vec<Arrival>>,
+    requests: AtomicU64,
     trigger_calls: Mutex<HashMap<String, u32>>,
     second_window: Mutex<(u64, u32)>,
     orders: AtomicU64,
@@ -112,14 +118,15 @@ impl SimHandle {
         lock(&self.0.served).clone()
     }
 
-    /// Every request that reached the simulator, in arrival order.
+    /// Every request that reached the simulator, in arrival order (empty
+    /// unless [`SimConfig::keep_arrivals`]).
     pub fn arrivals(&self) -> Vec<Arrival> {
         lock(&self.0.arrivals).clone()
     }
 
     /// Number of requests that reached the simulator.
     pub fn request_count(&self) -> usize {
-        lock(&self.0.arrivals).len()
+        self.0.requests.load(Ordering::Relaxed) as usize
     }
 
     /// Number of billable answers (the sum of [`served`](Self::served)).
@@ -155,6 +162,7 @@ impl Simulator {
             started: Instant::now(),
             served: Mutex::default(),
             arrivals: Mutex::default(),
+            requests: AtomicU64::new(0),
             trigger_calls: Mutex::default(),
             second_window: Mutex::new((0, 0)),
             orders: AtomicU64::new(0),
@@ -227,7 +235,10 @@ async fn get_list(
         Answer::Http(s) => s.as_u16() as u32,
         Answer::Drop => 0,
     };
-    lock(&state.arrivals).push(Arrival { at: at.as_secs_f64(), search_key, year, page_index, status });
+    if state.config.keep_arrivals {
+        lock(&state.arrivals).push(Arrival { at: at.as_secs_f64(), search_key, year, page_index, status });
+    }
+    state.requests.fetch_add(1, Ordering::Relaxed);
 
     match answer {
         Answer::Code(code) => json_response(&state, code, Value::Null, Value::Null),
