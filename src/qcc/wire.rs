@@ -303,8 +303,13 @@ fn as_u64(v: &Value) -> Option<u64> {
 pub fn parse_number(text: &str) -> Option<f64> {
     let t = text.trim();
     let t = t.strip_suffix('%').or_else(|| t.strip_suffix('％')).unwrap_or(t).trim();
-    let cleaned: String = t.chars().filter(|c| *c != ',' && *c != '，').collect();
-    cleaned.parse::<f64>().ok().filter(|f| f.is_finite())
+    // Thousands separators are rare: copy the text only when there are some.
+    let number = if t.contains([',', '，']) {
+        t.chars().filter(|c| *c != ',' && *c != '，').collect::<String>().parse::<f64>()
+    } else {
+        t.parse::<f64>()
+    };
+    number.ok().filter(|f| f.is_finite())
 }
 
 #[cfg(test)]
