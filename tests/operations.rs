@@ -177,6 +177,12 @@ async fn without_a_terminal_progress_is_periodic_lines_and_every_run_ends_with_a
     let table = bin().args(["status", "--db"]).arg(&h.db).output().unwrap();
     let table = String::from_utf8_lossy(&table.stdout);
     assert!(table.contains("Companies by state") && table.contains("done"), "{table}");
+    // Reading leaves the one file behind, no -wal/-shm beside it.
+    for suffix in ["-wal", "-shm"] {
+        let mut side = h.db.clone().into_os_string();
+        side.push(suffix);
+        assert!(!std::path::Path::new(&side).exists(), "status left {side:?} behind");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

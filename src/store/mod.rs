@@ -112,8 +112,18 @@ pub fn open_for_reading(db: &Path) -> Result<Connection, StoreError> {
     if !db.exists() {
         return Err(StoreError::Missing { db: db.to_path_buf() });
     }
+    // Read-write when the file allows it, but `query_only`: the connection
+    // never writes, yet when it is the last one to close it removes the
+    // -wal/-shm files, which a read-only connection has to leave behind.
+    use rusqlite::OpenFlags;
     let conn =
-        Connection::open_with_flags(db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY).map_err(|e| open_err(db, e))?;
+        match Connection::open_with_flags(db, OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX) {
+            Ok(conn) => {
+                conn.pragma_update(None, "query_only", true)?;
+                conn
+            }
+            Err(_) => Connection::open_with_flags(db, OpenFlags::SQLITE_OPEN_READ_ONLY).map_err(|e| open_err(db, e))?,
+        };
     conn.busy_timeout(std::time::Duration::from_secs(10))?;
     check_not_newer(db, &conn)?;
     Ok(conn)
