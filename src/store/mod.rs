@@ -106,7 +106,7 @@ pub fn open_for_writing(db: &Path) -> Result<WriteStore, StoreError> {
     Ok(WriteStore { conn, _lock: lock })
 }
 
-/// Open an existing database read-only (status, export, dry run). Readers
+/// Open an existing database for reading (status, export, dry run). Readers
 /// never block the writer (WAL) and never take the lock.
 pub fn open_for_reading(db: &Path) -> Result<Connection, StoreError> {
     if !db.exists() {
