@@ -212,14 +212,14 @@ impl Summary {
 const REGISTER_BATCH: usize = 256;
 
 /// Answered pages waiting for their commit, at most, per worker. Measured
-/// (BENCHMARKS.md): a commit takes 10–20 ms on a small VM's disk, mostly the
-/// `fsync`, so with one page per worker the workers spent most of their time
-/// waiting for it (1,900 calls/s at 32 workers); with 8 the disk syncs big
-/// batches while the calls go on (3,000+ calls/s, and fewer, larger commits
-/// cost less CPU per page). At API rates (tens of calls a second) the window
-/// is nearly empty: a page waits one commit. It is the bound that matters
-/// for a `kill -9`: at most `concurrency × (1 + 8)` calls are paid and not
-/// yet stored.
+/// (BENCHMARKS.md, 32 workers, no rate limit): with one page per worker each
+/// worker waited for a whole batch before its next call — ~21 pages, 2.6 ms
+/// applying them and 4 ms committing — and the run made ~2,500 calls/s; with
+/// 8 the calls go on while the writer works, batches grow to ~140 pages
+/// (23 ms + 12 ms), commits per run fall from ~1,200 to ~180, and the run
+/// makes ~3,200 calls/s. At API rates (tens of calls a second) the window is
+/// nearly empty. It is the bound that matters for a `kill -9`: at most
+/// `concurrency × (1 + 8)` calls are paid and not yet stored.
 pub const COMMIT_WINDOW_PER_WORKER: usize = 8;
 
 /// Run the pipeline to the end or until stopped. `cancel` is the caller's

@@ -53,7 +53,7 @@ pub struct Ctx {
     pub writer: mpsc::Sender<WriteMsg>,
     /// The commit window: one permit per answered call handed to the writer
     /// and not yet durable. A worker goes on with its next call while its
-    /// last page commits (so the HTTP round trips overlap the disk's syncs),
+    /// last page commits (so the HTTP round trips overlap the writer's batches),
     /// but no more than this many pages ever wait for their commit — which,
     /// with the in-flight requests, bounds what a `kill -9` can make the next
     /// run pay again.
