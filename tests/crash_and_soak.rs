@@ -46,7 +46,7 @@ async fn sigkill_at_five_random_moments_loses_nothing_and_repays_at_most_the_cal
     // What one kill can make the next run pay again: the requests in flight
     // plus the answered pages waiting in the commit window.
     let per_kill = concurrency * (1 + qcc_customers::pipeline::COMMIT_WINDOW_PER_WORKER as u32);
-    let twice = h.pages_served_twice();
+    let twice = h.sim.handle.pages_served_twice();
     eprintln!("{kills} kills, {twice} pages paid twice (bound {}), {total} pages in all", kills * per_kill);
     assert!(twice <= kills * per_kill, "{twice} pages paid twice after {kills} kills");
     let check: String = h.conn().query_row("PRAGMA integrity_check", [], |r| r.get(0)).unwrap();
@@ -116,5 +116,5 @@ async fn a_stalled_disk_lets_calls_run_ahead_only_as_far_as_the_commit_window() 
     assert!(during > concurrency, "{during} calls during the stall");
     assert!(during <= window, "{during} calls during the stall, window {window}");
     assert_same_rows(&stored_rows(&h.conn()), &expected_rows(h.seed(), &keys));
-    assert_eq!(h.pages_served_twice(), 0);
+    assert_eq!(h.sim.handle.pages_served_twice(), 0);
 }

@@ -26,7 +26,7 @@ async fn every_row_the_simulator_holds_is_stored_and_every_page_is_paid_once() {
     let want = expected_pages(h.seed(), &keys);
     let got: std::collections::BTreeSet<_> = served.keys().cloned().collect();
     assert_eq!(got, want, "the simulator served exactly the planned pages");
-    assert_eq!(h.pages_served_twice(), 0, "no page was paid for twice");
+    assert_eq!(h.sim.handle.pages_served_twice(), 0, "no page was paid for twice");
     assert_eq!(summary.calls as usize, want.len());
 
     // States: every company is final, the huge year is flagged truncated.

@@ -69,31 +69,25 @@ fn a_file_without_a_usable_column_exits_65_and_lists_the_headers() {
     let dir = tempfile::tempdir().unwrap();
     let input = dir.path().join("in.csv");
     std::fs::write(&input, "foo,bar\n1,2\n").unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_qcc-customers"))
-        .args(["run", "--input"])
-        .arg(&input)
-        .arg("--db")
-        .arg(dir.path().join("x.sqlite"))
-        .args(["--endpoint", "http://127.0.0.1:9/x", "--quiet"])
-        .env("QCC_KEY", "k")
-        .env("QCC_SECRET_KEY", "s")
-        .output()
-        .unwrap();
+    let run_on = |input: &std::path::Path| {
+        Command::new(env!("CARGO_BIN_EXE_qcc-customers"))
+            .args(["run", "--input"])
+            .arg(input)
+            .arg("--db")
+            .arg(dir.path().join("x.sqlite"))
+            .args(["--endpoint", "http://127.0.0.1:9/x", "--quiet"])
+            .env("QCC_KEY", "k")
+            .env("QCC_SECRET_KEY", "s")
+            .output()
+            .unwrap()
+    };
+    let out = run_on(&input);
     assert_eq!(out.status.code(), Some(65));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("\"foo\"") && stderr.contains("\"bar\""), "{stderr}");
     assert!(!dir.path().join("x.sqlite").exists(), "nothing is created for an unusable input");
 
-    let out = Command::new(env!("CARGO_BIN_EXE_qcc-customers"))
-        .args(["run", "--input"])
-        .arg(dir.path().join("missing.csv"))
-        .arg("--db")
-        .arg(dir.path().join("x.sqlite"))
-        .args(["--endpoint", "http://127.0.0.1:9/x", "--quiet"])
-        .env("QCC_KEY", "k")
-        .env("QCC_SECRET_KEY", "s")
-        .output()
-        .unwrap();
+    let out = run_on(&dir.path().join("missing.csv"));
     assert_eq!(out.status.code(), Some(65), "an unreadable file is exit 65");
 }
 

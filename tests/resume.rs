@@ -32,7 +32,7 @@ async fn a_cancelled_run_resumes_and_pays_for_no_page_twice() {
     assert_same_rows(&stored_rows(&h.conn()), &expected_rows(h.seed(), &keys));
     // A graceful stop lets in-flight calls finish and commits them: nothing
     // is paid for twice at all.
-    assert_eq!(h.pages_served_twice(), 0);
+    assert_eq!(h.sim.handle.pages_served_twice(), 0);
     let served: std::collections::BTreeSet<_> = h.sim.handle.served().keys().cloned().collect();
     assert_eq!(served, expected_pages(h.seed(), &keys));
 }
@@ -78,7 +78,7 @@ async fn a_killed_process_resumes_and_repays_at_most_the_calls_in_flight() {
     assert_eq!(wait_exit(&mut child).await, 0, "the final run completes");
 
     assert_same_rows(&stored_rows(&h.conn()), &expected_rows(h.seed(), &keys));
-    let twice = h.pages_served_twice();
+    let twice = h.sim.handle.pages_served_twice();
     assert!(twice <= kills * concurrency, "{twice} pages paid twice after {kills} kills at concurrency {concurrency}");
     let served: std::collections::BTreeSet<_> = h.sim.handle.served().keys().cloned().collect();
     assert_eq!(served, expected_pages(h.seed(), &keys), "no page past the end, none missing");

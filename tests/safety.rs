@@ -45,7 +45,7 @@ async fn the_first_signal_drains_and_exits_75_and_the_next_run_completes() {
     let out = binary(&h, &["--qps", "0", "--quiet"]).output().unwrap();
     assert_eq!(out.status.code(), Some(0));
     assert_same_rows(&stored_rows(&h.conn()), &expected_rows(h.seed(), &keys));
-    assert_eq!(h.pages_served_twice(), 0, "a drained stop pays for nothing twice");
+    assert_eq!(h.sim.handle.pages_served_twice(), 0, "a drained stop pays for nothing twice");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -59,8 +59,11 @@ pub async fn run(args: MockServerArgs) -> anyhow::Result<i32> {
     println!("Try: QCC_KEY={} QCC_SECRET_KEY={} qcc-customers run --endpoint {} --input sample_inputs/companies.csv --db out.sqlite",
         args.key, args.secret, sim.endpoint());
     let _ = tokio::signal::ctrl_c().await;
-    let twice: u32 = sim.handle.served().values().map(|n| n.saturating_sub(1)).sum();
-    println!("Served {} billable requests; {twice} of them for a page served before.", sim.handle.billed());
+    println!(
+        "Served {} billable requests; {} of them for a page served before.",
+        sim.handle.billed(),
+        sim.handle.pages_served_twice()
+    );
     sim.stop().await;
     Ok(exit::OK)
 }

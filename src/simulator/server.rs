@@ -129,6 +129,12 @@ impl SimHandle {
         self.0.requests.load(Ordering::Relaxed) as usize
     }
 
+    /// Billable answers for a page that had been answered before: the pages
+    /// paid for twice (or more; each repeat counts).
+    pub fn pages_served_twice(&self) -> u32 {
+        lock(&self.0.served).values().map(|n| n.saturating_sub(1)).sum()
+    }
+
     /// Number of billable answers (the sum of [`served`](Self::served)).
     pub fn billed(&self) -> u64 {
         self.0.billed.load(Ordering::Relaxed)

@@ -87,11 +87,6 @@ impl Harness {
     pub fn seed(&self) -> u64 {
         self.sim.handle.seed()
     }
-
-    /// Pages the simulator served more than once (beyond the first).
-    pub fn pages_served_twice(&self) -> u32 {
-        self.sim.handle.served().values().map(|n| n.saturating_sub(1)).sum()
-    }
 }
 
 /// Start the real binary on the harness's input and database, quietly, with
