@@ -12,6 +12,7 @@ use std::path::Path;
 use super::input::{InputOptions, InputReader, InputSource, Item};
 use super::plan::{self, PlanOptions, Skip};
 use super::RunError;
+use crate::store::records::CompanySnapshot;
 use crate::store::{self, read, StoreError};
 
 /// What a run over this input would do.
@@ -137,7 +138,13 @@ pub fn dry_run(
             continue;
         }
         let known = match &conn {
-            Some(c) => read::company_by_norm_key(c, &record.norm_key).map_err(StoreError::from)?.map(|(s, _)| s),
+            Some(c) => match read::company_by_norm_key(c, &record.norm_key).map_err(StoreError::from)? {
+                Some((snapshot, _)) => {
+                    let years = read::company_years(c, &snapshot.search_key).map_err(StoreError::from)?;
+                    Some(CompanySnapshot { years, ..snapshot })
+                }
+                None => None,
+            },
             None => None,
         };
         let Some(known) = known else {

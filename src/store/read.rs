@@ -2,6 +2,8 @@
 
 use rusqlite::{params, Connection};
 
+use super::records::{YearRow, YearState};
+
 /// `(label, count)` pairs, in a stable order.
 pub type Counts = Vec<(String, u64)>;
 
@@ -137,7 +139,8 @@ pub fn calls_total(conn: &Connection) -> rusqlite::Result<u64> {
     conn.query_row("SELECT COUNT(*) FROM api_calls", [], |r| r.get::<_, i64>(0)).map(|n| n.max(0) as u64)
 }
 
-/// A company as stored, found by its normalised key, with the last run whose
+/// A company as stored (its year checkpoints not loaded: see [`company_years`]),
+/// found by its normalised key, with the last run whose
 /// input held it. Used by the writer (registration) and by `--dry-run`.
 pub fn company_by_norm_key(
     conn: &Connection,
@@ -167,9 +170,32 @@ pub fn company_by_norm_key(
             ))
         })
         .optional()?;
-    let Some((mut snapshot, last_run)) = found else { return Ok(None) };
-    snapshot.years = super::write::company_years(conn, &snapshot.search_key)?;
-    Ok(Some((snapshot, last_run)))
+    Ok(found)
+}
+
+/// A company's year checkpoints.
+pub fn company_years(conn: &Connection, search_key: &str) -> rusqlite::Result<Vec<YearRow>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT year, state, total_records, pages_total, pages_fetched, fetched_at, page_size
+         FROM company_years WHERE search_key = ?1",
+    )?;
+    let rows = stmt.query_map([search_key], |r| {
+        let state: String = r.get(1)?;
+        Ok(YearRow {
+            year: r.get(0)?,
+            state: match state.as_str() {
+                "complete" => YearState::Complete,
+                "truncated" => YearState::Truncated,
+                _ => YearState::Partial,
+            },
+            total_records: r.get::<_, Option<i64>>(2)?.map(|v| v.max(0) as u64),
+            pages_total: r.get::<_, Option<i64>>(3)?.map(|v| v.max(0) as u32),
+            pages_fetched: r.get::<_, i64>(4)?.max(0) as u32,
+            fetched_at: r.get(5)?,
+            page_size: r.get::<_, Option<i64>>(6)?.map(|v| v.max(0) as u32),
+        })
+    })?;
+    rows.collect()
 }
 
 /// Average pages per fetched year, over the whole file (for estimates).

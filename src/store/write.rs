@@ -5,7 +5,7 @@
 use rusqlite::{params, Connection, OptionalExtension, Transaction};
 
 use super::records::{
-    CallRecord, Commit, CompanySnapshot, CompanyState, Event, InputRecord, RawPage, Registration, YearRow, YearState,
+    CallRecord, Commit, CompanySnapshot, CompanyState, Event, InputRecord, RawPage, Registration, YearState,
 };
 use crate::qcc::ClientRow;
 
@@ -80,7 +80,9 @@ pub fn register(tx: &Transaction<'_>, run_id: i64, rec: &InputRecord, now: &str)
     if snapshot.state == CompanyState::Invalid {
         return Ok(Registration::Invalid);
     }
-    Ok(Registration::Company(snapshot))
+    // Loaded only for a company that will be planned, not for a duplicate.
+    let years = super::read::company_years(tx, &snapshot.search_key)?;
+    Ok(Registration::Company(CompanySnapshot { years, ..snapshot }))
 }
 
 /// Companies of this run parked by 110 whose `retry_after` has passed:
@@ -105,7 +107,7 @@ pub fn take_due_parked(
             "UPDATE companies SET state = 'pending', retry_after = NULL, updated_at = ?2 WHERE search_key = ?1",
         )?
         .execute(params![search_key, now])?;
-        let years = company_years(tx, &search_key)?;
+        let years = super::read::company_years(tx, &search_key)?;
         out.push(CompanySnapshot {
             year_list: year_list.and_then(|j| serde_json::from_str(&j).ok()),
             search_key,
@@ -117,30 +119,6 @@ pub fn take_due_parked(
         });
     }
     Ok(out)
-}
-
-pub(crate) fn company_years(conn: &Connection, search_key: &str) -> rusqlite::Result<Vec<YearRow>> {
-    let mut stmt = conn.prepare_cached(
-        "SELECT year, state, total_records, pages_total, pages_fetched, fetched_at, page_size
-         FROM company_years WHERE search_key = ?1",
-    )?;
-    let rows = stmt.query_map([search_key], |r| {
-        let state: String = r.get(1)?;
-        Ok(YearRow {
-            year: r.get(0)?,
-            state: match state.as_str() {
-                "complete" => YearState::Complete,
-                "truncated" => YearState::Truncated,
-                _ => YearState::Partial,
-            },
-            total_records: r.get::<_, Option<i64>>(2)?.map(|v| v.max(0) as u64),
-            pages_total: r.get::<_, Option<i64>>(3)?.map(|v| v.max(0) as u32),
-            pages_fetched: r.get::<_, i64>(4)?.max(0) as u32,
-            fetched_at: r.get(5)?,
-            page_size: r.get::<_, Option<i64>>(6)?.map(|v| v.max(0) as u32),
-        })
-    })?;
-    rows.collect()
 }
 
 /// Apply one commit; returns the customer rows it stored. The caller's
