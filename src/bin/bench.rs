@@ -309,7 +309,7 @@ impl Bench {
         Ok(())
     }
 
-    async fn raw_overhead_once(&mut self, index: usize) -> anyhow::Result<OverheadRun> {
+    async fn raw_overhead_once(&self, index: usize) -> anyhow::Result<OverheadRun> {
         let companies = if self.smoke { 30 } else { 3000 };
         // The simulator in its own process, so this process's CPU is the client's alone.
         let port = {
@@ -384,7 +384,7 @@ impl Bench {
     }
 
     /// One writer run into a fresh file: (rows per second, commits).
-    fn writer_once(&mut self, index: usize, pages: usize) -> anyhow::Result<(f64, u64)> {
+    fn writer_once(&self, index: usize, pages: usize) -> anyhow::Result<(f64, u64)> {
         use qcc_customers::pipeline::writer::{self, WriteMsg};
         use qcc_customers::pipeline::{shutdown::Stop, Stats};
         use qcc_customers::qcc::ClientRow;
