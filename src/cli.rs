@@ -252,6 +252,31 @@ pub struct MockServerArgs {
     /// Answer 116 once this many billable requests have been served.
     #[arg(long)]
     pub daily_quota: Option<u64>,
+    /// What a query without `year` lists: every year's rows (as in the vendor's
+    /// example), only the latest year's, or the latest year's rows with every
+    /// year's TotalRecords (pages that do not add up).
+    #[arg(long, value_enum, default_value_t = SimListing::EveryYear)]
+    pub listing: SimListing,
+    /// The simulated data: `paging` (0–8 years, up to hundreds of customers a
+    /// year) or `annual` (3–11 years, mostly five customers a year, like
+    /// annual-report disclosures).
+    #[arg(long, value_enum, default_value_t = SimProfile::Paging)]
+    pub profile: SimProfile,
+}
+
+/// `mock-server --listing`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum SimListing {
+    EveryYear,
+    LatestYear,
+    LatestRowsAllTotal,
+}
+
+/// `mock-server --profile`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum SimProfile {
+    Paging,
+    Annual,
 }
 
 /// `7d`, `12h`, `30m`, `45s`, `250ms`, or plain seconds.

@@ -3,9 +3,9 @@
 use std::time::Duration;
 
 use super::Exit;
-use crate::cli::{parse_range, MockServerArgs};
+use crate::cli::{parse_range, MockServerArgs, SimListing, SimProfile};
 use crate::exit;
-use crate::simulator::{Faults, SimConfig, Simulator};
+use crate::simulator::{Faults, Listing, Profile, SimConfig, Simulator};
 
 pub async fn run(args: MockServerArgs) -> anyhow::Result<i32> {
     let usage = |m: String| Exit::new(exit::USAGE, m);
@@ -47,6 +47,15 @@ pub async fn run(args: MockServerArgs) -> anyhow::Result<i32> {
             storm,
             qps_cap: args.qps_cap,
             daily_quota: args.daily_quota,
+        },
+        listing: match args.listing {
+            SimListing::EveryYear => Listing::EveryYear,
+            SimListing::LatestYear => Listing::LatestYear,
+            SimListing::LatestRowsAllTotal => Listing::LatestRowsAllTotal,
+        },
+        profile: match args.profile {
+            SimProfile::Paging => Profile::Paging,
+            SimProfile::Annual => Profile::Annual,
         },
         keep_arrivals: false,
         ..SimConfig::default()

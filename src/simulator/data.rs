@@ -99,17 +99,67 @@ impl Gen {
 /// The latest year any simulated company reports.
 pub const LATEST_YEAR: u32 = 2024;
 
-/// The company behind a search key. Keys are matched after trimming.
+/// What the simulated companies look like.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Profile {
+    /// 0–8 years, 0 to a few hundred customers a year: exercises paging.
+    #[default]
+    Paging,
+    /// Shaped like annual-report disclosures: 3–11 years, mostly about five
+    /// customers a period, a few heavy companies with hundreds a year.
+    Annual,
+}
+
+/// The company behind a search key in the paging profile. Keys are matched
+/// after trimming.
 pub fn company(seed: u64, search_key: &str) -> SimCompany {
+    company_of(Profile::Paging, seed, search_key, 0)
+}
+
+/// [`company`] after `extra_years` more annual reports (paging profile).
+pub fn company_at(seed: u64, search_key: &str, extra_years: u32) -> SimCompany {
+    company_of(Profile::Paging, seed, search_key, extra_years)
+}
+
+/// The company behind a search key in `profile`, as the API reports it after
+/// `extra_years` more annual reports: the same years and rows, plus new years
+/// after its latest (companies with no years stay without). Lets tests see
+/// "the API added a year".
+pub fn company_of(profile: Profile, seed: u64, search_key: &str, extra_years: u32) -> SimCompany {
     let key = search_key.trim();
-    if key.starts_with(triggers::HUGE) {
-        return SimCompany {
+    let mut c = if key.starts_with(triggers::HUGE) {
+        SimCompany {
             years: vec![SimYear { year: "2023".into(), total: 5234 }, SimYear { year: "2022".into(), total: 12 }],
-        };
+        }
+    } else if key.starts_with(triggers::NO_RESULT) {
+        SimCompany { years: vec![] }
+    } else {
+        match profile {
+            Profile::Paging => paging_company(seed, key),
+            Profile::Annual => annual_company(seed, key),
+        }
+    };
+    if extra_years == 0 || c.years.is_empty() {
+        return c;
     }
-    if key.starts_with(triggers::NO_RESULT) {
-        return SimCompany { years: vec![] };
-    }
+    let latest: u32 = c.years[0].year.parse().unwrap_or(LATEST_YEAR);
+    let mut years: Vec<SimYear> = (1..=extra_years)
+        .rev()
+        .map(|k| {
+            let year = (latest + k).to_string();
+            let mut g = Gen(hash(seed, &[b"extra", key.as_bytes(), year.as_bytes()]));
+            let total = match profile {
+                Profile::Paging => 1 + g.below(120) as u32,
+                Profile::Annual => 5,
+            };
+            SimYear { total, year }
+        })
+        .collect();
+    years.append(&mut c.years);
+    SimCompany { years }
+}
+
+fn paging_company(seed: u64, key: &str) -> SimCompany {
     let mut g = Gen(hash(seed, &[b"company", key.as_bytes()]));
     // 0–8 years; about one company in ten has none (discovery answers 201).
     let n_years = if g.below(10) == 0 { 0 } else { 1 + g.below(8) as u32 };
@@ -129,25 +179,31 @@ pub fn company(seed: u64, search_key: &str) -> SimCompany {
     SimCompany { years }
 }
 
-/// The company as the API reports it after `extra_years` more annual reports:
-/// the same years and rows, plus new years after its latest (companies with
-/// no years stay without). Lets tests see "the API added a year".
-pub fn company_at(seed: u64, search_key: &str, extra_years: u32) -> SimCompany {
-    let mut c = company(seed, search_key);
-    if extra_years == 0 || c.years.is_empty() {
-        return c;
+/// Annual reports name the top five customers; some name fewer or more, and
+/// about one company in forty lists hundreds a year (its listing can pass the
+/// 5,000-entry ceiling). One company in twenty has no disclosure at all.
+fn annual_company(seed: u64, key: &str) -> SimCompany {
+    let mut g = Gen(hash(seed, &[b"annual", key.as_bytes()]));
+    if g.below(20) == 0 {
+        return SimCompany { years: vec![] };
     }
-    let latest: u32 = c.years[0].year.parse().unwrap_or(LATEST_YEAR);
-    let key = search_key.trim();
-    let mut years: Vec<SimYear> = (1..=extra_years)
-        .rev()
-        .map(|k| {
-            let year = (latest + k).to_string();
-            let mut g = Gen(hash(seed, &[b"extra", key.as_bytes(), year.as_bytes()]));
-            SimYear { total: 1 + g.below(120) as u32, year }
+    let n_years = 3 + g.below(9) as u32;
+    let latest = LATEST_YEAR - g.below(2) as u32;
+    let heavy = g.below(40) == 0;
+    let years = (0..n_years)
+        .map(|i| {
+            let total = if heavy {
+                100 + g.below(500)
+            } else {
+                match g.below(20) {
+                    0..=13 => 5,
+                    14..=16 => 1 + g.below(4),
+                    _ => 6 + g.below(5),
+                }
+            } as u32;
+            SimYear { year: (latest - i).to_string(), total }
         })
         .collect();
-    years.append(&mut c.years);
     SimCompany { years }
 }
 

@@ -8,7 +8,8 @@
 pub mod data;
 pub mod server;
 
-pub use server::{Faults, ServedKey, SimConfig, SimHandle, Simulator};
+pub use data::Profile;
+pub use server::{Faults, Listing, ServedKey, SimConfig, SimHandle, Simulator};
 
 /// The AppKey the simulator accepts unless told otherwise (used by `demo`).
 pub const DEMO_KEY: &str = "demo-app-key";

@@ -35,6 +35,13 @@ pub struct SimConfig {
     pub extra_years: u32,
     /// Revision of the row contents (0 = the original data).
     pub revision: u64,
+    /// The revision changes only each company's latest year (its older
+    /// years keep the original rows), as a new annual report would.
+    pub revise_latest_year_only: bool,
+    /// What the companies look like.
+    pub profile: data::Profile,
+    /// What a query without `year` lists.
+    pub listing: Listing,
     /// Keep every request's arrival ([`SimHandle::arrivals`]) for tests and
     /// benchmarks. The standalone `mock-server` turns it off so that its
     /// memory does not grow with every request it answers.
@@ -50,9 +57,27 @@ impl Default for SimConfig {
             faults: Faults::default(),
             extra_years: 0,
             revision: 0,
+            revise_latest_year_only: false,
+            profile: data::Profile::Paging,
+            listing: Listing::EveryYear,
             keep_arrivals: true,
         }
     }
+}
+
+/// What a query without `year` (the all-years listing) answers. The vendor's
+/// document does not say; its example lists rows of several years.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Listing {
+    /// Every year's rows, most recent year first, paged like any query;
+    /// `TotalRecords` counts them all (the vendor's example).
+    #[default]
+    EveryYear,
+    /// Only the latest year's rows; `TotalRecords` counts only those.
+    LatestYear,
+    /// The latest year's rows with `TotalRecords` of every year: pages that
+    /// do not add up (how this simulator answered before it knew better).
+    LatestRowsAllTotal,
 }
 
 /// Fault injection knobs. Shares are probabilities in `0.0..=1.0`, decided
@@ -396,35 +421,52 @@ fn bill(state: &SimState, search_key: &str, year: Option<&str>, page_index: u32,
 }
 
 fn page_answer(state: &SimState, search_key: &str, year: Option<&str>, page_index: u32, page_size: u32) -> Answer {
-    let seed = state.config.seed;
-    let company = data::company_at(seed, search_key, state.config.extra_years);
+    let config = &state.config;
+    let seed = config.seed;
+    let company = data::company_of(config.profile, seed, search_key, config.extra_years);
     if company.years.is_empty() {
         return Answer::Code(201);
     }
-    let (rows_year, total) = match year {
+    // The years whose rows this query lists, in order, and its TotalRecords.
+    let (listed, total): (&[data::SimYear], u64) = match year {
         None => {
-            let latest = &company.years[0];
-            (latest, company.years.iter().map(|y| u64::from(y.total)).sum::<u64>())
+            let all = company.years.iter().map(|y| u64::from(y.total)).sum::<u64>();
+            match config.listing {
+                Listing::EveryYear => (&company.years[..], all),
+                Listing::LatestYear => (&company.years[..1], u64::from(company.years[0].total)),
+                Listing::LatestRowsAllTotal => (&company.years[..1], all),
+            }
         }
-        Some(y) => match company.year(y) {
-            Some(sy) if sy.total > 0 => (sy, u64::from(sy.total)),
+        Some(y) => match company.years.iter().position(|sy| sy.year == y) {
+            Some(i) if company.years[i].total > 0 => (&company.years[i..=i], u64::from(company.years[i].total)),
             _ => return Answer::Code(201),
         },
     };
     let first = u64::from(page_index - 1) * u64::from(page_size);
-    if year.is_some() && first >= total {
+    if first >= total && (year.is_some() || page_index > 1) {
         return Answer::Code(201);
     }
-    let end = (first + u64::from(page_size)).min(u64::from(rows_year.total));
+    let end = first + u64::from(page_size);
+    // Rows `first..end` of the years listed one after another.
+    let mut client_list = Vec::with_capacity(page_size as usize);
+    let mut offset = 0u64;
+    for sy in listed {
+        let n = u64::from(sy.total);
+        let (lo, hi) = (first.max(offset), end.min(offset + n));
+        let revised = !config.revise_latest_year_only || sy.year == company.years[0].year;
+        let revision = if revised { config.revision } else { 0 };
+        for i in lo..hi {
+            client_list.push(data::SimRow::new(seed, revision, search_key, &sy.year, (i - offset) as u32));
+        }
+        offset += n;
+        if offset >= end {
+            break;
+        }
+    }
     let page = DataPage {
         order_number: order_number(state),
         paging: Paging { page_size, page_index, total_records: total },
-        result: PageResult {
-            year_list: company.years.iter().map(|y| y.year.as_str()).collect(),
-            client_list: (first..end)
-                .map(|i| data::SimRow::new(seed, state.config.revision, search_key, &rows_year.year, i as u32))
-                .collect(),
-        },
+        result: PageResult { year_list: company.years.iter().map(|y| y.year.as_str()).collect(), client_list },
         status: "200",
         message: codes::wire_message(200),
     };
