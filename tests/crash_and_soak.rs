@@ -14,7 +14,7 @@ fn start(h: &Harness, concurrency: u32) -> std::process::Child {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigkill_at_five_random_moments_loses_nothing_and_repays_at_most_the_calls_in_flight() {
-    let h = Harness::default().await;
+    let h = Harness::per_year().await;
     let keys = company_keys(200, "随机强杀");
     h.write_keys(&keys);
     let total = expected_pages(h.seed(), &keys).len();

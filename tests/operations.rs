@@ -72,10 +72,10 @@ async fn rebuild_reproduces_the_customers_table_exactly_without_a_call() {
     h.write_keys(&keys);
     h.run(&fast_fetch()).await;
     let dump = |conn: &rusqlite::Connection| -> Vec<String> {
-        conn.prepare("SELECT * FROM customers ORDER BY search_key, query_year, page_index, row_index")
+        conn.prepare("SELECT * FROM customers ORDER BY search_key, query_year, from_listing, page_index, row_index")
             .unwrap()
             .query_map([], |r| {
-                Ok((0..15)
+                Ok((0..16)
                     .map(|i| format!("{:?}", r.get::<_, rusqlite::types::Value>(i).unwrap()))
                     .collect::<Vec<_>>()
                     .join("|"))

@@ -32,8 +32,8 @@ fn latest_year_pages(seed: u64, key: &str, extra: u32) -> usize {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_due_company_costs_discovery_and_its_latest_year_only_and_a_new_year_is_fetched() {
-    let h = Harness::default().await;
+async fn an_unchanged_company_costs_one_call_and_a_new_year_costs_discovery_and_that_year() {
+    let h = Harness::per_year().await;
     let keys = company_keys(40, "刷新");
     h.write_keys(&keys);
     assert_eq!(h.run(&fast_fetch()).await.exit_code, 0);
@@ -42,18 +42,17 @@ async fn a_due_company_costs_discovery_and_its_latest_year_only_and_a_new_year_i
     let s = h.run(&fast_fetch()).await;
     assert_eq!(s.calls, 0);
 
-    // Past the window: discovery + the latest year's pages, per company with years.
+    // Past the window, nothing changed: discovery alone, per company.
     age(&h);
-    let sim2 = Simulator::start(SimConfig::default()).await.unwrap();
+    let sim2 = Simulator::start(per_year_config()).await.unwrap();
     let s = run_against(&h, &sim2, &fast_fetch()).await;
     assert_eq!(s.exit_code, 0, "{}", s.render());
-    let want: usize = keys.iter().map(|k| 1 + latest_year_pages(h.seed(), k, 0)).sum();
-    assert_eq!(sim2.handle.request_count(), want, "discovery + latest year only");
+    assert_eq!(sim2.handle.request_count(), keys.len(), "one call per unchanged company");
     assert_same_rows(&stored_rows(&h.conn()), &expected_rows(h.seed(), &keys));
 
     // The API adds a year: exactly that year is fetched (it is now the latest).
     age(&h);
-    let sim3 = Simulator::start(SimConfig { extra_years: 1, ..SimConfig::default() }).await.unwrap();
+    let sim3 = Simulator::start(SimConfig { extra_years: 1, ..per_year_config() }).await.unwrap();
     let s = run_against(&h, &sim3, &fast_fetch()).await;
     assert_eq!(s.exit_code, 0, "{}", s.render());
     let want: usize = keys.iter().map(|k| 1 + latest_year_pages(h.seed(), k, 1)).sum();
@@ -69,7 +68,7 @@ async fn a_refresh_stopped_half_way_through_a_year_keeps_its_old_rows_until_the_
     // A company whose latest year has several pages.
     let key = (0..).map(|i| format!("刷新中断{i}有限公司")).find(|k| latest_year_pages(2019, k, 0) >= 3).unwrap();
     let keys = vec![key.clone()];
-    let h = Harness::default().await;
+    let h = Harness::per_year().await;
     h.write_keys(&keys);
     h.run(&fast_fetch()).await;
     let old = stored_rows(&h.conn());
@@ -78,7 +77,7 @@ async fn a_refresh_stopped_half_way_through_a_year_keeps_its_old_rows_until_the_
 
     // New contents; stop after discovery + 2 pages of the latest year.
     age(&h);
-    let sim2 = Simulator::start(SimConfig { revision: 7, ..SimConfig::default() }).await.unwrap();
+    let sim2 = Simulator::start(SimConfig { revision: 7, ..per_year_config() }).await.unwrap();
     let mut fetch = fast_fetch();
     fetch.max_calls = Some(3);
     let s = run_against(&h, &sim2, &fetch).await;

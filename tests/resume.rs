@@ -11,7 +11,7 @@ use tokio_util::sync::CancellationToken;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_cancelled_run_resumes_and_pays_for_no_page_twice() {
-    let h = Harness::default().await;
+    let h = Harness::per_year().await;
     let keys = company_keys(120, "取消");
     h.write_keys(&keys);
     let mut fetch = fast_fetch();
@@ -52,7 +52,7 @@ async fn wait_exit(child: &mut std::process::Child) -> i32 {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_killed_process_resumes_and_repays_at_most_the_calls_in_flight() {
-    let h = Harness::default().await;
+    let h = Harness::per_year().await;
     let keys = company_keys(150, "强杀");
     h.write_keys(&keys);
     let concurrency = 4;

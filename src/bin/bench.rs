@@ -388,7 +388,7 @@ impl Bench {
         use qcc_customers::pipeline::writer::{self, WriteMsg};
         use qcc_customers::pipeline::{shutdown::Stop, Stats};
         use qcc_customers::qcc::ClientRow;
-        use qcc_customers::store::records::{CallRecord, Commit, Event, RawPage, YearState};
+        use qcc_customers::store::records::{CallRecord, Commit, Event, Query, RawPage, YearState};
         let db = self.dir.path().join(format!("writer{index}.sqlite"));
         let store = qcc_customers::store::open_for_writing(&db)?;
         let run_id = qcc_customers::store::write::start_run(&store.conn, "bench", "2026-01-01T00:00:00.000Z")?;
@@ -447,7 +447,7 @@ impl Bench {
                 search_key: key,
                 call: Some(call),
                 events: vec![Event::Page {
-                    query_year: year.clone(),
+                    query: Query::Year(year.clone()),
                     page_index: 1,
                     total_records: 50,
                     pages_total: 1,

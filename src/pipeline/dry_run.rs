@@ -10,9 +10,10 @@ use std::hash::{Hash, Hasher};
 use std::path::Path;
 
 use super::input::{InputOptions, InputReader, InputSource, Item};
-use super::plan::{self, PlanOptions, Skip};
+use super::listing::{self, Coverage};
+use super::plan::{self, Job, PlanOptions, Skip};
 use super::RunError;
-use crate::store::records::CompanySnapshot;
+use crate::store::records::FetchPlan;
 use crate::store::{self, read, StoreError};
 
 /// What a run over this input would do.
@@ -33,11 +34,17 @@ pub struct DryRun {
     pub rejected: u64,
     /// Known and parked after 110, still waiting.
     pub parked: u64,
-    /// Calls known exactly: every discovery call and every page of a year
-    /// whose size the database knows.
+    /// What the database knows the listing covers (`every_year`, `some_years`, `unknown`).
+    pub listing: String,
+    /// Calls known exactly: every discovery call, and every page a cycle
+    /// stopped half-way still needs.
     pub exact_calls: u64,
-    /// Calls for years whose size is not known yet, estimated from the
-    /// companies already in the database (0 when it holds none).
+    /// Calls that depend on what discovery answers: for known companies due
+    /// again, what they cost if they changed (an unchanged one costs only its
+    /// discovery call).
+    pub if_changed_calls: u64,
+    /// Calls for new companies beyond discovery, estimated from the companies
+    /// already in the database (0 when it holds none).
     pub estimated_calls: u64,
     /// Whether there was any basis for the estimate.
     pub estimate_basis: bool,
@@ -54,7 +61,19 @@ impl DryRun {
             "companies  {} new, {} due, {} fresh (skipped at no cost), {} rejected before, {} parked\n",
             self.new, self.due, self.fresh, self.rejected, self.parked
         ));
+        let plan = match self.listing.as_str() {
+            "every_year" => {
+                "the all-years listing is known to cover every year: companies are paged by it \
+                             (max(1, ceil(T/50)) calls for T ≤ 5,000 rows)"
+            }
+            "some_years" => "the all-years listing holds only some years: companies are paged per year",
+            _ => "not yet learned what the all-years listing covers: per year until a run learns it",
+        };
+        out.push_str(&format!("plan       {plan}\n"));
         out.push_str(&format!("calls      {} known exactly", self.exact_calls));
+        if self.if_changed_calls > 0 {
+            out.push_str(&format!(" + up to {} for due companies that changed", self.if_changed_calls));
+        }
         if self.estimated_calls > 0 {
             out.push_str(&format!(" + about {} estimated", self.estimated_calls));
         }
@@ -62,21 +81,22 @@ impl DryRun {
         if self.new > 0 {
             if self.estimate_basis {
                 out.push_str(&format!(
-                    "           (new companies: {} discovery calls are exact; their years are estimated from \
+                    "           (new companies: {} discovery calls are exact; the rest is estimated from \
                      the companies already in the database)\n",
                     self.new
                 ));
             } else {
                 out.push_str(&format!(
-                    "           (new companies: {} discovery calls are exact; their years cannot be estimated \
-                     yet: each costs 1 + Σ_years max(1, min(100, ceil(rows/50))) calls)\n",
+                    "           (new companies: {} discovery calls are exact; the rest cannot be estimated \
+                     yet: each costs max(1, ceil(T/50)) once the listing is learned, else \
+                     1 + Σ_years max(1, min(100, ceil(rows/50))))\n",
                     self.new
                 ));
             }
         }
         out.push_str(&format!(
             "total      {} calls at most as far as is known\n",
-            self.exact_calls + self.estimated_calls
+            self.exact_calls + self.if_changed_calls + self.estimated_calls
         ));
         out
     }
@@ -98,16 +118,20 @@ pub fn dry_run(
     let mut reader = InputReader::open(input, input_options)?;
     reader.keep_rows(false);
     let conn = if db.exists() { Some(store::open_for_reading(db)?) } else { None };
-    let avg_pages = match &conn {
-        Some(c) => read::average_pages_per_year(c).map_err(StoreError::from)?,
-        None => None,
+    let basis = match &conn {
+        Some(c) => Basis::read(c, plan_opts.page_size).map_err(StoreError::from)?,
+        None => Basis::default(),
     };
-    let avg_years = match &conn {
-        Some(c) => read::average_years_per_company(c).map_err(StoreError::from)?,
-        None => None,
+    let mut out = DryRun {
+        estimate_basis: basis.new_company.is_some(),
+        listing: match basis.coverage {
+            Coverage::EveryYear => "every_year",
+            Coverage::SomeYears => "some_years",
+            Coverage::Unknown => "unknown",
+        }
+        .into(),
+        ..DryRun::default()
     };
-    let mut out = DryRun { estimate_basis: avg_pages.is_some() && avg_years.is_some(), ..DryRun::default() };
-    let per_unknown_year = avg_pages.unwrap_or(0.0);
     let mut estimated = 0.0f64;
     let mut seen: HashSet<u64> = HashSet::new();
     let now = chrono::Utc::now();
@@ -139,10 +163,7 @@ pub fn dry_run(
         }
         let known = match &conn {
             Some(c) => match read::company_by_norm_key(c, &record.norm_key).map_err(StoreError::from)? {
-                Some((snapshot, _)) => {
-                    let years = read::company_years(c, &snapshot.search_key).map_err(StoreError::from)?;
-                    Some(CompanySnapshot { years, ..snapshot })
-                }
+                Some((snapshot, _)) => Some(read::with_checkpoints(c, snapshot).map_err(StoreError::from)?),
                 None => None,
             },
             None => None,
@@ -150,38 +171,95 @@ pub fn dry_run(
         let Some(known) = known else {
             out.new += 1;
             out.exact_calls += 1;
-            estimated += avg_years.unwrap_or(0.0) * per_unknown_year;
+            estimated += basis.new_company.unwrap_or(0.0);
             continue;
         };
         match plan::plan(known, plan_opts, now) {
             Err(Skip::Fresh) => out.fresh += 1,
             Err(Skip::Rejected) => out.rejected += 1,
             Err(Skip::Parked(_)) => out.parked += 1,
+            Ok(job) if job.discovery => {
+                // A new cycle: its discovery call is sure; what follows depends
+                // on its answer (nothing, when the company did not change).
+                out.due += 1;
+                out.exact_calls += 1;
+                out.if_changed_calls += if_changed(&job, basis.coverage, plan_opts, &now_iso);
+            }
             Ok(job) => {
                 out.due += 1;
-                let (year_list, cycle) = if job.discovery {
-                    out.exact_calls += 1;
-                    // The year list the last discovery gave (a new year would add to this).
-                    let list = job.known_years.iter().map(|y| y.year.clone()).collect::<Vec<_>>();
-                    (list, now_iso.clone())
-                } else {
-                    (job.year_list.clone(), job.discovered_at.clone().unwrap_or_default())
-                };
-                for task in plan::years_to_fetch(&year_list, &job.known_years, &cycle, plan_opts) {
-                    let total = task
-                        .total_records
-                        .or_else(|| job.known_years.iter().find(|y| y.year == task.year).and_then(|y| y.total_records));
-                    match (task.pages_total, total) {
-                        (Some(pt), _) if task.first_page > 1 => {
-                            out.exact_calls += u64::from(pt.saturating_sub(task.first_page - 1));
-                        }
-                        (_, Some(t)) => out.exact_calls += u64::from(plan::pages_for(t, plan_opts.page_size).0.max(1)),
-                        _ => estimated += per_unknown_year.max(1.0),
-                    }
-                }
+                out.exact_calls += resume_cost(&job, plan_opts);
             }
         }
     }
     out.estimated_calls = estimated.round() as u64;
     Ok(out)
+}
+
+/// What the database says about companies it does not know yet.
+#[derive(Default)]
+struct Basis {
+    coverage: Coverage,
+    /// Calls a new company costs beyond discovery, on average.
+    new_company: Option<f64>,
+}
+
+impl Basis {
+    fn read(conn: &rusqlite::Connection, page_size: u32) -> rusqlite::Result<Self> {
+        let coverage = listing::Knowledge::new(&read::listing_knowledge(conn)?).get();
+        let new_company = match coverage {
+            Coverage::EveryYear => read::average_listing_pages(conn, page_size)?.map(|p| (p - 1.0).max(0.0)),
+            _ => match (read::average_years_per_company(conn)?, read::average_pages_per_year(conn)?) {
+                (Some(years), Some(pages)) => Some(years * pages),
+                _ => None,
+            },
+        };
+        Ok(Basis { coverage, new_company })
+    }
+}
+
+/// The calls a known company's new cycle makes after discovery if it
+/// changed: the cheaper of its listing (once learned) and per-year paging of
+/// the years a refresh takes (the latest, new and incomplete ones).
+fn if_changed(job: &Job, coverage: Coverage, opts: &PlanOptions, now_iso: &str) -> u64 {
+    let year_list: Vec<String> = job.known_years.iter().map(|y| y.year.clone()).collect();
+    let per_year: u64 = plan::years_to_fetch(&year_list, &job.known_years, now_iso, opts)
+        .iter()
+        .map(|t| match t.total_records.or_else(|| job.known_years.iter().find(|y| y.year == t.year)?.total_records) {
+            Some(n) => u64::from(plan::pages_for(n, opts.page_size).0.max(1)),
+            None => 1,
+        })
+        .sum();
+    match (coverage, job.total_records) {
+        (Coverage::EveryYear, Some(t)) if t <= plan::MAX_ENTRIES => {
+            per_year.min(u64::from(plan::pages_for(t, opts.page_size).0.max(1)) - 1)
+        }
+        _ => per_year,
+    }
+}
+
+/// The calls a cycle stopped half-way still needs: exact, from its checkpoints.
+fn resume_cost(job: &Job, opts: &PlanOptions) -> u64 {
+    match job.fetch_plan {
+        Some(FetchPlan::Nothing) => 0,
+        Some(FetchPlan::Listing) => {
+            job.listing.as_ref().filter(|l| !l.complete).map_or(0, |l| u64::from(l.pages_total - l.pages_fetched))
+        }
+        Some(FetchPlan::Years) | None => {
+            let cycle = job.discovered_at.clone().unwrap_or_default();
+            plan::years_to_fetch(&job.year_list, &job.known_years, &cycle, opts)
+                .iter()
+                .map(|task| {
+                    let total = task
+                        .total_records
+                        .or_else(|| job.known_years.iter().find(|y| y.year == task.year).and_then(|y| y.total_records));
+                    match (task.pages_total, total) {
+                        (Some(pt), _) if task.first_page > 1 => u64::from(pt.saturating_sub(task.first_page - 1)),
+                        (_, Some(t)) => u64::from(plan::pages_for(t, opts.page_size).0.max(1)),
+                        // A year not begun: at least its first page.
+                        _ => 1,
+                    }
+                })
+                .sum()
+        }
+    }
 }

@@ -14,6 +14,7 @@
 pub mod dry_run;
 pub mod flow;
 pub mod input;
+pub mod listing;
 pub mod plan;
 pub mod shutdown;
 pub mod worker;
@@ -34,7 +35,7 @@ use self::shutdown::{Stop, StopReason};
 use self::worker::{Ctx, RetryPolicy};
 use self::writer::WriteMsg;
 use crate::qcc::{Client, ClientConfig, Credentials};
-use crate::store::records::Registration;
+use crate::store::records::{FetchPlan, Registration};
 use crate::store::{self, read, write, StoreError};
 use crate::{clock, exit};
 
@@ -74,6 +75,25 @@ pub struct Stats {
     pub rows_written: AtomicU64,
     pub commits: AtomicU64,
     pub input_done: AtomicBool,
+    /// Discovery answers by what they left to fetch.
+    pub plan_complete: AtomicU64,
+    pub plan_unchanged: AtomicU64,
+    pub plan_listing: AtomicU64,
+    pub plan_years: AtomicU64,
+    pub listing_contradictions: AtomicU64,
+}
+
+impl Stats {
+    /// Count a discovery answer's plan.
+    pub fn count_plan(&self, d: &listing::Decision) {
+        let counter = match d.plan {
+            FetchPlan::Nothing if d.store_page1 => &self.plan_complete,
+            FetchPlan::Nothing => &self.plan_unchanged,
+            FetchPlan::Listing => &self.plan_listing,
+            FetchPlan::Years => &self.plan_years,
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+    }
 }
 
 /// The call budget of this run: `--max-calls` and what `--daily-limit`
@@ -152,6 +172,29 @@ pub struct Summary {
     pub customers_in_db: u64,
     pub calls_per_sec: f64,
     pub next_parked_retry: Option<String>,
+    pub listing: ListingSummary,
+}
+
+/// What the run knew and did about the all-years listing.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct ListingSummary {
+    /// `every_year`, `some_years` or `unknown` at the end of the run.
+    pub coverage: String,
+    /// The evidence it rests on.
+    pub evidence: Option<crate::store::records::Evidence>,
+    /// Discovery answers that were the whole company.
+    pub complete_after_discovery: u64,
+    /// Refreshes that found nothing changed.
+    pub unchanged: u64,
+    /// Companies whose listing was paged.
+    pub listing_paged: u64,
+    /// Companies paged per year.
+    pub per_year: u64,
+    pub contradictions: u64,
+    /// For the companies completed from their listing in this run: calls made,
+    /// and what per-year paging would have cost for the same rows.
+    pub listing_calls: u64,
+    pub per_year_formula_calls: u64,
 }
 
 impl Summary {
@@ -194,6 +237,7 @@ impl Summary {
             "  rows       {} written, {} customers in the database\n",
             self.rows_written, self.customers_in_db
         ));
+        out.push_str(&self.listing.render());
         let remaining = self.remaining();
         if remaining > 0 {
             out.push_str(&format!("  remaining  {remaining} companies need another run"));
@@ -203,6 +247,45 @@ impl Summary {
             out.push('\n');
         } else {
             out.push_str("  remaining  nothing: every company reached a final state\n");
+        }
+        out
+    }
+}
+
+impl ListingSummary {
+    /// The summary's `plan` lines: which plan was used and why.
+    pub fn render(&self) -> String {
+        let why = match (&self.evidence, self.coverage.as_str()) {
+            (Some(e), "every_year") => format!(
+                "the all-years listing covers every year (learned from {}, order {}, {}): companies are paged by it",
+                e.search_key,
+                e.order_number.as_deref().unwrap_or("-"),
+                e.observed_at
+            ),
+            (Some(e), "some_years") => format!(
+                "the all-years listing holds only some years ({}; {}, {}): companies are paged per year",
+                e.detail, e.search_key, e.observed_at
+            ),
+            _ => "not yet learned what the all-years listing covers: companies are paged per year".to_string(),
+        };
+        let mut out = format!("  plan       {why}\n");
+        out.push_str(&format!(
+            "             {} complete after discovery, {} unchanged, {} by listing pages, {} per year\n",
+            self.complete_after_discovery, self.unchanged, self.listing_paged, self.per_year
+        ));
+        if self.per_year_formula_calls > 0 {
+            out.push_str(&format!(
+                "  saved      {} calls: {} from the listing where per-year paging costs {}\n",
+                self.per_year_formula_calls.saturating_sub(self.listing_calls),
+                self.listing_calls,
+                self.per_year_formula_calls
+            ));
+        }
+        if self.contradictions > 0 {
+            out.push_str(&format!(
+                "  warning    {} listing answers contradicted what was learned; those companies were paged per year\n",
+                self.contradictions
+            ));
         }
         out
     }
@@ -237,6 +320,7 @@ pub async fn run(opts: RunOptions, cancel: CancellationToken) -> Result<Summary,
     let used_today =
         read::calls_since(&store.conn, &clock::iso(clock::beijing_day_start(now))).map_err(StoreError::from)?;
     let run_id = write::start_run(&store.conn, &opts.input_label, &clock::iso(now)).map_err(StoreError::from)?;
+    let knowledge = read::listing_knowledge(&store.conn).map_err(StoreError::from)?;
     tracing::info!(run_id, db = %opts.db.display(), "Run started.");
 
     let client = Client::new(&opts.client, opts.credentials).map_err(|e| RunError::Client(e.to_string()))?;
@@ -277,6 +361,7 @@ pub async fn run(opts: RunOptions, cancel: CancellationToken) -> Result<Summary,
         budget: Budget::new(opts.max_calls, opts.daily_limit, used_today),
         stats: stats.clone(),
         park_for: opts.park_for,
+        listing: listing::Knowledge::new(&knowledge),
     });
     let progress = crate::progress::spawn(opts.progress, stats.clone(), ctx.clone());
     let jobs = Arc::new(Mutex::new(job_rx));
@@ -306,7 +391,7 @@ pub async fn run(opts: RunOptions, cancel: CancellationToken) -> Result<Summary,
         Ok(store) => store,
         Err(e) => return Err(RunError::Store(StoreError::Sql(e))),
     };
-    let summary = finish(store, run_id, &stats, &stop, started)?;
+    let summary = finish(store, run_id, &clock::iso(now), &stats, &stop, started)?;
     Ok(summary)
 }
 
@@ -329,7 +414,7 @@ fn read_and_plan(
             }
             // Recorded with its reason by the writer; nothing to queue.
             Registration::Invalid => {}
-            Registration::Company(snapshot) => match plan::plan(snapshot, plan, chrono::Utc::now()) {
+            Registration::Company(snapshot) => match plan::plan(*snapshot, plan, chrono::Utc::now()) {
                 Ok(job) => {
                     stats.queued.fetch_add(1, Ordering::Relaxed);
                     return job_tx.blocking_send(job).is_ok();
@@ -350,7 +435,7 @@ fn read_and_plan(
         let due = reply_rx.blocking_recv().ok()?;
         let n = due.len();
         for snapshot in due {
-            if !queue(Registration::Company(snapshot)) {
+            if !queue(Registration::Company(Box::new(snapshot))) {
                 return None;
             }
         }
@@ -426,6 +511,7 @@ const PARKED_CHECK_EVERY: Duration = Duration::from_secs(1);
 fn finish(
     store: store::WriteStore,
     run_id: i64,
+    run_started_at: &str,
     stats: &Stats,
     stop: &Stop,
     started: Instant,
@@ -435,6 +521,26 @@ fn finish(
     let by_status = read::calls_by_status(conn, run_id).map_err(StoreError::from)?;
     let customers = read::customer_rows_total(conn).map_err(StoreError::from)?;
     let next_parked = read::earliest_retry_after(conn, run_id).map_err(StoreError::from)?;
+    let knowledge = read::listing_knowledge(conn).map_err(StoreError::from)?;
+    let (per_year_formula_calls, listing_calls) =
+        read::listing_savings(conn, run_id, run_started_at).map_err(StoreError::from)?;
+    let (coverage, evidence) = match (knowledge.some_years, knowledge.every_year) {
+        (Some(e), _) => ("some_years", Some(e)),
+        (None, Some(e)) => ("every_year", Some(e)),
+        (None, None) => ("unknown", None),
+    };
+    let load = |c: &AtomicU64| c.load(Ordering::Relaxed);
+    let listing = ListingSummary {
+        coverage: coverage.into(),
+        evidence,
+        complete_after_discovery: load(&stats.plan_complete),
+        unchanged: load(&stats.plan_unchanged),
+        listing_paged: load(&stats.plan_listing),
+        per_year: load(&stats.plan_years),
+        contradictions: load(&stats.listing_contradictions),
+        listing_calls,
+        per_year_formula_calls,
+    };
     let reason = stop.reason();
     let elapsed = started.elapsed().max(Duration::from_millis(1));
     let calls = stats.calls.load(Ordering::Relaxed);
@@ -456,6 +562,7 @@ fn finish(
         customers_in_db: customers,
         calls_per_sec: calls as f64 / elapsed.as_secs_f64(),
         next_parked_retry: next_parked,
+        listing,
     };
     match &reason {
         Some(r) => {

@@ -4,7 +4,7 @@
 use chrono::{DateTime, Utc};
 
 use crate::clock;
-use crate::store::records::{CompanySnapshot, CompanyState, YearRow, YearState};
+use crate::store::records::{CompanySnapshot, CompanyState, FetchPlan, ListingRow, YearRow, YearState};
 
 /// The API never serves more than 5,000 entries of one query.
 pub const MAX_ENTRIES: u64 = 5000;
@@ -66,6 +66,23 @@ pub struct Job {
     pub discovered_at: Option<String>,
     /// Year checkpoints from the database.
     pub known_years: Vec<YearRow>,
+    /// How the current cycle goes on after its discovery (`None` in files
+    /// from before the listing was known: per year).
+    pub fetch_plan: Option<FetchPlan>,
+    /// The current cycle's TotalRecords.
+    pub total_records: Option<u64>,
+    /// The listing checkpoint from the database.
+    pub listing: Option<ListingRow>,
+    /// The digest of the last completed cycle's discovery, when this job
+    /// refreshes a done company (not with `--full-refresh`).
+    pub done_digest: Option<String>,
+}
+
+impl Job {
+    /// The company has rows stored from an earlier cycle (or an earlier part of this one).
+    pub fn has_rows(&self) -> bool {
+        !self.known_years.is_empty() || self.listing.is_some()
+    }
 }
 
 /// One year to page through.
@@ -80,9 +97,16 @@ pub struct YearTask {
 
 /// Decide what a company needs this run.
 pub fn plan(company: CompanySnapshot, opts: &PlanOptions, now: DateTime<Utc>) -> Result<Job, Skip> {
+    // A listing resumed with another --page-size would not line up with
+    // its stored pages: that cycle starts over with discovery.
+    let listing_resumable = company.fetch_plan != Some(FetchPlan::Listing)
+        || company.listing.as_ref().is_some_and(|l| l.complete || l.page_size == opts.page_size);
     let mid_cycle = matches!(company.state, CompanyState::Pending | CompanyState::Deferred | CompanyState::Parked)
         && company.year_list.is_some()
-        && company.discovered_at.is_some();
+        && company.discovered_at.is_some()
+        && listing_resumable;
+    let done_digest =
+        (company.state == CompanyState::Done && !opts.full_refresh).then_some(company.discovery_digest).flatten();
     match company.state {
         CompanyState::Done | CompanyState::NoResult if !opts.full_refresh => {
             let fresh =
@@ -107,7 +131,40 @@ pub fn plan(company: CompanySnapshot, opts: &PlanOptions, now: DateTime<Utc>) ->
         year_list: if mid_cycle { company.year_list.unwrap_or_default() } else { Vec::new() },
         discovered_at: if mid_cycle { company.discovered_at } else { None },
         known_years: company.years,
+        fetch_plan: if mid_cycle { company.fetch_plan } else { None },
+        total_records: company.total_records,
+        listing: company.listing,
+        done_digest,
     })
+}
+
+/// Some year the filter accepts has no complete checkpoint: a refresh whose
+/// discovery is unchanged must still fetch it.
+pub fn missing_years(year_list: &[String], known: &[YearRow], opts: &PlanOptions) -> bool {
+    year_list
+        .iter()
+        .filter(|y| opts.years.accepts(y))
+        .any(|y| known.iter().find(|r| &r.year == y).is_none_or(|r| r.state == YearState::Partial))
+}
+
+/// The least that paging `tasks` per year can cost: a call per year, and at
+/// least ceil(rows / size) where the rows are what `total` holds beyond the
+/// years that stay as stored (assuming those did not change, as per-year
+/// refresh does).
+pub fn per_year_at_least(
+    tasks: &[YearTask],
+    year_list: &[String],
+    known: &[YearRow],
+    total: Option<u64>,
+    page_size: u32,
+) -> u64 {
+    let kept: u64 = year_list
+        .iter()
+        .filter(|y| !tasks.iter().any(|t| &t.year == *y))
+        .filter_map(|y| known.iter().find(|r| &r.year == y).and_then(|r| r.total_records))
+        .sum();
+    let rows = total.unwrap_or(0).saturating_sub(kept);
+    (tasks.len() as u64).max(rows.div_ceil(u64::from(page_size.max(1))))
 }
 
 /// Pages to ask for `total` records: `min(100, ceil(total / page_size))`
@@ -169,10 +226,21 @@ fn same_page_size(row: &YearRow, page_size: u32) -> bool {
     }
 }
 
-/// Most calls a company can still need: SPEC §4's
-/// `1 + Σ_years max(1, min(100, ceil(n_y/50)))` for a first fetch.
-pub fn first_fetch_cost(year_totals: &[u64], page_size: u32) -> u64 {
+/// What a first fetch costs paged per year:
+/// `1 + Σ_years max(1, min(100, ceil(n_y/size)))`.
+pub fn per_year_cost(year_totals: &[u64], page_size: u32) -> u64 {
     1 + year_totals.iter().map(|&n| u64::from(pages_for(n, page_size).0.max(1))).sum::<u64>()
+}
+
+/// What a first fetch costs once the listing is learned: `max(1, ceil(T/size))`
+/// for T ≤ 5,000 entries, per year beyond.
+pub fn listing_cost(year_totals: &[u64], page_size: u32) -> u64 {
+    let total: u64 = year_totals.iter().sum();
+    if total <= MAX_ENTRIES {
+        total.div_ceil(u64::from(page_size.max(1))).max(1)
+    } else {
+        per_year_cost(year_totals, page_size)
+    }
 }
 
 #[cfg(test)]
@@ -190,15 +258,7 @@ mod tests {
     }
 
     fn snapshot(state: CompanyState) -> CompanySnapshot {
-        CompanySnapshot {
-            search_key: "甲公司".into(),
-            state,
-            year_list: None,
-            discovered_at: None,
-            fetched_at: None,
-            retry_after: None,
-            years: vec![],
-        }
+        CompanySnapshot { search_key: "甲公司".into(), state, ..CompanySnapshot::default() }
     }
 
     fn year(y: &str, state: YearState, fetched: u32, total: u32, at: &str) -> YearRow {
@@ -210,6 +270,7 @@ mod tests {
             pages_fetched: fetched,
             fetched_at: Some(at.into()),
             page_size: Some(50),
+            from_listing: false,
         }
     }
 
@@ -220,7 +281,11 @@ mod tests {
         assert_eq!(pages_for(51, 50), (2, false));
         assert_eq!(pages_for(5000, 50), (100, false));
         assert_eq!(pages_for(5001, 50), (100, true));
-        assert_eq!(first_fetch_cost(&[0, 1, 120, 6000], 50), 1 + 1 + 1 + 3 + 100);
+        assert_eq!(per_year_cost(&[0, 1, 120, 6000], 50), 1 + 1 + 1 + 3 + 100);
+        assert_eq!(listing_cost(&[0, 1, 120, 6000], 50), 1 + 1 + 1 + 3 + 100);
+        assert_eq!(listing_cost(&[5, 5, 7, 3], 50), 1);
+        assert_eq!(listing_cost(&[], 50), 1);
+        assert_eq!(listing_cost(&[40, 40, 40], 50), 3);
     }
 
     #[test]

@@ -21,6 +21,7 @@ const MIGRATIONS: &[(&str, &str)] = &[
     ("0001_init.sql", include_str!("../../migrations/0001_init.sql")),
     ("0002_staging.sql", include_str!("../../migrations/0002_staging.sql")),
     ("0003_page_size.sql", include_str!("../../migrations/0003_page_size.sql")),
+    ("0004_listing.sql", include_str!("../../migrations/0004_listing.sql")),
 ];
 
 /// The schema version this build writes (`PRAGMA user_version`).
@@ -42,6 +43,11 @@ pub enum StoreError {
          it was written by a newer qcc-customers — upgrade the tool, the file was not changed"
     )]
     TooNew { db: PathBuf, found: i64, known: usize },
+    #[error(
+        "{db} has schema version {found}, older than this build's ({known}); reading it needs an upgrade, which \
+         only writing does: the next `qcc-customers run` on it upgrades it in place, keeping every row"
+    )]
+    TooOld { db: PathBuf, found: i64, known: usize },
     #[error("cannot open database {db}: {source}")]
     Open { db: PathBuf, source: Box<dyn std::error::Error + Send + Sync> },
     #[error("database {db} does not exist")]
@@ -126,6 +132,10 @@ pub fn open_for_reading(db: &Path) -> Result<Connection, StoreError> {
         };
     conn.busy_timeout(std::time::Duration::from_secs(10))?;
     check_not_newer(db, &conn)?;
+    let found: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
+    if found < schema_version() as i64 {
+        return Err(StoreError::TooOld { db: db.to_path_buf(), found, known: schema_version() });
+    }
     Ok(conn)
 }
 

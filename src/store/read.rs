@@ -2,7 +2,11 @@
 
 use rusqlite::{params, Connection};
 
-use super::records::{YearRow, YearState};
+use rusqlite::OptionalExtension;
+
+use super::records::{
+    CompanySnapshot, CompanyState, Evidence, EvidenceKind, FetchPlan, ListingRow, YearRow, YearState,
+};
 
 /// `(label, count)` pairs, in a stable order.
 pub type Counts = Vec<(String, u64)>;
@@ -139,44 +143,64 @@ pub fn calls_total(conn: &Connection) -> rusqlite::Result<u64> {
     conn.query_row("SELECT COUNT(*) FROM api_calls", [], |r| r.get::<_, i64>(0)).map(|n| n.max(0) as u64)
 }
 
-/// A company as stored (its year checkpoints not loaded: see [`company_years`]),
-/// found by its normalised key, with the last run whose
-/// input held it. Used by the writer (registration) and by `--dry-run`.
+const COMPANY_COLUMNS: &str = "search_key, state, year_list, discovered_at, fetched_at, retry_after, total_records,
+     discovery_digest, fetch_plan, last_run_id";
+
+/// A company row as stored, with the last run whose input held it.
+fn company_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<(CompanySnapshot, Option<i64>)> {
+    let state: String = r.get(1)?;
+    let year_list: Option<String> = r.get(2)?;
+    let plan: Option<String> = r.get(8)?;
+    Ok((
+        CompanySnapshot {
+            search_key: r.get(0)?,
+            state: CompanyState::parse(&state).unwrap_or(CompanyState::Pending),
+            year_list: year_list.and_then(|j| serde_json::from_str(&j).ok()),
+            discovered_at: r.get(3)?,
+            fetched_at: r.get(4)?,
+            retry_after: r.get(5)?,
+            total_records: r.get::<_, Option<i64>>(6)?.map(|v| v.max(0) as u64),
+            discovery_digest: r.get(7)?,
+            fetch_plan: plan.as_deref().and_then(FetchPlan::parse),
+            listing: None,
+            years: Vec::new(),
+        },
+        r.get::<_, Option<i64>>(9)?,
+    ))
+}
+
+/// A company as stored (its checkpoints not loaded: see [`with_checkpoints`]),
+/// found by its normalised key, with the last run whose input held it. Used
+/// by the writer (registration) and by `--dry-run`.
 pub fn company_by_norm_key(
     conn: &Connection,
     norm_key: &str,
-) -> rusqlite::Result<Option<(super::records::CompanySnapshot, Option<i64>)>> {
-    use super::records::{CompanySnapshot, CompanyState};
-    use rusqlite::OptionalExtension;
-    let found = conn
-        .prepare_cached(
-            "SELECT search_key, state, year_list, discovered_at, fetched_at, retry_after, last_run_id
-             FROM companies WHERE norm_key = ?1",
-        )?
-        .query_row([norm_key], |r| {
-            let state: String = r.get(1)?;
-            let year_list: Option<String> = r.get(2)?;
-            Ok((
-                CompanySnapshot {
-                    search_key: r.get(0)?,
-                    state: CompanyState::parse(&state).unwrap_or(CompanyState::Pending),
-                    year_list: year_list.and_then(|j| serde_json::from_str(&j).ok()),
-                    discovered_at: r.get(3)?,
-                    fetched_at: r.get(4)?,
-                    retry_after: r.get(5)?,
-                    years: Vec::new(),
-                },
-                r.get::<_, Option<i64>>(6)?,
-            ))
-        })
-        .optional()?;
-    Ok(found)
+) -> rusqlite::Result<Option<(CompanySnapshot, Option<i64>)>> {
+    conn.prepare_cached(&format!("SELECT {COMPANY_COLUMNS} FROM companies WHERE norm_key = ?1"))?
+        .query_row([norm_key], company_row)
+        .optional()
+}
+
+/// A company as stored, by its search key (checkpoints not loaded).
+pub fn company_by_key(conn: &Connection, search_key: &str) -> rusqlite::Result<Option<CompanySnapshot>> {
+    Ok(conn
+        .prepare_cached(&format!("SELECT {COMPANY_COLUMNS} FROM companies WHERE search_key = ?1"))?
+        .query_row([search_key], company_row)
+        .optional()?
+        .map(|(c, _)| c))
+}
+
+/// The company with its year and listing checkpoints loaded, for planning.
+pub fn with_checkpoints(conn: &Connection, company: CompanySnapshot) -> rusqlite::Result<CompanySnapshot> {
+    let years = company_years(conn, &company.search_key)?;
+    let listing = company_listing(conn, &company.search_key)?;
+    Ok(CompanySnapshot { years, listing, ..company })
 }
 
 /// A company's year checkpoints.
 pub fn company_years(conn: &Connection, search_key: &str) -> rusqlite::Result<Vec<YearRow>> {
     let mut stmt = conn.prepare_cached(
-        "SELECT year, state, total_records, pages_total, pages_fetched, fetched_at, page_size
+        "SELECT year, state, total_records, pages_total, pages_fetched, fetched_at, page_size, source
          FROM company_years WHERE search_key = ?1",
     )?;
     let rows = stmt.query_map([search_key], |r| {
@@ -193,14 +217,98 @@ pub fn company_years(conn: &Connection, search_key: &str) -> rusqlite::Result<Ve
             pages_fetched: r.get::<_, i64>(4)?.max(0) as u32,
             fetched_at: r.get(5)?,
             page_size: r.get::<_, Option<i64>>(6)?.map(|v| v.max(0) as u32),
+            from_listing: r.get::<_, String>(7)? == "listing",
         })
     })?;
     rows.collect()
 }
 
+/// A company's listing checkpoint, if it ever had one.
+pub fn company_listing(conn: &Connection, search_key: &str) -> rusqlite::Result<Option<ListingRow>> {
+    conn.prepare_cached(
+        "SELECT state, total_records, pages_total, pages_fetched, rows_fetched, page_size
+         FROM company_listings WHERE search_key = ?1",
+    )?
+    .query_row([search_key], |r| {
+        Ok(ListingRow {
+            complete: r.get::<_, String>(0)? == "complete",
+            total_records: r.get::<_, i64>(1)?.max(0) as u64,
+            pages_total: r.get::<_, i64>(2)?.max(0) as u32,
+            pages_fetched: r.get::<_, i64>(3)?.max(0) as u32,
+            rows_fetched: r.get::<_, i64>(4)?.max(0) as u64,
+            page_size: r.get::<_, i64>(5)?.max(0) as u32,
+        })
+    })
+    .optional()
+}
+
+/// What answers have shown about the listing: the first `every_year`, the
+/// first `some_years`, and how many contradictions were seen.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct ListingKnowledge {
+    pub every_year: Option<Evidence>,
+    pub some_years: Option<Evidence>,
+    pub contradictions: u64,
+}
+
+pub fn listing_knowledge(conn: &Connection) -> rusqlite::Result<ListingKnowledge> {
+    let first = |kind: EvidenceKind| -> rusqlite::Result<Option<Evidence>> {
+        conn.prepare_cached(
+            "SELECT search_key, order_number, observed_at, detail FROM listing_evidence
+             WHERE kind = ?1 ORDER BY evidence_id LIMIT 1",
+        )?
+        .query_row([kind.as_str()], |r| {
+            Ok(Evidence {
+                kind,
+                search_key: r.get(0)?,
+                order_number: r.get(1)?,
+                observed_at: r.get(2)?,
+                detail: r.get(3)?,
+            })
+        })
+        .optional()
+    };
+    Ok(ListingKnowledge {
+        every_year: first(EvidenceKind::EveryYear)?,
+        some_years: first(EvidenceKind::SomeYears)?,
+        contradictions: conn.query_row(
+            "SELECT COUNT(*) FROM listing_evidence WHERE kind = 'contradiction'",
+            [],
+            |r| r.get::<_, i64>(0),
+        )? as u64,
+    })
+}
+
+/// For the companies whose listing this run completed: the calls their
+/// listing took, and what per-year paging would cost for the same rows
+/// (`1 + Σ max(1, min(100, ceil(n_y/size)))` over the years it held).
+pub fn listing_savings(conn: &Connection, run_id: i64, run_started_at: &str) -> rusqlite::Result<(u64, u64)> {
+    conn.query_row(
+        "SELECT COALESCE(SUM(1 + (SELECT COALESCE(SUM(MAX(1, MIN(100, (y.total_records + l.page_size - 1) / l.page_size))), 0)
+                                  FROM company_years y WHERE y.search_key = l.search_key AND y.source = 'listing')), 0),
+                COALESCE(SUM(l.pages_total), 0)
+         FROM company_listings l JOIN companies c USING (search_key)
+         WHERE l.state = 'complete' AND l.fetched_at >= ?2 AND c.last_run_id = ?1",
+        params![run_id, run_started_at],
+        |r| Ok((r.get::<_, i64>(0)?.max(0) as u64, r.get::<_, i64>(1)?.max(0) as u64)),
+    )
+}
+
 /// Average pages per fetched year, over the whole file (for estimates).
 pub fn average_pages_per_year(conn: &Connection) -> rusqlite::Result<Option<f64>> {
-    conn.query_row("SELECT AVG(MAX(pages_total, 1)) FROM company_years", [], |r| r.get(0))
+    conn.query_row("SELECT AVG(MAX(pages_total, 1)) FROM company_years WHERE source = 'year'", [], |r| r.get(0))
+}
+
+/// Average listing pages of the companies whose discovery said how many
+/// rows they hold, counting those over 5,000 entries as paged per year would
+/// not make them cheaper: only those within reach (for estimates).
+pub fn average_listing_pages(conn: &Connection, page_size: u32) -> rusqlite::Result<Option<f64>> {
+    conn.query_row(
+        "SELECT AVG(MAX(1, (total_records + ?1 - 1) / ?1)) FROM companies
+         WHERE total_records IS NOT NULL AND total_records <= 5000",
+        [i64::from(page_size.max(1))],
+        |r| r.get(0),
+    )
 }
 
 /// Average years per company that has a year list (for estimates).

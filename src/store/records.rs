@@ -20,9 +20,126 @@ pub struct CallRecord {
     pub error: Option<String>,
 }
 
+/// Which query a page answers: the all-years listing (no `year`) or one year.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Query {
+    Listing,
+    Year(String),
+}
+
+impl Query {
+    /// The `year` parameter sent.
+    pub fn year(&self) -> Option<&str> {
+        match self {
+            Query::Listing => None,
+            Query::Year(y) => Some(y),
+        }
+    }
+
+    /// How `raw_pages.query_year` names it: `''` for the listing.
+    pub fn archive_name(&self) -> &str {
+        self.year().unwrap_or("")
+    }
+}
+
+/// The report year a row belongs to: the year of its own `Year` (`"2018"`
+/// for `"2018-06"`), or `None` when it carries none.
+pub fn report_year(row_year: Option<&str>) -> Option<&str> {
+    let y = row_year?.trim().get(..4)?;
+    y.bytes().all(|b| b.is_ascii_digit()).then_some(y)
+}
+
+/// How the rest of a fetch cycle is fetched after its discovery call
+/// (`companies.fetch_plan`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FetchPlan {
+    /// Nothing left: the discovery answer was the whole listing, or nothing changed.
+    Nothing,
+    /// The listing's remaining pages.
+    Listing,
+    /// Page per year.
+    Years,
+}
+
+impl FetchPlan {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FetchPlan::Nothing => "none",
+            FetchPlan::Listing => "listing",
+            FetchPlan::Years => "years",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "none" => FetchPlan::Nothing,
+            "listing" => FetchPlan::Listing,
+            "years" => FetchPlan::Years,
+            _ => return None,
+        })
+    }
+}
+
+/// What an answer showed about the listing (`listing_evidence.kind`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EvidenceKind {
+    /// A whole listing carried every year of its `YearList` (two or more).
+    EveryYear,
+    /// The listing held only some of a company's rows.
+    SomeYears,
+    /// After the listing was learned, an answer contradicted it for one company.
+    Contradiction,
+}
+
+impl EvidenceKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EvidenceKind::EveryYear => "every_year",
+            EvidenceKind::SomeYears => "some_years",
+            EvidenceKind::Contradiction => "contradiction",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "every_year" => EvidenceKind::EveryYear,
+            "some_years" => EvidenceKind::SomeYears,
+            "contradiction" => EvidenceKind::Contradiction,
+            _ => return None,
+        })
+    }
+}
+
+/// One recorded piece of evidence.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Evidence {
+    #[serde(serialize_with = "evidence_kind")]
+    pub kind: EvidenceKind,
+    pub search_key: String,
+    pub order_number: Option<String>,
+    pub observed_at: String,
+    pub detail: String,
+}
+
+fn evidence_kind<S: serde::Serializer>(k: &EvidenceKind, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(k.as_str())
+}
+
+/// A company's listing checkpoint (`company_listings`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ListingRow {
+    pub complete: bool,
+    pub total_records: u64,
+    pub pages_total: u32,
+    pub pages_fetched: u32,
+    pub rows_fetched: u64,
+    pub page_size: u32,
+}
+
 /// A 200 page kept as the receipt for what was paid (`raw_pages`).
 #[derive(Debug, Clone)]
 pub struct RawPage {
+    /// `''` for the listing.
     pub query_year: String,
     pub page_index: u32,
     pub order_number: Option<String>,
@@ -49,8 +166,9 @@ impl YearState {
 }
 
 /// A company's state (`companies.state`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum CompanyState {
+    #[default]
     Pending,
     Done,
     NoResult,
@@ -90,11 +208,24 @@ impl CompanyState {
 /// One thing to record about a company, applied in order within a [`Commit`].
 #[derive(Debug, Clone)]
 pub enum Event {
-    /// Discovery answered 200: the year list starts a new fetch cycle.
-    Discovered { year_list: Vec<String>, raw: Option<RawPage> },
-    /// A year page answered 200: rows + checkpoint (+ receipt).
+    /// Discovery answered 200: a new fetch cycle starts, and how it goes on.
+    Discovered {
+        year_list: Vec<String>,
+        total_records: Option<u64>,
+        /// TotalRecords, YearList and page 1, hashed: what "unchanged" compares.
+        digest: String,
+        plan: FetchPlan,
+        raw: Option<RawPage>,
+    },
+    /// An answer showed what the listing covers.
+    Evidence { kind: EvidenceKind, order_number: Option<String>, detail: String },
+    /// The listing contradicted itself for this company: the rest of the
+    /// cycle is paged per year, and listing rows not yet in `customers` are dropped.
+    ListingAbandoned,
+    /// A page answered 200: rows + checkpoint (+ receipt). For the listing,
+    /// `year_state` is `Complete` on the page that completes the company.
     Page {
-        query_year: String,
+        query: Query,
         page_index: u32,
         total_records: u64,
         pages_total: u32,
@@ -133,7 +264,7 @@ pub struct InputRecord {
 }
 
 /// What the database knows about a company when a run reaches it.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct CompanySnapshot {
     pub search_key: String,
     pub state: CompanyState,
@@ -141,6 +272,12 @@ pub struct CompanySnapshot {
     pub discovered_at: Option<String>,
     pub fetched_at: Option<String>,
     pub retry_after: Option<String>,
+    /// The current cycle's discovery: TotalRecords, digest, and plan.
+    pub total_records: Option<u64>,
+    pub discovery_digest: Option<String>,
+    pub fetch_plan: Option<FetchPlan>,
+    /// The listing checkpoint, if a listing was ever stored.
+    pub listing: Option<ListingRow>,
     pub years: Vec<YearRow>,
 }
 
@@ -155,6 +292,8 @@ pub struct YearRow {
     pub fetched_at: Option<String>,
     /// The page size `pages_fetched` counts in (`None` in files before v3).
     pub page_size: Option<u32>,
+    /// The rows came from the company's listing, not from paging this year.
+    pub from_listing: bool,
 }
 
 /// The outcome of registering one input row.
@@ -165,5 +304,5 @@ pub enum Registration {
     /// Recorded as invalid; costs nothing.
     Invalid,
     /// A company to consider (new or known).
-    Company(CompanySnapshot),
+    Company(Box<CompanySnapshot>),
 }

@@ -13,7 +13,7 @@ use qcc_customers::pipeline::input::InputSource;
 use qcc_customers::pipeline::{self, RunOptions, Summary};
 use qcc_customers::progress::ProgressMode;
 use qcc_customers::qcc::{wire, Credentials};
-use qcc_customers::simulator::{data, SimConfig, Simulator, DEMO_KEY, DEMO_SECRET};
+use qcc_customers::simulator::{data, Listing, Profile, SimConfig, Simulator, DEMO_KEY, DEMO_SECRET};
 use rusqlite::Connection;
 use tokio_util::sync::CancellationToken;
 
@@ -46,6 +46,13 @@ impl Harness {
 
     pub async fn default() -> Self {
         Self::new(SimConfig::default()).await
+    }
+
+    /// A simulator whose listing holds only the latest year: every company is
+    /// paged per year, so the pages a run pays for are known in advance
+    /// ([`expected_pages`]).
+    pub async fn per_year() -> Self {
+        Self::new(per_year_config()).await
     }
 
     /// Write a one-column input CSV with a `company` header.
@@ -121,13 +128,24 @@ pub fn company_keys(n: usize, tag: &str) -> Vec<String> {
     (0..n).map(|i| format!("{tag}测试企业{i:04}有限公司")).collect()
 }
 
-/// The (key, year, page) requests a clean first fetch makes: discovery, then
-/// `max(1, min(100, ceil(n/50)))` pages per year (SPEC §4).
+/// A simulator config whose listing holds only the latest year.
+pub fn per_year_config() -> SimConfig {
+    SimConfig { listing: Listing::LatestYear, ..SimConfig::default() }
+}
+
+/// The (key, year, page) requests a clean first fetch makes when the listing
+/// holds only the latest year: discovery, then `max(1, min(100, ceil(n/50)))`
+/// pages per year — except for a company whose discovery page already is its
+/// whole listing and carries every year of its year list (one year, 1–50 rows).
 pub fn expected_pages(seed: u64, keys: &[String]) -> BTreeSet<(String, String, u32)> {
     let mut out = BTreeSet::new();
     for key in keys {
         out.insert((key.clone(), String::new(), 1));
-        for y in data::company(seed, key).years {
+        let years = data::company(seed, key).years;
+        if years.len() == 1 && (1..=50).contains(&years[0].total) {
+            continue;
+        }
+        for y in years {
             let pages = u64::from(y.total).div_ceil(50).clamp(1, 100) as u32;
             for p in 1..=pages {
                 out.insert((key.clone(), y.year.clone(), p));
@@ -137,8 +155,10 @@ pub fn expected_pages(seed: u64, keys: &[String]) -> BTreeSet<(String, String, u
     out
 }
 
-/// One stored customer row, by identity.
-pub type RowId = (String, String, u32, u32);
+/// One stored customer row, by what it is in the API's data: (search key,
+/// report year, position among that year's rows). The same whichever query
+/// brought it.
+pub type RowId = (String, String, u32);
 
 /// The fields compared for each row.
 #[derive(Debug, Clone, PartialEq)]
@@ -152,17 +172,28 @@ pub struct RowFields {
     pub source: Option<String>,
 }
 
-/// What the simulator holds for these keys, keyed by the row identity the
-/// database must use: (search key, query year, page, row in page).
+/// What the simulator holds for these keys (paging profile).
 pub fn expected_rows(seed: u64, keys: &[String]) -> BTreeMap<RowId, RowFields> {
-    expected_rows_at(seed, keys, 0, 0)
+    expected_rows_of(Profile::Paging, seed, keys, 0, 0)
 }
 
 /// [`expected_rows`] for a simulator with `extra_years` and `revision` set.
 pub fn expected_rows_at(seed: u64, keys: &[String], extra_years: u32, revision: u64) -> BTreeMap<RowId, RowFields> {
+    expected_rows_of(Profile::Paging, seed, keys, extra_years, revision)
+}
+
+/// What the simulator holds for these keys in `profile` (at most 5,000 rows
+/// of a year: what paging can reach).
+pub fn expected_rows_of(
+    profile: Profile,
+    seed: u64,
+    keys: &[String],
+    extra_years: u32,
+    revision: u64,
+) -> BTreeMap<RowId, RowFields> {
     let mut out = BTreeMap::new();
     for key in keys {
-        for y in data::company_at(seed, key, extra_years).years {
+        for y in data::company_of(profile, seed, key, extra_years).years {
             let n = y.total.min(5000);
             for i in 0..n {
                 let json = data::row_rev(seed, revision, key, &y.year, i);
@@ -170,7 +201,7 @@ pub fn expected_rows_at(seed: u64, keys: &[String], extra_years: u32, revision: 
                 let parsed = wire::parse(body.to_string().as_bytes()).unwrap();
                 let r = &parsed.clients[0];
                 out.insert(
-                    (key.clone(), y.year.clone(), i / 50 + 1, i % 50),
+                    (key.clone(), y.year.clone(), i),
                     RowFields {
                         year: Some(r.year.clone().unwrap_or_else(|| y.year.clone())),
                         name: r.name.clone(),
@@ -187,35 +218,48 @@ pub fn expected_rows_at(seed: u64, keys: &[String], extra_years: u32, revision: 
     out
 }
 
-/// Every stored customer row, by identity. Panics if an identity repeats
-/// (the primary key makes that impossible; this double-checks).
+/// Every stored customer row, by what it is (see [`RowId`]): a year's rows
+/// in the order their query listed them. Panics if one year of a company
+/// holds rows of both the listing and the year's own query — that would be
+/// two stored rows for one API row.
 pub fn stored_rows(conn: &Connection) -> BTreeMap<RowId, RowFields> {
     let mut stmt = conn
         .prepare(
-            "SELECT search_key, query_year, page_index, row_index, year, name, key_no, sales_amount,
-                    sales_amount_text, sales_percent_text, source FROM customers",
+            "SELECT search_key, query_year, from_listing, year, name, key_no, sales_amount,
+                    sales_amount_text, sales_percent_text, source FROM customers
+             ORDER BY search_key, query_year, from_listing, page_index, row_index",
         )
         .unwrap();
     let rows = stmt
         .query_map([], |r| {
             Ok((
-                (r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, u32>(2)?, r.get::<_, u32>(3)?),
+                (r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, bool>(2)?),
                 RowFields {
-                    year: r.get(4)?,
-                    name: r.get(5)?,
-                    key_no: r.get(6)?,
-                    sales_amount: r.get(7)?,
-                    sales_amount_text: r.get(8)?,
-                    sales_percent_text: r.get(9)?,
-                    source: r.get(10)?,
+                    year: r.get(3)?,
+                    name: r.get(4)?,
+                    key_no: r.get(5)?,
+                    sales_amount: r.get(6)?,
+                    sales_amount_text: r.get(7)?,
+                    sales_percent_text: r.get(8)?,
+                    source: r.get(9)?,
                 },
             ))
         })
         .unwrap();
     let mut out = BTreeMap::new();
+    let mut group: Option<(String, String, bool)> = None;
+    let mut i = 0;
     for row in rows {
-        let (id, fields) = row.unwrap();
-        assert!(out.insert(id.clone(), fields).is_none(), "row {id:?} stored twice");
+        let ((key, year, listing), fields) = row.unwrap();
+        match &group {
+            Some((k, y, l)) if *k == key && *y == year => {
+                assert_eq!(*l, listing, "{key} {year} holds rows of both the listing and the year's query");
+                i += 1;
+            }
+            _ => i = 0,
+        }
+        group = Some((key.clone(), year.clone(), listing));
+        out.insert((key, year, i), fields);
     }
     out
 }
