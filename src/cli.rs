@@ -94,7 +94,11 @@ pub struct RebuildArgs {
 #[derive(Debug, Args)]
 #[command(after_help = "Credentials: QCC_KEY (AppKey) and QCC_SECRET_KEY (SecretKey) from the environment, \
     or the secret from --secret-key-file. The SecretKey is never accepted as a flag.\n\n\
-    Cost: a first fetch of a company costs 1 + Σ_years max(1, min(100, ceil(rows_in_year / 50))) calls.")]
+    Cost: a first fetch of a company costs max(1, ceil(TotalRecords / 50)) calls once the tool has learned that \
+    the query without year lists every year (and TotalRecords ≤ 5,000), else \
+    1 + Σ_years max(1, min(100, ceil(rows_in_year / 50))). It learns this from answers (a whole listing carrying \
+    every year of its YearList), never assumes it; `status` shows the evidence. A refresh of an unchanged company \
+    costs its one discovery call.")]
 pub struct RunArgs {
     /// Input CSV file, or - for stdin.
     #[arg(long, value_name = "FILE")]

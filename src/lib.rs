@@ -15,7 +15,8 @@
 //! * [`cli`] — clap types only.
 //! * [`cmd`] — one module per subcommand (`run`, `demo`, `mock_server`).
 //! * [`qcc`] — the upstream API: signing, wire types, status-code table, client.
-//! * [`pipeline`] — input, plan, flow control (rate/concurrency/throttling),
+//! * [`pipeline`] — input, plan, what the all-years listing covers
+//!   (`pipeline::listing`), flow control (rate/concurrency/throttling),
 //!   workers, the single writer, shutdown.
 //! * [`store`] — open + migrate + every SQL statement; nothing else touches SQL.
 //! * [`simulator`] — the built-in QCC stand-in (axum router, data generator, faults).

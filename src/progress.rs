@@ -108,13 +108,78 @@ fn activity(stats: &Stats, ctx: &Ctx, started: Instant) -> String {
     )
 }
 
-/// A plain progress line: companies, then the same activity as the bar.
-fn line(stats: &Stats, ctx: &Ctx, started: Instant) -> String {
+/// Where the run stands: input rows settled (skipped, recorded, or their
+/// company handled) of the input's total, and what is left to pay for.
+struct Standing {
+    settled: u64,
+    /// The input's rows, once counted; the rows read so far until then.
+    total: u64,
+    counted: bool,
+    eta: Option<(u64, Duration)>,
+}
+
+/// The calls still to make and how long they take: the rows not yet settled
+/// times the calls a settled row has cost so far, at the recent call rate.
+fn eta(total: u64, settled: u64, calls: u64, rate: f64) -> Option<(u64, Duration)> {
+    if settled == 0 || rate <= 0.0 {
+        return None;
+    }
+    let calls_left = (total.saturating_sub(settled) as f64 * calls as f64 / settled as f64).round() as u64;
+    Some((calls_left, Duration::from_secs_f64(calls_left as f64 / rate)))
+}
+
+/// Calls per second over the last `RATE_WINDOW` of samples.
+struct RecentRate(std::collections::VecDeque<(Instant, u64)>);
+
+const RATE_WINDOW: Duration = Duration::from_secs(10);
+
+impl RecentRate {
+    fn update(&mut self, calls: u64) -> f64 {
+        let now = Instant::now();
+        self.0.push_back((now, calls));
+        while self.0.len() > 2 && now.duration_since(self.0[0].0) > RATE_WINDOW {
+            self.0.pop_front();
+        }
+        let (t0, c0) = self.0[0];
+        let secs = now.duration_since(t0).as_secs_f64();
+        if secs < 0.5 {
+            0.0
+        } else {
+            calls.saturating_sub(c0) as f64 / secs
+        }
+    }
+}
+
+fn standing(stats: &Stats, rate: f64) -> Standing {
+    let read = stats.input_rows.load(Ordering::Relaxed);
+    let settled = (stats.rows_skipped.load(Ordering::Relaxed) + stats.jobs_ended.load(Ordering::Relaxed))
+        .saturating_sub(stats.requeued.load(Ordering::Relaxed));
+    let counted_total = stats.input_total.load(Ordering::Relaxed);
+    let (total, counted) = if counted_total > 0 { (counted_total.max(read), true) } else { (read, false) };
+    let eta = if counted { eta(total, settled, stats.calls.load(Ordering::Relaxed), rate) } else { None };
+    Standing { settled, total, counted, eta }
+}
+
+fn show_eta(s: &Standing) -> String {
+    match s.eta {
+        Some((calls, d)) => {
+            let secs = d.as_secs();
+            format!("ETA {}:{:02}:{:02} (~{calls} calls left)", secs / 3600, secs / 60 % 60, secs % 60)
+        }
+        None if !s.counted => "counting the input…".to_string(),
+        None => "ETA -".to_string(),
+    }
+}
+
+/// A plain progress line: companies, the ETA, then the same activity as the bar.
+fn line(stats: &Stats, ctx: &Ctx, started: Instant, rate: f64) -> String {
+    let s = standing(stats, rate);
     format!(
-        "{} companies done of {} queued{}, {}",
-        stats.companies_finished.load(Ordering::Relaxed),
-        stats.queued.load(Ordering::Relaxed),
-        if stats.input_done.load(Ordering::Relaxed) { "" } else { " so far" },
+        "{} of {}{} input rows settled, {}, {}",
+        s.settled,
+        s.total,
+        if s.counted { "" } else { " so far" },
+        show_eta(&s),
         activity(stats, ctx, started)
     )
 }
@@ -125,11 +190,16 @@ pub fn spawn(mode: ProgressMode, stats: Arc<Stats>, ctx: Arc<Ctx>) -> Progress {
         ProgressMode::Quiet => Progress { task: None, bar: None },
         ProgressMode::Lines(every) => {
             let task = tokio::spawn(async move {
-                let mut tick = tokio::time::interval(every);
-                tick.tick().await;
+                let mut tick = tokio::time::interval(every.min(Duration::from_secs(1)));
+                let mut rate = RecentRate(Default::default());
+                let mut last = Instant::now();
                 loop {
                     tick.tick().await;
-                    tracing::info!(target: "progress", "{}", line(&stats, &ctx, started));
+                    let r = rate.update(stats.calls.load(Ordering::Relaxed));
+                    if last.elapsed() >= every {
+                        last = Instant::now();
+                        tracing::info!(target: "progress", "{}", line(&stats, &ctx, started, r));
+                    }
                 }
             });
             Progress { task: Some(task), bar: None }
@@ -137,24 +207,38 @@ pub fn spawn(mode: ProgressMode, stats: Arc<Stats>, ctx: Arc<Ctx>) -> Progress {
         ProgressMode::Bar => {
             let bar = ProgressBar::with_draw_target(Some(0), ProgressDrawTarget::stderr());
             bar.set_style(
-                ProgressStyle::with_template(
-                    "{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} companies, ETA {eta} — {msg}",
-                )
-                .unwrap_or_else(|_| ProgressStyle::default_bar()),
+                ProgressStyle::with_template("{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} input rows, {msg}")
+                    .unwrap_or_else(|_| ProgressStyle::default_bar()),
             );
             let b = bar.clone();
             let task = tokio::spawn(async move {
                 let mut tick = tokio::time::interval(Duration::from_millis(250));
+                let mut rate = RecentRate(Default::default());
                 loop {
                     tick.tick().await;
-                    // Handled = finished or left for a later run (deferred, parked).
-                    b.set_length(stats.queued.load(Ordering::Relaxed));
-                    b.set_position(stats.jobs_ended.load(Ordering::Relaxed));
-                    b.set_message(activity(&stats, &ctx, started));
+                    let s = standing(&stats, rate.update(stats.calls.load(Ordering::Relaxed)));
+                    b.set_length(s.total);
+                    b.set_position(s.settled);
+                    b.set_message(format!("{} — {}", show_eta(&s), activity(&stats, &ctx, started)));
                 }
             });
             set_active(Some(bar.clone()));
             Progress { task: Some(task), bar: Some(bar) }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_eta_is_the_calls_left_at_the_recent_rate() {
+        // 16 of 1,000 rows settled for 112 calls: ~6,888 calls left; at 20/s, ~344 s.
+        let (calls, d) = eta(1000, 16, 112, 20.0).unwrap();
+        assert_eq!(calls, 6888);
+        assert_eq!(d.as_secs(), 344);
+        assert!(eta(1000, 0, 0, 20.0).is_none());
+        assert_eq!(eta(10, 10, 50, 5.0).unwrap().0, 0);
     }
 }

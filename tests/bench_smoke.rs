@@ -9,5 +9,10 @@ fn the_benchmark_harness_runs_every_scenario_in_smoke_mode() {
     for scenario in ["rate accuracy", "latency hiding", "raw overhead", "writer", "dry-run", "real run", "cost"] {
         assert!(stdout.contains(scenario), "{scenario} missing from:\n{stdout}");
     }
-    assert!(stdout.contains("| cost: clean run over 20 companies |") && stdout.contains("| yes |"));
+    for profile in ["Annual", "Paging"] {
+        for listing in ["EveryYear", "LatestYear"] {
+            let row = format!("| cost: 20 companies, {profile} profile, listing {listing} |");
+            assert!(stdout.contains(&row), "{row} missing from:\n{stdout}");
+        }
+    }
 }

@@ -23,6 +23,9 @@ fn demo_from_a_clean_clone_exits_0_and_leaves_customer_rows() {
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(0), "stdout: {stdout}\nstderr: {}", String::from_utf8_lossy(&out.stderr));
     assert!(stdout.contains("Example query"), "{stdout}");
+    // It shows what it learned about the all-years listing and what that saved.
+    assert!(stdout.contains("the all-years listing covers every year (learned from"), "{stdout}");
+    assert!(stdout.contains("  saved      "), "{stdout}");
     let conn = rusqlite::Connection::open(workdir.join("demo.sqlite")).unwrap();
     let rows: i64 = conn.query_row("SELECT COUNT(*) FROM customers", [], |r| r.get(0)).unwrap();
     assert!(rows > 1000, "{rows} customer rows");

@@ -17,6 +17,8 @@ struct Status {
     calls_today_beijing: u64,
     calls_by_status: read::Counts,
     customer_rows: u64,
+    /// What answers showed about the query without `year`.
+    listing: read::ListingKnowledge,
 }
 
 pub fn run(args: StatusArgs) -> anyhow::Result<i32> {
@@ -41,6 +43,7 @@ pub fn run(args: StatusArgs) -> anyhow::Result<i32> {
         calls_today_beijing: read::calls_since(&conn, &today)?,
         calls_by_status: read::all_calls_by_status(&conn)?,
         customer_rows: read::customer_rows_total(&conn)?,
+        listing: read::listing_knowledge(&conn)?,
     };
     if args.json {
         println!("{}", serde_json::to_string_pretty(&status)?);
@@ -90,5 +93,32 @@ fn render(s: &Status) -> String {
         out.push_str(&format!("  {status:<10} {n:>9}\n"));
     }
     out.push_str(&format!("\nCustomer rows stored: {}\n", s.customer_rows));
+    out.push_str("\nAll-years listing (the query without year)\n");
+    let evidence = |e: &crate::store::records::Evidence| {
+        format!(
+            "    evidence: {} — {} (order {}, {})\n",
+            e.search_key,
+            e.detail,
+            e.order_number.as_deref().unwrap_or("-"),
+            e.observed_at
+        )
+    };
+    match (&s.listing.some_years, &s.listing.every_year) {
+        (Some(e), _) => {
+            out.push_str("  holds only some years: companies are paged per year for good\n");
+            out.push_str(&evidence(e));
+        }
+        (None, Some(e)) => {
+            out.push_str("  covers every year (learned): companies are paged by it, per year only past 5,000 rows\n");
+            out.push_str(&evidence(e));
+        }
+        (None, None) => out.push_str("  not learned yet: companies are paged per year until an answer shows it\n"),
+    }
+    if s.listing.contradictions > 0 {
+        out.push_str(&format!(
+            "  {} answers contradicted it; those companies were paged per year (listing_evidence has each)\n",
+            s.listing.contradictions
+        ));
+    }
     out
 }

@@ -15,6 +15,7 @@ use encoding_rs_io::DecodeReaderBytesBuilder;
 use crate::store::records::InputRecord;
 
 /// Where the CSV comes from.
+#[derive(Debug, Clone)]
 pub enum InputSource {
     Path(PathBuf),
     Stdin,
@@ -148,6 +149,26 @@ impl InputReader {
         };
         let key_column = find_key_column(&headers, opts)?;
         Ok(Self { csv, key_column, headers, record, keep_rows: true, encoding: encoding.name() })
+    }
+
+    /// Rows with a key in the whole input, counted by a second pass that
+    /// neither keeps nor validates them (for the progress bar's total).
+    /// `None` for stdin, which can be read only once.
+    pub fn count_rows(source: InputSource, opts: &InputOptions) -> Option<u64> {
+        if matches!(source, InputSource::Stdin) {
+            return None;
+        }
+        let mut reader = InputReader::open(source, opts).ok()?;
+        reader.keep_rows(false);
+        let mut n = 0;
+        while let Some(item) = reader.next_item() {
+            match item {
+                Item::Record(_) => n += 1,
+                Item::Problem(p) if p.fatal => break,
+                _ => {}
+            }
+        }
+        Some(n)
     }
 
     /// Whether to build each row's JSON ([`InputRecord::row_json`]).

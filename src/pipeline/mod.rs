@@ -62,6 +62,9 @@ pub struct RunOptions {
 /// Counters every stage updates; progress and the summary read them.
 #[derive(Default)]
 pub struct Stats {
+    /// Rows with a key in the whole input, once a quick count has read it
+    /// (0 until then, and for stdin).
+    pub input_total: AtomicU64,
     pub input_rows: AtomicU64,
     pub blank_rows: AtomicU64,
     pub bad_rows: AtomicU64,
@@ -71,6 +74,11 @@ pub struct Stats {
     pub companies_finished: AtomicU64,
     /// Jobs a worker has finished with, whatever the outcome.
     pub jobs_ended: AtomicU64,
+    /// Input rows settled without a job (duplicate, invalid, fresh, rejected
+    /// or still parked), and parked companies queued again: with
+    /// `jobs_ended`, what the progress bar counts as done.
+    pub rows_skipped: AtomicU64,
+    pub requeued: AtomicU64,
     pub calls: AtomicU64,
     pub rows_written: AtomicU64,
     pub commits: AtomicU64,
@@ -309,6 +317,16 @@ pub const COMMIT_WINDOW_PER_WORKER: usize = 8;
 /// stop switch (signals, tests).
 pub async fn run(opts: RunOptions, cancel: CancellationToken) -> Result<Summary, RunError> {
     let started = Instant::now();
+    let stats = Arc::new(Stats::default());
+    if opts.progress != crate::progress::ProgressMode::Quiet {
+        // The progress bar's total: a second, quick pass over the input.
+        let (source, input_options, stats) = (opts.input.clone(), opts.input_options.clone(), stats.clone());
+        let _ = std::thread::Builder::new().name("input-count".into()).spawn(move || {
+            if let Some(n) = InputReader::count_rows(source, &input_options) {
+                stats.input_total.store(n, Ordering::Relaxed);
+            }
+        });
+    }
     let reader = InputReader::open(opts.input, &opts.input_options)?;
     tracing::info!(input = %opts.input_label, encoding = reader.encoding, "Reading input.");
 
@@ -325,7 +343,6 @@ pub async fn run(opts: RunOptions, cancel: CancellationToken) -> Result<Summary,
 
     let client = Client::new(&opts.client, opts.credentials).map_err(|e| RunError::Client(e.to_string()))?;
     let stop = Arc::new(Stop::with_parent(&cancel));
-    let stats = Arc::new(Stats::default());
     // One worker per in-flight slot; in auto mode the flow control decides
     // how many of them may be calling at a time.
     let workers_n = match opts.flow.concurrency {
@@ -408,6 +425,9 @@ fn read_and_plan(
     stop: &Stop,
 ) {
     let queue = |reg: Registration| -> bool {
+        if !matches!(reg, Registration::Company(_)) {
+            stats.rows_skipped.fetch_add(1, Ordering::Relaxed);
+        }
         match reg {
             Registration::Duplicate => {
                 stats.duplicates.fetch_add(1, Ordering::Relaxed);
@@ -421,9 +441,12 @@ fn read_and_plan(
                 }
                 Err(Skip::Fresh) => {
                     stats.skipped_fresh.fetch_add(1, Ordering::Relaxed);
+                    stats.rows_skipped.fetch_add(1, Ordering::Relaxed);
                 }
                 // The database says why (state, status_code, retry_after).
-                Err(Skip::Rejected | Skip::Parked(_)) => {}
+                Err(Skip::Rejected | Skip::Parked(_)) => {
+                    stats.rows_skipped.fetch_add(1, Ordering::Relaxed);
+                }
             },
         }
         true
@@ -434,6 +457,7 @@ fn read_and_plan(
         write_tx.blocking_send(WriteMsg::TakeDueParked { limit: REGISTER_BATCH, reply: reply_tx }).ok()?;
         let due = reply_rx.blocking_recv().ok()?;
         let n = due.len();
+        stats.requeued.fetch_add(n as u64, Ordering::Relaxed);
         for snapshot in due {
             if !queue(Registration::Company(Box::new(snapshot))) {
                 return None;
