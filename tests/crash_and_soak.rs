@@ -20,24 +20,7 @@ async fn sigkill_at_five_random_moments_loses_nothing_and_repays_at_most_the_cal
     let total = expected_pages(h.seed(), &keys).len();
     let concurrency: u32 = 4;
     // Five kill points, spread at random over the run.
-    let mut points: Vec<usize> = (0..5).map(|_| fastrand::usize(20..total * 9 / 10)).collect();
-    points.sort_unstable();
-    let mut kills: u32 = 0;
-    for point in points {
-        let mut child = start(&h, concurrency);
-        loop {
-            if child.try_wait().unwrap().is_some() {
-                break;
-            }
-            if h.sim.handle.request_count() >= point {
-                child.kill().unwrap(); // SIGKILL
-                kills += 1;
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(1)).await;
-        }
-        child.wait().unwrap();
-    }
+    let kills = kill_at(&h, &random_points(total), |h| start(h, concurrency)).await;
     let mut child = start(&h, concurrency);
     let status = tokio::task::spawn_blocking(move || child.wait().unwrap()).await.unwrap();
     assert_eq!(status.code(), Some(0));

@@ -5,10 +5,9 @@
 mod common;
 
 use std::collections::BTreeMap;
-use std::time::Duration;
 
 use common::*;
-use qcc_customers::pipeline::{plan, Summary};
+use qcc_customers::pipeline::plan;
 use qcc_customers::simulator::{data, Listing, Profile, SimConfig, Simulator};
 
 fn config(profile: Profile, listing: Listing) -> SimConfig {
@@ -32,31 +31,6 @@ fn per_year_formula(profile: Profile, seed: u64, keys: &[String]) -> u64 {
 
 fn evidence(h: &Harness, kind: &str) -> i64 {
     h.conn().query_row("SELECT COUNT(*) FROM listing_evidence WHERE kind = ?1", [kind], |r| r.get(0)).unwrap()
-}
-
-async fn run_on(h: &Harness, sim: &Simulator, fetch: &qcc_customers::cli::FetchArgs) -> Summary {
-    let mut opts = h.options(fetch);
-    opts.client.endpoint = reqwest::Url::parse(&sim.endpoint()).unwrap();
-    qcc_customers::pipeline::run(opts, tokio_util::sync::CancellationToken::new()).await.unwrap()
-}
-
-fn age(h: &Harness) {
-    h.conn().execute("UPDATE companies SET fetched_at = '2000-01-01T00:00:00.000Z'", []).unwrap();
-}
-
-/// Every column of every stored row, in identity order.
-fn dump(conn: &rusqlite::Connection) -> Vec<String> {
-    conn.prepare("SELECT * FROM customers ORDER BY search_key, query_year, from_listing, page_index, row_index")
-        .unwrap()
-        .query_map([], |r| {
-            Ok((0..16)
-                .map(|i| format!("{:?}", r.get::<_, rusqlite::types::Value>(i).unwrap()))
-                .collect::<Vec<_>>()
-                .join("|"))
-        })
-        .unwrap()
-        .map(Result::unwrap)
-        .collect()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -152,47 +126,42 @@ async fn a_refresh_of_unchanged_companies_costs_one_call_each_and_a_changed_one_
     assert_eq!(h.run(&fast_fetch()).await.exit_code, 0);
 
     // Nothing changed: one call per company, and the rows are as they were.
-    age(&h);
-    let before = dump(&h.conn());
+    h.age();
+    let before = dump_customers(&h.conn());
     let same = Simulator::start(annual.clone()).await.unwrap();
-    let s = run_on(&h, &same, &fast_fetch()).await;
+    let s = h.run_on(&same, &fast_fetch()).await;
     assert_eq!(s.exit_code, 0, "{}", s.render());
     assert_eq!(same.handle.request_count(), keys.len(), "one call per unchanged company");
     assert_eq!(
         s.listing.unchanged as usize,
         keys.len() - keys.iter().filter(|k| totals(Profile::Annual, 2019, k).is_empty()).count()
     );
-    assert_eq!(dump(&h.conn()), before);
+    assert_eq!(dump_customers(&h.conn()), before);
 
     // A new year: exactly the new data.
-    age(&h);
+    h.age();
     let newer = Simulator::start(SimConfig { extra_years: 1, ..annual.clone() }).await.unwrap();
-    let s = run_on(&h, &newer, &fast_fetch()).await;
+    let s = h.run_on(&newer, &fast_fetch()).await;
     assert_eq!(s.exit_code, 0, "{}", s.render());
     assert_same_rows(&stored_rows(&h.conn()), &expected_after(h.seed(), &keys, 1, 0));
     let changed = keys.len() as u64;
     assert!(newer.handle.billed() <= per_year_formula(Profile::Annual, 2019, &keys) + changed);
 
     // The latest year's contents change: exactly the new data again.
-    age(&h);
+    h.age();
     let revised = Simulator::start(SimConfig { extra_years: 1, revision: 5, revise_latest_year_only: true, ..annual })
         .await
         .unwrap();
-    let s = run_on(&h, &revised, &fast_fetch()).await;
+    let s = h.run_on(&revised, &fast_fetch()).await;
     assert_eq!(s.exit_code, 0, "{}", s.render());
     assert_same_rows(&stored_rows(&h.conn()), &expected_after(h.seed(), &keys, 1, 5));
     assert_eq!(count(&h.conn(), "SELECT COUNT(*) FROM customers_staging"), 0);
 
     // And `rebuild` re-derives that mix of listing and per-year rows exactly.
-    let before = dump(&h.conn());
+    let before = dump_customers(&h.conn());
     h.conn().execute("UPDATE customers SET name = 'corrupted', sales_amount = -1", []).unwrap();
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_qcc-customers"))
-        .args(["rebuild", "--db"])
-        .arg(&h.db)
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
-    assert_eq!(dump(&h.conn()), before);
+    h.rebuild();
+    assert_eq!(dump_customers(&h.conn()), before);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -207,7 +176,7 @@ async fn a_listing_that_contradicts_what_was_learned_sends_its_company_back_to_p
     let odd = Simulator::start(config(Profile::Paging, Listing::LatestRowsAllTotal)).await.unwrap();
     let mut fetch = fast_fetch();
     fetch.full_refresh = true;
-    let s = run_on(&h, &odd, &fetch).await;
+    let s = h.run_on(&odd, &fetch).await;
     assert_eq!(s.exit_code, 0, "{}", s.render());
     assert!(s.listing.contradictions > 0, "{}", s.render());
     assert!(s.render().contains("contradicted"), "{}", s.render());
@@ -225,24 +194,7 @@ async fn sigkill_at_random_moments_while_listing_pages_are_fetched_then_a_resume
     let total = optimum(Profile::Paging, h.seed(), &keys) as usize;
     let concurrency: u32 = 4;
     let start = |h: &Harness| spawn_run(h, &["--qps", "400", "--concurrency", &concurrency.to_string()]);
-    let mut points: Vec<usize> = (0..5).map(|_| fastrand::usize(20..total * 9 / 10)).collect();
-    points.sort_unstable();
-    let mut kills: u32 = 0;
-    for point in points {
-        let mut child = start(&h);
-        loop {
-            if child.try_wait().unwrap().is_some() {
-                break;
-            }
-            if h.sim.handle.request_count() >= point {
-                child.kill().unwrap(); // SIGKILL
-                kills += 1;
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(1)).await;
-        }
-        child.wait().unwrap();
-    }
+    let kills = kill_at(&h, &random_points(total), start).await;
     let mut child = start(&h);
     let status = tokio::task::spawn_blocking(move || child.wait().unwrap()).await.unwrap();
     assert_eq!(status.code(), Some(0));
@@ -308,22 +260,43 @@ async fn a_version_3_file_with_archived_discovery_pages_is_upgraded_in_place_and
 
     // `rebuild` upgrades the file and re-derives the rows: the discovery
     // pages' rows are not stored a second time.
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_qcc-customers"))
-        .args(["rebuild", "--db"])
-        .arg(&h.db)
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    h.rebuild();
     let version: i64 = h.conn().pragma_query_value(None, "user_version", |r| r.get(0)).unwrap();
     assert_eq!(version as usize, qcc_customers::store::schema_version());
     assert_same_rows(&stored_rows(&h.conn()), &expected_rows(h.seed(), &keys));
 
     // A refresh of the upgraded file (with new contents) stores exactly the new data.
-    age(&h);
+    h.age();
     let revised = Simulator::start(SimConfig { revision: 3, ..per_year_config() }).await.unwrap();
     let mut fetch = fast_fetch();
     fetch.full_refresh = true;
-    let s = run_on(&h, &revised, &fetch).await;
+    let s = h.run_on(&revised, &fetch).await;
     assert_eq!(s.exit_code, 0, "{}", s.render());
     assert_same_rows(&stored_rows(&h.conn()), &expected_rows_at(h.seed(), &keys, 0, 3));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_narrowed_by_since_costs_no_more_than_paging_those_years_and_stores_all_their_rows() {
+    let h = Harness::default().await;
+    let keys = company_keys(150, "限年");
+    h.write_keys(&keys);
+    let mut fetch = fast_fetch();
+    fetch.since = Some(2024);
+    let s = h.run(&fetch).await;
+    assert_eq!(s.exit_code, 0, "{}", s.render());
+    let formula: u64 = keys
+        .iter()
+        .map(|k| {
+            let years = data::company(h.seed(), k).years;
+            let recent: Vec<u64> =
+                years.iter().filter(|y| y.year.as_str() >= "2024").map(|y| u64::from(y.total)).collect();
+            plan::per_year_cost(&recent, 50)
+        })
+        .sum();
+    assert!(s.calls <= formula, "{} calls, per-year paging of 2024 on costs {formula}", s.calls);
+    let stored = stored_rows(&h.conn());
+    let want = expected_rows(h.seed(), &keys);
+    let recent: BTreeMap<_, _> = want.iter().filter(|(id, _)| id.1.as_str() >= "2024").collect();
+    let got: BTreeMap<_, _> = stored.iter().filter(|(id, _)| id.1.as_str() >= "2024").collect();
+    assert_eq!(got, recent);
 }

@@ -71,25 +71,12 @@ async fn rebuild_reproduces_the_customers_table_exactly_without_a_call() {
     keys.push("QCC-SIM-207-r".into());
     h.write_keys(&keys);
     h.run(&fast_fetch()).await;
-    let dump = |conn: &rusqlite::Connection| -> Vec<String> {
-        conn.prepare("SELECT * FROM customers ORDER BY search_key, query_year, from_listing, page_index, row_index")
-            .unwrap()
-            .query_map([], |r| {
-                Ok((0..16)
-                    .map(|i| format!("{:?}", r.get::<_, rusqlite::types::Value>(i).unwrap()))
-                    .collect::<Vec<_>>()
-                    .join("|"))
-            })
-            .unwrap()
-            .map(Result::unwrap)
-            .collect()
-    };
-    let before = dump(&h.conn());
+    let before = dump_customers(&h.conn());
     h.conn().execute("UPDATE customers SET name = 'corrupted', sales_amount = -1", []).unwrap();
     let calls = h.sim.handle.request_count();
     let out = bin().args(["rebuild", "--db"]).arg(&h.db).output().unwrap();
     assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
-    assert_eq!(dump(&h.conn()), before);
+    assert_eq!(dump_customers(&h.conn()), before);
     assert_eq!(h.sim.handle.request_count(), calls, "no call");
 }
 

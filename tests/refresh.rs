@@ -8,23 +8,6 @@ use std::collections::BTreeMap;
 
 use common::*;
 use qcc_customers::simulator::{data, SimConfig, Simulator};
-use tokio_util::sync::CancellationToken;
-
-/// Make every company of the database due for a refresh.
-fn age(h: &Harness) {
-    h.conn().execute("UPDATE companies SET fetched_at = '2000-01-01T00:00:00.000Z'", []).unwrap();
-}
-
-/// Run against another simulator (same seed, other data options), same database.
-async fn run_against(
-    h: &Harness,
-    sim: &Simulator,
-    fetch: &qcc_customers::cli::FetchArgs,
-) -> qcc_customers::pipeline::Summary {
-    let mut opts = h.options(fetch);
-    opts.client.endpoint = reqwest::Url::parse(&sim.endpoint()).unwrap();
-    qcc_customers::pipeline::run(opts, CancellationToken::new()).await.unwrap()
-}
 
 fn latest_year_pages(seed: u64, key: &str, extra: u32) -> usize {
     let c = data::company_at(seed, key, extra);
@@ -43,17 +26,17 @@ async fn an_unchanged_company_costs_one_call_and_a_new_year_costs_discovery_and_
     assert_eq!(s.calls, 0);
 
     // Past the window, nothing changed: discovery alone, per company.
-    age(&h);
+    h.age();
     let sim2 = Simulator::start(per_year_config()).await.unwrap();
-    let s = run_against(&h, &sim2, &fast_fetch()).await;
+    let s = h.run_on(&sim2, &fast_fetch()).await;
     assert_eq!(s.exit_code, 0, "{}", s.render());
     assert_eq!(sim2.handle.request_count(), keys.len(), "one call per unchanged company");
     assert_same_rows(&stored_rows(&h.conn()), &expected_rows(h.seed(), &keys));
 
     // The API adds a year: exactly that year is fetched (it is now the latest).
-    age(&h);
+    h.age();
     let sim3 = Simulator::start(SimConfig { extra_years: 1, ..per_year_config() }).await.unwrap();
-    let s = run_against(&h, &sim3, &fast_fetch()).await;
+    let s = h.run_on(&sim3, &fast_fetch()).await;
     assert_eq!(s.exit_code, 0, "{}", s.render());
     let want: usize = keys.iter().map(|k| 1 + latest_year_pages(h.seed(), k, 1)).sum();
     assert_eq!(sim3.handle.request_count(), want, "discovery + the new year only");
@@ -76,11 +59,11 @@ async fn a_refresh_stopped_half_way_through_a_year_keeps_its_old_rows_until_the_
     let latest = data::company(h.seed(), &key).years[0].year.clone();
 
     // New contents; stop after discovery + 2 pages of the latest year.
-    age(&h);
+    h.age();
     let sim2 = Simulator::start(SimConfig { revision: 7, ..per_year_config() }).await.unwrap();
     let mut fetch = fast_fetch();
     fetch.max_calls = Some(3);
-    let s = run_against(&h, &sim2, &fetch).await;
+    let s = h.run_on(&sim2, &fetch).await;
     assert_eq!(s.exit_code, 75);
     assert_eq!(sim2.handle.request_count(), 3);
     let mid = stored_rows(&h.conn());
@@ -90,7 +73,7 @@ async fn a_refresh_stopped_half_way_through_a_year_keeps_its_old_rows_until_the_
     assert!(count(&h.conn(), "SELECT COUNT(*) FROM customers_staging") > 0);
 
     // The re-run completes the replacement without paying the two pages again.
-    let s = run_against(&h, &sim2, &fast_fetch()).await;
+    let s = h.run_on(&sim2, &fast_fetch()).await;
     assert_eq!(s.exit_code, 0, "{}", s.render());
     assert_eq!(sim2.handle.request_count(), 3 + latest_year_pages(h.seed(), &key, 0) - 2, "only the missing pages");
     let new = stored_rows(&h.conn());

@@ -150,7 +150,9 @@ pub fn missing_years(year_list: &[String], known: &[YearRow], opts: &PlanOptions
 /// The least that paging `tasks` per year can cost: a call per year, and at
 /// least ceil(rows / size) where the rows are what `total` holds beyond the
 /// years that stay as stored (assuming those did not change, as per-year
-/// refresh does).
+/// refresh does). When a year left out has no known size (`--years` leaves
+/// it out, or it was never fetched) the rows the tasks need are unknown, and
+/// only the call per year is sure.
 pub fn per_year_at_least(
     tasks: &[YearTask],
     year_list: &[String],
@@ -158,12 +160,15 @@ pub fn per_year_at_least(
     total: Option<u64>,
     page_size: u32,
 ) -> u64 {
-    let kept: u64 = year_list
+    let left_out: Option<u64> = year_list
         .iter()
         .filter(|y| !tasks.iter().any(|t| &t.year == *y))
-        .filter_map(|y| known.iter().find(|r| &r.year == y).and_then(|r| r.total_records))
+        .map(|y| known.iter().find(|r| &r.year == y).and_then(|r| r.total_records))
         .sum();
-    let rows = total.unwrap_or(0).saturating_sub(kept);
+    let rows = match (total, left_out) {
+        (Some(t), Some(kept)) => t.saturating_sub(kept),
+        _ => 0,
+    };
     (tasks.len() as u64).max(rows.div_ceil(u64::from(page_size.max(1))))
 }
 
@@ -363,6 +368,22 @@ mod tests {
         let mut full = opts();
         full.full_refresh = true;
         assert_eq!(years_to_fetch(&list, &known, cycle, &full).len(), 3);
+    }
+
+    #[test]
+    fn per_year_can_cost_no_less_than_a_call_a_year_and_the_rows_it_must_bring() {
+        let list = vec!["2024".to_string(), "2023".to_string(), "2022".to_string()];
+        let task = |y: &str| YearTask { year: y.into(), first_page: 1, pages_total: None, total_records: None };
+        let old = "2025-01-01T00:00:00.000Z";
+        let known = vec![
+            year("2023", YearState::Complete, 2, 2, old), // 100 rows
+            year("2022", YearState::Complete, 1, 1, old), // 50 rows
+        ];
+        // A refresh of 2024: T = 400 holds 250 rows beyond the years kept.
+        assert_eq!(per_year_at_least(&[task("2024")], &list, &known, Some(400), 50), 5);
+        // A first fetch narrowed to 2024: the other years' sizes are unknown.
+        assert_eq!(per_year_at_least(&[task("2024")], &list, &[], Some(400), 50), 1);
+        assert_eq!(per_year_at_least(&[task("2024"), task("2023"), task("2022")], &list, &[], Some(400), 50), 8);
     }
 
     #[test]

@@ -283,7 +283,8 @@ const STAGING: &str = "customers_staging";
 /// In `customers` a year is every row of that report year and the listing is
 /// every row of the company, whichever query brought them: re-fetching
 /// either replaces exactly those. In the staging table each unit owns only
-/// the rows it staged.
+/// the rows it staged. `?2` is the year (NULL for the listing), so every
+/// statement built on this binds the same two parameters.
 fn unit_rows(table: &str, query: &Query) -> &'static str {
     match (table == CUSTOMERS, query) {
         (true, Query::Year(_)) => "query_year = ?2",

@@ -87,6 +87,28 @@ impl Harness {
         pipeline::run(self.options(fetch), CancellationToken::new()).await.expect("run completes")
     }
 
+    /// Run against another simulator (same database), e.g. one whose data changed.
+    pub async fn run_on(&self, sim: &Simulator, fetch: &FetchArgs) -> Summary {
+        let mut opts = self.options(fetch);
+        opts.client.endpoint = reqwest::Url::parse(&sim.endpoint()).unwrap();
+        pipeline::run(opts, CancellationToken::new()).await.expect("run completes")
+    }
+
+    /// Make every company of the database due for a refresh.
+    pub fn age(&self) {
+        self.conn().execute("UPDATE companies SET fetched_at = '2000-01-01T00:00:00.000Z'", []).unwrap();
+    }
+
+    /// `qcc-customers rebuild` on the database; panics unless it exits 0.
+    pub fn rebuild(&self) {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_qcc-customers"))
+            .args(["rebuild", "--db"])
+            .arg(&self.db)
+            .output()
+            .expect("binary runs");
+        assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    }
+
     pub fn conn(&self) -> Connection {
         Connection::open(&self.db).expect("open db")
     }
@@ -113,6 +135,52 @@ pub fn spawn_run(h: &Harness, extra: &[&str]) -> std::process::Child {
         .stderr(std::process::Stdio::null())
         .spawn()
         .expect("binary starts")
+}
+
+/// SIGKILL a run started by `start` once the simulator has seen each of
+/// `points` requests (sorted); returns how many runs were killed (a run that
+/// ended first is not).
+pub async fn kill_at(h: &Harness, points: &[usize], start: impl Fn(&Harness) -> std::process::Child) -> u32 {
+    let mut kills = 0;
+    for &point in points {
+        let mut child = start(h);
+        loop {
+            if child.try_wait().unwrap().is_some() {
+                break;
+            }
+            if h.sim.handle.request_count() >= point {
+                child.kill().unwrap(); // SIGKILL: no chance to clean up
+                kills += 1;
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+        child.wait().unwrap();
+    }
+    kills
+}
+
+/// Five request counts at random in `20..total × 0.9`, sorted.
+pub fn random_points(total: usize) -> Vec<usize> {
+    let mut points: Vec<usize> = (0..5).map(|_| fastrand::usize(20..total * 9 / 10)).collect();
+    points.sort_unstable();
+    points
+}
+
+/// Every column of every stored customer row, in identity order.
+pub fn dump_customers(conn: &Connection) -> Vec<String> {
+    conn.prepare("SELECT * FROM customers ORDER BY search_key, query_year, from_listing, page_index, row_index")
+        .unwrap()
+        .query_map([], |r| {
+            let n = r.as_ref().column_count();
+            Ok((0..n)
+                .map(|i| format!("{:?}", r.get::<_, rusqlite::types::Value>(i).unwrap()))
+                .collect::<Vec<_>>()
+                .join("|"))
+        })
+        .unwrap()
+        .map(Result::unwrap)
+        .collect()
 }
 
 pub fn csv_field(s: &str) -> String {
