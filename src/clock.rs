@@ -1,5 +1,10 @@
-//! Timestamps. Every timestamp the tool stores is ISO-8601 UTC text with
+//! Time. Every timestamp the tool stores is ISO-8601 UTC text with
 //! milliseconds (`2026-11-28T21:03:52.123Z`), so text order is time order.
+//! A run takes the time of day from one [`Clock`]: the call ledger, the
+//! daily limit's Beijing day, 110 parking, refresh windows and checkpoints
+//! all read it, so a test can place a run at any hour. Intervals (the rate
+//! limit, backoff, throttle pauses, park wake-ups) run on the tokio clock,
+//! which a test can pause.
 
 use chrono::{DateTime, Duration, FixedOffset, NaiveTime, TimeZone, Utc};
 
@@ -7,6 +12,39 @@ const FORMAT: &str = "%Y-%m-%dT%H:%M:%S%.3fZ";
 
 pub fn now_iso() -> String {
     iso(Utc::now())
+}
+
+/// The wall clock a run reads: the system's, or (in tests) the system's
+/// shifted by a fixed offset.
+#[derive(Debug, Clone, Copy)]
+pub struct Clock {
+    offset: Duration,
+}
+
+impl Default for Clock {
+    fn default() -> Self {
+        Clock::system()
+    }
+}
+
+impl Clock {
+    pub fn system() -> Self {
+        Clock { offset: Duration::zero() }
+    }
+
+    /// The system clock moved by `offset`: e.g. to noon in Beijing, so that a
+    /// test never runs across the daily limit's midnight.
+    pub fn shifted(offset: Duration) -> Self {
+        Clock { offset }
+    }
+
+    pub fn now(&self) -> DateTime<Utc> {
+        Utc::now() + self.offset
+    }
+
+    pub fn now_iso(&self) -> String {
+        iso(self.now())
+    }
 }
 
 pub fn iso(t: DateTime<Utc>) -> String {

@@ -29,7 +29,7 @@ fn main() {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");
-            std::process::exit(70);
+            std::process::exit(exit::SOFTWARE);
         }
     };
     let quiet = cli.quiet;

@@ -11,7 +11,7 @@ use std::sync::Mutex;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use tokio::task::JoinHandle;
 
-use crate::pipeline::worker::Ctx;
+use crate::pipeline::flow::Flow;
 use crate::pipeline::Stats;
 
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -87,10 +87,10 @@ impl Progress {
 }
 
 /// Calls, rate, rows, in flight and the throttle state: the bar's message.
-fn activity(stats: &Stats, ctx: &Ctx, started: Instant) -> String {
+fn activity(stats: &Stats, flow: &Flow, started: Instant) -> String {
     let calls = stats.calls.load(Ordering::Relaxed);
     let secs = started.elapsed().as_secs_f64().max(0.001);
-    let flow = ctx.flow.status();
+    let flow = flow.status();
     let state = if flow.paused {
         " — THROTTLED (paused)".to_string()
     } else if flow.rate_factor < 1.0 {
@@ -172,7 +172,7 @@ fn show_eta(s: &Standing) -> String {
 }
 
 /// A plain progress line: companies, the ETA, then the same activity as the bar.
-fn line(stats: &Stats, ctx: &Ctx, started: Instant, rate: f64) -> String {
+fn line(stats: &Stats, flow: &Flow, started: Instant, rate: f64) -> String {
     let s = standing(stats, rate);
     format!(
         "{} of {}{} input rows settled, {}, {}",
@@ -180,11 +180,11 @@ fn line(stats: &Stats, ctx: &Ctx, started: Instant, rate: f64) -> String {
         s.total,
         if s.counted { "" } else { " so far" },
         show_eta(&s),
-        activity(stats, ctx, started)
+        activity(stats, flow, started)
     )
 }
 
-pub fn spawn(mode: ProgressMode, stats: Arc<Stats>, ctx: Arc<Ctx>) -> Progress {
+pub fn spawn(mode: ProgressMode, stats: Arc<Stats>, flow: Arc<Flow>) -> Progress {
     let started = Instant::now();
     match mode {
         ProgressMode::Quiet => Progress { task: None, bar: None },
@@ -198,7 +198,7 @@ pub fn spawn(mode: ProgressMode, stats: Arc<Stats>, ctx: Arc<Ctx>) -> Progress {
                     let r = rate.update(stats.calls.load(Ordering::Relaxed));
                     if last.elapsed() >= every {
                         last = Instant::now();
-                        tracing::info!(target: "progress", "{}", line(&stats, &ctx, started, r));
+                        tracing::info!(target: "progress", "{}", line(&stats, &flow, started, r));
                     }
                 }
             });
@@ -219,7 +219,7 @@ pub fn spawn(mode: ProgressMode, stats: Arc<Stats>, ctx: Arc<Ctx>) -> Progress {
                     let s = standing(&stats, rate.update(stats.calls.load(Ordering::Relaxed)));
                     b.set_length(s.total);
                     b.set_position(s.settled);
-                    b.set_message(format!("{} — {}", show_eta(&s), activity(&stats, &ctx, started)));
+                    b.set_message(format!("{} — {}", show_eta(&s), activity(&stats, &flow, started)));
                 }
             });
             set_active(Some(bar.clone()));

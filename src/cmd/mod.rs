@@ -39,5 +39,5 @@ pub fn exit_code_of(err: &anyhow::Error) -> i32 {
             return crate::exit::DATAERR;
         }
     }
-    70 // EX_SOFTWARE: a bug; the message says what happened.
+    crate::exit::SOFTWARE
 }

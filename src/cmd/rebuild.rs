@@ -1,8 +1,6 @@
 //! `qcc-customers rebuild`: re-derive `customers` from the archived raw pages
 //! without any call — after a parser fix, or to check the archive.
 
-use std::io::Read;
-
 use crate::cli::RebuildArgs;
 use crate::store::{self, write};
 use crate::{exit, qcc};
@@ -13,9 +11,8 @@ pub fn run(args: RebuildArgs) -> anyhow::Result<i32> {
     }
     let mut store = store::open_for_writing(&args.db)?;
     let tx = store.conn.transaction().map_err(store::StoreError::from)?;
-    let report = write::rebuild(&tx, |compressed| {
-        let mut body = Vec::new();
-        flate2::read::ZlibDecoder::new(compressed).read_to_end(&mut body).ok()?;
+    let report = write::rebuild(&tx, |stored| {
+        let body = store::receipt::decompress(stored)?;
         qcc::wire::parse(&body).ok().map(|r| r.clients)
     })
     .map_err(store::StoreError::from)?;

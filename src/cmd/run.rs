@@ -9,10 +9,10 @@ use tokio_util::sync::CancellationToken;
 use super::Exit;
 use crate::cli::{FetchArgs, InputArgs, RunArgs};
 use crate::exit;
+use crate::pipeline::call::RetryPolicy;
 use crate::pipeline::flow::{Concurrency, FlowConfig};
 use crate::pipeline::input::{InputOptions, InputSource};
 use crate::pipeline::plan::{PlanOptions, YearFilter};
-use crate::pipeline::worker::RetryPolicy;
 use crate::pipeline::{self, RunOptions};
 use crate::progress::ProgressMode;
 use crate::qcc::{ClientConfig, Credentials};
@@ -121,6 +121,7 @@ pub fn options(
         progress,
         park_for: chrono::Duration::from_std(fetch.park_for)
             .map_err(|_| Exit::new(exit::USAGE, "--park-for is too large"))?,
+        clock: crate::clock::Clock::system(),
     })
 }
 

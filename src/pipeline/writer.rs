@@ -11,27 +11,55 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::thread::JoinHandle;
 
-use tokio::sync::{mpsc, oneshot, OwnedSemaphorePermit};
+use tokio::sync::{mpsc, oneshot, OwnedSemaphorePermit, Semaphore};
 
 use super::shutdown::{Stop, StopReason};
-use super::Stats;
-use crate::clock;
+use super::stats::Stats;
+use crate::clock::Clock;
 use crate::store::records::{Commit, CompanySnapshot, InputRecord, Registration};
 use crate::store::{write, WriteStore};
 
 /// Most messages applied in one transaction.
 const MAX_BATCH: usize = 1024;
 
+/// Answered pages that may wait for their commit, per worker. With it a
+/// worker goes on with its next call while its page commits (BENCHMARKS.md
+/// has the measurements). It bounds what a `kill -9` can make the next run pay
+/// again: at most `concurrency × (1 + COMMIT_WINDOW_PER_WORKER)` calls.
+pub const COMMIT_WINDOW_PER_WORKER: usize = 8;
+
+/// The commit window: answered pages handed to the writer and not yet
+/// durable. Workers take a [`WindowSlot`] before handing over a page; the
+/// writer drops it once the page's transaction has committed.
+#[derive(Clone)]
+pub struct CommitWindow(Arc<Semaphore>);
+
+/// A place in the [`CommitWindow`], travelling with one commit to the writer.
+pub struct WindowSlot(#[allow(dead_code)] OwnedSemaphorePermit);
+
+impl CommitWindow {
+    /// A window for `workers` workers.
+    pub fn new(workers: usize) -> Self {
+        CommitWindow(Arc::new(Semaphore::new(workers.max(1) * COMMIT_WINDOW_PER_WORKER)))
+    }
+
+    /// Wait for room; `None` once the window is closed.
+    pub async fn enter(&self) -> Option<WindowSlot> {
+        self.0.clone().acquire_owned().await.ok().map(WindowSlot)
+    }
+}
+
 /// What the writer is asked to do.
 pub enum WriteMsg {
     /// Register input rows; the reply says what is known of each.
     Register { records: Vec<InputRecord>, reply: oneshot::Sender<Vec<Registration>> },
     /// Hand over up to `limit` companies of this run whose 110 parking has
-    /// expired, marking them pending so they are handed over once.
-    TakeDueParked { limit: usize, reply: oneshot::Sender<Vec<CompanySnapshot>> },
-    /// Store one atomic unit; `slot` (a place in the workers' commit window)
-    /// is released once it is durable.
-    Commit { commit: Commit, slot: Option<OwnedSemaphorePermit> },
+    /// expired at `now`, marking them pending so they are handed over once;
+    /// the reply also says when the next one is due.
+    TakeDueParked { now: String, limit: usize, reply: oneshot::Sender<(Vec<CompanySnapshot>, Option<String>)> },
+    /// Store one atomic unit; its place in the commit window is released once
+    /// it is durable.
+    Commit { commit: Commit, slot: WindowSlot },
 }
 
 /// Start the writer thread. It ends when every sender is dropped, and hands
@@ -42,11 +70,12 @@ pub fn spawn(
     rx: mpsc::Receiver<WriteMsg>,
     stats: Arc<Stats>,
     stop: Arc<Stop>,
+    clock: Clock,
 ) -> std::io::Result<JoinHandle<Result<WriteStore, rusqlite::Error>>> {
     std::thread::Builder::new().name("sqlite-writer".into()).spawn(move || {
         let mut store = store;
         let mut rx = rx;
-        match writer_loop(&mut store, run_id, &mut rx, &stats) {
+        match writer_loop(&mut store, run_id, &mut rx, &stats, clock) {
             Ok(()) => Ok(store),
             Err(e) => {
                 tracing::error!(error = %e, "Database write failed; stopping the run.");
@@ -64,12 +93,13 @@ fn writer_loop(
     run_id: i64,
     rx: &mut mpsc::Receiver<WriteMsg>,
     stats: &Stats,
+    clock: Clock,
 ) -> rusqlite::Result<()> {
     let mut replies = Vec::new();
-    let mut slots: Vec<OwnedSemaphorePermit> = Vec::new();
+    let mut slots: Vec<WindowSlot> = Vec::new();
     let mut parked = Vec::new();
     while let Some(first) = rx.blocking_recv() {
-        let now = clock::now_iso();
+        let now = clock.now_iso();
         let tx = store.conn.transaction()?;
         let mut rows = 0;
         let mut msg = Some(first);
@@ -83,13 +113,13 @@ fn writer_loop(
                         .collect::<rusqlite::Result<Vec<_>>>()?;
                     replies.push((reply, regs));
                 }
-                WriteMsg::TakeDueParked { limit, reply } => {
-                    let due = write::take_due_parked(&tx, run_id, &now, limit)?;
+                WriteMsg::TakeDueParked { now: due_at, limit, reply } => {
+                    let due = write::take_due_parked(&tx, run_id, &due_at, limit)?;
                     parked.push((reply, due));
                 }
                 WriteMsg::Commit { commit, slot } => {
                     rows += write::apply(&tx, run_id, &commit, &now)?;
-                    slots.extend(slot);
+                    slots.push(slot);
                 }
             }
             n += 1;

@@ -7,6 +7,7 @@
 //!   summaries and reports.
 
 pub mod read;
+pub mod receipt;
 pub mod records;
 pub mod write;
 

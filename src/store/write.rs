@@ -82,13 +82,14 @@ pub fn register(tx: &Transaction<'_>, run_id: i64, rec: &InputRecord, now: &str)
 }
 
 /// Companies of this run parked by 110 whose `retry_after` has passed:
-/// marked pending (so they are taken once) and returned for planning.
+/// marked pending (so they are taken once) and returned for planning, with
+/// the earliest `retry_after` of this run's companies still parked.
 pub fn take_due_parked(
     tx: &Transaction<'_>,
     run_id: i64,
     now: &str,
     limit: usize,
-) -> rusqlite::Result<Vec<CompanySnapshot>> {
+) -> rusqlite::Result<(Vec<CompanySnapshot>, Option<String>)> {
     let due: Vec<String> = tx
         .prepare_cached(
             "SELECT search_key FROM companies
@@ -106,7 +107,8 @@ pub fn take_due_parked(
             out.push(super::read::with_checkpoints(tx, snapshot)?);
         }
     }
-    Ok(out)
+    let next = super::read::earliest_retry_after(tx, run_id)?;
+    Ok((out, next))
 }
 
 /// Apply one commit; returns the customer rows it stored. The caller's

@@ -1,0 +1,82 @@
+//! 110 parking, in one place: the vendor answers 110 when the same query
+//! erred repeatedly and asks for a 2-hour wait. The company is parked until
+//! `retry_after` (a later run skips it until then), and a run still busy when
+//! the wait ends takes it up again itself; a run with nothing else to do ends
+//! rather than wait.
+
+use std::sync::Mutex;
+
+use chrono::{DateTime, Utc};
+use tokio::sync::{mpsc, oneshot, Notify};
+use tokio::time::Instant;
+
+use super::plan::{self, Job, PlanOptions};
+use super::writer::WriteMsg;
+use crate::clock::Clock;
+
+/// How long 110 parks a company unless `--park-for` says otherwise (the
+/// vendor says 2 hours); `cli` takes its default from here.
+pub const DEFAULT_WAIT: &str = "2h";
+
+/// Most parked companies taken up again at once.
+const TAKE_AT_ONCE: usize = 256;
+
+/// Parked companies of this run: when the first one is due.
+pub struct Parking {
+    wait: chrono::Duration,
+    clock: Clock,
+    /// The earliest `retry_after` of a company parked in this run and not yet
+    /// taken up again; `None` when there is none.
+    next_due: Mutex<Option<DateTime<Utc>>>,
+    /// Wakes the dispatcher when a company is parked (the next due time may
+    /// be earlier than the one it sleeps towards).
+    parked: Notify,
+}
+
+impl Parking {
+    pub fn new(wait: chrono::Duration, clock: Clock) -> Self {
+        Parking { wait, clock, next_due: Mutex::new(None), parked: Notify::new() }
+    }
+
+    /// Park a company now: its `retry_after`, remembered for [`Parking::due`].
+    pub fn park(&self) -> DateTime<Utc> {
+        let until = self.clock.now() + self.wait;
+        let mut next = self.next_due.lock().unwrap_or_else(|e| e.into_inner());
+        if next.is_none_or(|n| until < n) {
+            *next = Some(until);
+        }
+        drop(next);
+        self.parked.notify_one();
+        until
+    }
+
+    /// Resolves when a parked company's wait is over (never, while none is parked).
+    pub async fn due(&self) {
+        loop {
+            let next = *self.next_due.lock().unwrap_or_else(|e| e.into_inner());
+            let Some(at) = next else {
+                self.parked.notified().await;
+                continue;
+            };
+            let wait = (at - self.clock.now()).to_std().unwrap_or_default();
+            tokio::select! {
+                _ = tokio::time::sleep_until(Instant::now() + wait) => return,
+                _ = self.parked.notified() => {}
+            }
+        }
+    }
+
+    /// Take up the companies whose wait is over: the writer marks them
+    /// pending and says when the next one is due; each is planned again.
+    pub async fn take_due(&self, writer: &mpsc::Sender<WriteMsg>, opts: &PlanOptions) -> Vec<Job> {
+        let (reply, answer) = oneshot::channel();
+        let now = self.clock.now();
+        let asked = WriteMsg::TakeDueParked { now: crate::clock::iso(now), limit: TAKE_AT_ONCE, reply };
+        if writer.send(asked).await.is_err() {
+            return Vec::new();
+        }
+        let Ok((due, next)) = answer.await else { return Vec::new() };
+        *self.next_due.lock().unwrap_or_else(|e| e.into_inner()) = next.as_deref().and_then(crate::clock::parse_iso);
+        due.into_iter().filter_map(|snapshot| plan::plan(snapshot, opts, now).ok()).collect()
+    }
+}
