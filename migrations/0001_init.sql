@@ -1,6 +1,6 @@
 -- qcc-customers schema, version 1. Append-only: never edit once released;
 -- add 0002_….sql instead. Table and column names are part of the contract
--- (SPEC §5): analysts' queries depend on them.
+-- (docs/design.md §5): analysts' queries depend on them.
 
 CREATE TABLE runs (
     run_id       INTEGER PRIMARY KEY,

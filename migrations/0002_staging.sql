@@ -1,5 +1,5 @@
 -- Version 2: a staging area so that re-fetching a year replaces its rows
--- atomically (SPEC §5). Pages of a multi-page year land here and move into
+-- atomically (docs/design.md §5). Pages of a multi-page year land here and move into
 -- `customers` in the transaction that stores the year's last page, so a crash
 -- half-way leaves the previous rows intact and analysts never see a mix.
 

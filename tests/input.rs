@@ -1,4 +1,4 @@
-//! Input robustness (SPEC §3): encodings, headers, validation, duplicates,
+//! Input robustness (docs/design.md §3): encodings, headers, validation, duplicates,
 //! malformed records — and nothing invalid is ever paid for.
 
 mod common;

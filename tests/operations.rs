@@ -1,5 +1,5 @@
 //! The nightly-operations and analyst side: dry run, status, export, rebuild,
-//! progress lines (SPEC §2, §7).
+//! progress lines (docs/design.md §2, §7).
 
 mod common;
 

@@ -1,4 +1,4 @@
-//! Nightly refresh (SPEC §4 step 3) and budgets: what a due company costs,
+//! Nightly refresh (docs/design.md §4) and budgets: what a due company costs,
 //! new years, atomic replacement of a re-fetched year, --max-calls and
 //! --daily-limit.
 

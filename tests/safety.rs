@@ -1,4 +1,4 @@
-//! Signals, exit codes, security and database robustness (SPEC §2, §5, §8).
+//! Signals, exit codes, security and database robustness (docs/design.md §2, §5, §8).
 
 mod common;
 

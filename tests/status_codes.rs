@@ -1,4 +1,4 @@
-//! One test per row of the status-code table (SPEC §1.3), each asserting the
+//! One test per row of the status-code table (docs/design.md §1.3), each asserting the
 //! stored state and the calls the simulator saw.
 
 mod common;

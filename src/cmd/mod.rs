@@ -23,7 +23,7 @@ impl Exit {
     }
 }
 
-/// The exit code an error should produce (SPEC §2), found along its chain.
+/// The exit code an error should produce (docs/design.md §2), found along its chain.
 pub fn exit_code_of(err: &anyhow::Error) -> i32 {
     for cause in err.chain() {
         if let Some(e) = cause.downcast_ref::<Exit>() {

@@ -2,7 +2,7 @@
 //! without any call — after a parser fix, or to check the archive.
 
 use crate::cli::RebuildArgs;
-use crate::store::{self, write};
+use crate::store;
 use crate::{exit, qcc};
 
 pub fn run(args: RebuildArgs) -> anyhow::Result<i32> {
@@ -11,7 +11,7 @@ pub fn run(args: RebuildArgs) -> anyhow::Result<i32> {
     }
     let mut store = store::open_for_writing(&args.db)?;
     let tx = store.conn.transaction().map_err(store::StoreError::from)?;
-    let report = write::rebuild(&tx, |stored| {
+    let report = store::rebuild::rebuild(&tx, |stored| {
         let body = store::receipt::decompress(stored)?;
         qcc::wire::parse(&body).ok().map(|r| r.clients)
     })

@@ -125,7 +125,7 @@ pub fn options(
     })
 }
 
-/// HTTPS anywhere; plain HTTP only to loopback unless explicitly allowed (SPEC §8).
+/// HTTPS anywhere; plain HTTP only to loopback unless explicitly allowed (docs/design.md §8).
 pub fn validate_endpoint(endpoint: &str, allow_insecure_http: bool) -> anyhow::Result<reqwest::Url> {
     let url = reqwest::Url::parse(endpoint)
         .map_err(|e| Exit::new(exit::USAGE, format!("--endpoint {endpoint:?} is not a URL: {e}")))?;

@@ -1,4 +1,4 @@
-//! Stage 1: the input CSV, streamed record by record (SPEC §3).
+//! Stage 1: the input CSV, streamed record by record (docs/design.md §3).
 //!
 //! Detects the encoding (UTF-8 with or without BOM, UTF-16 with BOM, else
 //! GB18030, which also reads GBK), finds the search-key column, trims and
@@ -334,7 +334,7 @@ pub fn validate(norm_key: &str) -> Option<String> {
 
 const CREDIT_ALPHABET: &str = "0123456789ABCDEFGHJKLMNPQRTUWXY";
 
-/// 18 characters from the code's alphabet, case-insensitively (SPEC §9).
+/// 18 characters from the code's alphabet, case-insensitively (docs/design.md §3).
 pub fn looks_like_credit_code(key: &str) -> bool {
     key.chars().count() == 18 && key.chars().all(|c| CREDIT_ALPHABET.contains(c.to_ascii_uppercase()))
 }

@@ -21,6 +21,7 @@ pub mod feed;
 pub mod flow;
 pub mod input;
 pub mod listing;
+pub mod pages;
 pub mod parking;
 pub mod plan;
 pub mod shutdown;

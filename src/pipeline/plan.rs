@@ -1,5 +1,5 @@
 //! What to fetch for a company, given what the database already holds
-//! (SPEC §4). Pure functions: no I/O, so every rule is unit-tested.
+//! (docs/design.md §4). Pure functions: no I/O, so every rule is unit-tested.
 
 use chrono::{DateTime, Utc};
 
@@ -173,7 +173,7 @@ pub fn per_year_at_least(
 }
 
 /// Pages to ask for `total` records: `min(100, ceil(total / page_size))`
-/// (SPEC §4), and whether the year is cut at the 5,000-entry ceiling.
+/// (docs/design.md §4), and whether the year is cut at the 5,000-entry ceiling.
 pub fn pages_for(total: u64, page_size: u32) -> (u32, bool) {
     let size = u64::from(page_size.max(1));
     let needed = total.div_ceil(size);

@@ -28,7 +28,7 @@ pub enum StopReason {
 }
 
 impl StopReason {
-    /// The process exit code for this reason (SPEC §2).
+    /// The process exit code for this reason (docs/design.md §2).
     pub fn exit_code(&self) -> i32 {
         match self {
             StopReason::Fatal { .. } => crate::exit::CONFIG,

@@ -17,8 +17,9 @@ use super::budget::Budget;
 use super::call::{Fetched, Final, NotNow, RetryPolicy};
 use super::flow::Flow;
 use super::listing::{self, Coverage};
+use super::pages::{fetch_listing, fetch_year, UnitEnd};
 use super::parking::Parking;
-use super::plan::{self, Job, PlanOptions, YearTask};
+use super::plan::{self, Job, PlanOptions};
 use super::shutdown::{Stop, StopReason};
 use super::stats::Stats;
 use super::writer::{CommitWindow, WriteMsg};
@@ -58,7 +59,7 @@ impl Ctx {
     /// Hand one atomic unit to the writer, waiting for room in the commit
     /// window. Pages of one company reach the writer in the order they were
     /// fetched (one channel, one writer), so checkpoints never run ahead.
-    async fn commit(&self, commit: Commit) -> bool {
+    pub(super) async fn commit(&self, commit: Commit) -> bool {
         let Some(slot) = self.window.enter().await else {
             return false;
         };
@@ -76,7 +77,13 @@ impl Ctx {
     }
 
     /// The receipt of a 200 page, when receipts are kept.
-    fn receipt(&self, body: Option<&[u8]>, order_number: &Option<String>, query: &Query, page: u32) -> Option<RawPage> {
+    pub(super) fn receipt(
+        &self,
+        body: Option<&[u8]>,
+        order_number: &Option<String>,
+        query: &Query,
+        page: u32,
+    ) -> Option<RawPage> {
         if !self.archive {
             return None;
         }
@@ -114,7 +121,7 @@ impl Ctx {
 
     /// A year's own TotalRecords against the rows a whole listing of this
     /// cycle held of it: fewer in the listing shows it lacks rows.
-    fn compare_with_listing(
+    pub(super) fn compare_with_listing(
         &self,
         key: &str,
         year: &str,
@@ -138,7 +145,7 @@ impl Ctx {
     /// The listing contradicted itself: commit the call (and the page it
     /// brought, whose rows were paid for) with the contradiction, and go on
     /// per year.
-    async fn listing_contradicted(
+    pub(super) async fn listing_contradicted(
         &self,
         key: &str,
         call: Option<CallRecord>,
@@ -158,7 +165,7 @@ impl Ctx {
     }
 
     /// Record a final or deferring outcome for the company, with its call.
-    async fn end_company(
+    pub(super) async fn end_company(
         &self,
         key: &str,
         call: Option<CallRecord>,
@@ -173,7 +180,7 @@ impl Ctx {
 }
 
 /// Record why a company stops for this run (defer, park, stop).
-async fn settle(ctx: &Ctx, key: &str, why: NotNow) {
+pub(super) async fn settle(ctx: &Ctx, key: &str, why: NotNow) {
     match why {
         NotNow::Deferred { reason, code, call } => {
             ctx.end_company(key, Some(call), CompanyState::Deferred, code, Some(reason)).await;
@@ -189,15 +196,15 @@ async fn settle(ctx: &Ctx, key: &str, why: NotNow) {
 }
 
 /// One company's fetch cycle as the worker goes through it.
-struct Cycle {
-    year_list: Vec<String>,
+pub(super) struct Cycle {
+    pub(super) year_list: Vec<String>,
     discovered_at: String,
-    total: Option<u64>,
+    pub(super) total: Option<u64>,
     plan: FetchPlan,
     /// The listing's next page, its pages, and the rows its stored pages held.
-    listing_next: u32,
-    listing_pages: u32,
-    listing_rows: u64,
+    pub(super) listing_next: u32,
+    pub(super) listing_pages: u32,
+    pub(super) listing_rows: u64,
     /// Rows per report year of a whole listing seen in this run: what each
     /// year's own answer is compared with.
     whole_listing: Option<BTreeMap<String, u64>>,
@@ -348,200 +355,4 @@ async fn discover(ctx: &Ctx, job: &Job) -> Result<Cycle, bool> {
         listing_rows: facts.counts.values().sum(),
         whole_listing: whole.then_some(facts.counts),
     })
-}
-
-/// Page the listing from `cycle.listing_next` to its end. Every page must be
-/// full but the last, every row's year must be in `YearList`, and the pages
-/// must add up to `TotalRecords`; anything else is a contradiction, and the
-/// company goes back to per-year paging (what was stored stays until its
-/// years replace it).
-async fn fetch_listing(ctx: &Ctx, key: &str, cycle: &mut Cycle) -> UnitEnd {
-    let size = ctx.plan.page_size;
-    let pages = cycle.listing_pages;
-    let Some(total) = cycle.total else {
-        return ctx.listing_contradicted(key, None, "the listing has no TotalRecords".into(), None).await;
-    };
-    let mut page = cycle.listing_next;
-    loop {
-        if page > pages {
-            let problem =
-                format!("the listing's {pages} pages held {} rows, TotalRecords says {total}", cycle.listing_rows);
-            return ctx.listing_contradicted(key, None, problem, None).await;
-        }
-        match ctx.fetch(key, None, page).await {
-            Fetched::Page { response: resp, body, call } => {
-                let raw = ctx.receipt(body.as_deref(), &resp.order_number, &Query::Listing, page);
-                let n = resp.clients.len() as u64;
-                let facts = listing::PageFacts::of(&resp.clients, &cycle.year_list);
-                let last = page >= pages;
-                let stored = cycle.listing_rows + n;
-                let problem = if let Some(y) = &facts.stray {
-                    Some(format!("listing page {page} holds a row of year {y:?}, which is not in YearList"))
-                } else if resp.total_records.is_some_and(|t| t != total) {
-                    Some(format!(
-                        "TotalRecords went from {total} to {} between listing pages",
-                        resp.total_records.unwrap_or(0)
-                    ))
-                } else if !last && n != u64::from(size) {
-                    Some(format!("listing page {page} of {pages} held {n} rows, not {size}"))
-                } else if last && stored != total {
-                    Some(format!("the listing's {pages} pages held {stored} rows, TotalRecords says {total}"))
-                } else {
-                    None
-                };
-                let event = Event::Page {
-                    query: Query::Listing,
-                    page_index: page,
-                    total_records: total,
-                    pages_total: pages,
-                    year_state: if last && problem.is_none() { YearState::Complete } else { YearState::Partial },
-                    rows: resp.clients,
-                    raw,
-                };
-                if let Some(problem) = problem {
-                    return ctx.listing_contradicted(key, Some(call), problem, Some(event)).await;
-                }
-                if !ctx.commit_call(key, call, vec![event]).await {
-                    return UnitEnd::Unfinished;
-                }
-                cycle.listing_rows = stored;
-                if last {
-                    return UnitEnd::Done;
-                }
-                page += 1;
-            }
-            Fetched::Final { answer: Final::NoResult | Final::Truncated, code, call, .. } => {
-                let problem = format!("listing page {page} of {pages} answered {}", code.unwrap_or_default());
-                return ctx.listing_contradicted(key, Some(call), problem, None).await;
-            }
-            Fetched::Final { answer: Final::Rejected, code, message, call } => {
-                ctx.end_company(key, Some(call), CompanyState::Rejected, code, message).await;
-                return UnitEnd::CompanyFinal;
-            }
-            Fetched::NotNow(why) => {
-                settle(ctx, key, why).await;
-                return UnitEnd::Unfinished;
-            }
-        }
-    }
-}
-
-/// How paging through a unit (the listing, or one year) ended.
-enum UnitEnd {
-    /// Complete (or truncated): go on.
-    Done,
-    /// The listing contradicted itself: page this company per year.
-    Contradicted,
-    /// The company reached a final state (rejected) on this unit.
-    CompanyFinal,
-    /// Deferred, parked or stopped: the company is not finished in this run.
-    Unfinished,
-}
-
-impl From<bool> for UnitEnd {
-    /// `true` when the unit's last commit reached the writer.
-    fn from(handed_over: bool) -> Self {
-        if handed_over {
-            UnitEnd::Done
-        } else {
-            UnitEnd::Unfinished
-        }
-    }
-}
-
-/// Page through one year. `listed`: how many of its rows a whole listing
-/// held in this cycle, to compare with what the year's own query says.
-async fn fetch_year(ctx: &Ctx, key: &str, task: YearTask, listed: Option<u64>) -> UnitEnd {
-    let size = ctx.plan.page_size;
-    let year = task.year.as_str();
-    let mut page = task.first_page;
-    let mut pages_total = task.pages_total;
-    let mut total = task.total_records.unwrap_or(0);
-    let mut truncated = task.total_records.is_some_and(|t| plan::pages_for(t, size).1);
-    loop {
-        if pages_total.is_some_and(|pt| page > pt) {
-            // Every page was stored before (the checkpoint only lagged).
-            let state = if truncated { YearState::Truncated } else { YearState::Complete };
-            let event = Event::YearEnded {
-                query_year: year.to_string(),
-                state,
-                total_records: total,
-                pages_total: pages_total.unwrap_or(0),
-                pages_fetched: page - 1,
-            };
-            return ctx.commit(Commit { search_key: key.to_string(), call: None, events: vec![event] }).await.into();
-        }
-        match ctx.fetch(key, Some(year), page).await {
-            Fetched::Page { response: resp, body, call } => {
-                let raw = ctx.receipt(body.as_deref(), &resp.order_number, &Query::Year(year.to_string()), page);
-                let rows = resp.clients.len() as u32;
-                if page == task.first_page || pages_total.is_none() {
-                    match resp.total_records {
-                        Some(t) => {
-                            total = t;
-                            let (pt, cut) = plan::pages_for(t, size);
-                            pages_total = Some(pt.max(page));
-                            truncated = cut;
-                        }
-                        // No TotalRecords: a short page is the last one.
-                        None if rows < size => {
-                            total = u64::from(page - 1) * u64::from(size) + u64::from(rows);
-                            pages_total = Some(page);
-                        }
-                        None => pages_total = None,
-                    }
-                }
-                let last = pages_total.is_some_and(|pt| page >= pt);
-                let mut events = Vec::with_capacity(2);
-                if page == 1 {
-                    events.extend(ctx.compare_with_listing(key, year, total, listed, &resp.order_number));
-                }
-                let state = match (last, truncated) {
-                    (false, _) => YearState::Partial,
-                    (true, false) => YearState::Complete,
-                    (true, true) => YearState::Truncated,
-                };
-                events.push(Event::Page {
-                    query: Query::Year(year.to_string()),
-                    page_index: page,
-                    total_records: total,
-                    pages_total: pages_total.unwrap_or(page + 1),
-                    year_state: state,
-                    rows: resp.clients,
-                    raw,
-                });
-                if !ctx.commit_call(key, call, events).await {
-                    return UnitEnd::Unfinished;
-                }
-                if last {
-                    return UnitEnd::Done;
-                }
-                page += 1;
-            }
-            Fetched::Final { answer: answer @ (Final::NoResult | Final::Truncated), call, .. } => {
-                // 201: the year has no (more) rows; 207: past the 5,000 ceiling.
-                let state = if answer == Final::Truncated { YearState::Truncated } else { YearState::Complete };
-                let mut events = Vec::with_capacity(2);
-                if page == 1 && answer == Final::NoResult {
-                    events.extend(ctx.compare_with_listing(key, year, 0, listed, &call.order_number));
-                }
-                events.push(Event::YearEnded {
-                    query_year: year.to_string(),
-                    state,
-                    total_records: if page == 1 { 0 } else { total },
-                    pages_total: page - 1,
-                    pages_fetched: page - 1,
-                });
-                return ctx.commit_call(key, call, events).await.into();
-            }
-            Fetched::Final { answer: Final::Rejected, code, message, call } => {
-                ctx.end_company(key, Some(call), CompanyState::Rejected, code, message).await;
-                return UnitEnd::CompanyFinal;
-            }
-            Fetched::NotNow(why) => {
-                settle(ctx, key, why).await;
-                return UnitEnd::Unfinished;
-            }
-        }
-    }
 }

@@ -42,7 +42,7 @@ pub struct ClientConfig {
     pub request_timeout: Duration,
 }
 
-/// One page to ask for. `year: None` is the discovery call (SPEC §4 step 1).
+/// One page to ask for. `year: None` is the discovery call (docs/design.md §4).
 #[derive(Debug, Clone, Copy)]
 pub struct PageRequest<'a> {
     pub search_key: &'a str,
@@ -77,7 +77,7 @@ pub struct CallOutcome {
 }
 
 impl CallOutcome {
-    /// What the pipeline should do about this answer (SPEC §1.3).
+    /// What the pipeline should do about this answer (docs/design.md §1.3).
     pub fn action(&self) -> Action {
         match &self.result {
             Ok(resp) => codes::classify(resp.status),

@@ -1,8 +1,8 @@
-//! The status-code table of SPEC §1.3, as one table: every vendor code maps to
+//! The status-code table of docs/design.md §1.3, as one table: every vendor code maps to
 //! exactly one [`Action`], and the simulator takes its messages from here so the
 //! two sides cannot drift apart.
 
-/// What the pipeline does with an answer. One variant per row of SPEC §1.3.
+/// What the pipeline does with an answer. One variant per row of docs/design.md §1.3.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Action {
     /// 200: store the rows, advance the checkpoint.
@@ -122,7 +122,7 @@ pub fn wire_message(code: u32) -> String {
     }
 }
 
-/// What the user should check when a code stops the run (SPEC §1.3).
+/// What the user should check when a code stops the run (docs/design.md §1.3).
 pub fn hint(code: u32) -> &'static str {
     match code {
         107 | 115 => "check QCC_SECRET_KEY and that this machine's clock is right (NTP)",
@@ -132,7 +132,7 @@ pub fn hint(code: u32) -> &'static str {
         106 | 108 | 119 => "the account is flagged for abnormal requests: contact QCC support before running again",
         109 | 116 => "the daily quota is spent: run again tomorrow (Beijing time); the run resumes where it stopped",
         105 | 113 | 114 | 118 => "the method is offline or disabled for this key: check --endpoint and the QCC console",
-        _ => "see the vendor's status-code table (SPEC §1.3)",
+        _ => "see the vendor's status-code table (docs/design.md §1.3)",
     }
 }
 

@@ -1,4 +1,4 @@
-//! The upstream API, Qichacha `Customer/GetList` (SPEC §1): request signing
+//! The upstream API, Qichacha `Customer/GetList` (docs/design.md §1): request signing
 //! ([`sign`]), the wire format and its defensive parser ([`wire`]), the
 //! status-code table ([`codes`]) and the HTTP client ([`client`]).
 //!

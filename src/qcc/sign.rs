@@ -1,4 +1,4 @@
-//! Request signing (SPEC §1.1): `Token` = uppercase hex MD5 of
+//! Request signing (docs/design.md §1.1): `Token` = uppercase hex MD5 of
 //! `key + Timespan + SecretKey`, with one `Timespan` per request.
 
 use md5::{Digest, Md5};

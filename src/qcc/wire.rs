@@ -1,4 +1,4 @@
-//! The wire format of `Customer/GetList` (SPEC §1.2) and its defensive parser.
+//! The wire format of `Customer/GetList` (docs/design.md §1.2) and its defensive parser.
 //!
 //! Real responses vary: `Status` may be a string or a number, `Paging` and
 //! `Result` are `null` on anything but 200, `TotalRecords` may be a numeric
@@ -29,7 +29,7 @@ pub struct Response {
     pub clients: Vec<ClientRow>,
 }
 
-/// One customer row, normalised for storage (SPEC §1.2, §9 "Text columns").
+/// One customer row, normalised for storage (docs/design.md §1.2).
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct ClientRow {
     pub year: Option<String>,

@@ -1,4 +1,4 @@
-//! Deterministic company data for the simulator (SPEC §6).
+//! Deterministic company data for the simulator (docs/design.md §6).
 //!
 //! Everything derives from `(seed, search key)` through a small fixed hash, so
 //! the same key always has the same years and customers, in any process and

@@ -1,15 +1,17 @@
-//! The built-in stand-in for Qichacha's `Customer/GetList` (SPEC §6).
+//! The built-in stand-in for Qichacha's `Customer/GetList` (docs/design.md §6).
 //!
 //! A first-class part of the crate: `demo` runs against it in-process, the
 //! tests do the same on `127.0.0.1:0`, and `qcc-customers mock-server` serves
 //! it standalone. [`data`] decides what every search key holds; [`server`]
 //! speaks the wire protocol, checks signatures and counts what it served.
 
+pub mod config;
 pub mod data;
 pub mod server;
 
+pub use config::{Faults, Listing, SimConfig};
 pub use data::Profile;
-pub use server::{Faults, Listing, ServedKey, SimConfig, SimHandle, Simulator};
+pub use server::{ServedKey, SimHandle, Simulator};
 
 /// The AppKey the simulator accepts unless told otherwise (used by `demo`).
 pub const DEMO_KEY: &str = "demo-app-key";

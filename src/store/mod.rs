@@ -1,4 +1,4 @@
-//! The SQLite file (SPEC §5): opening, locking, migrating, and every SQL
+//! The SQLite file (docs/design.md §5): opening, locking, migrating, and every SQL
 //! statement the tool runs. Nothing outside this module touches SQL.
 //!
 //! * [`open_for_writing`] takes the single-writer lock, creates the file 0600,
@@ -6,7 +6,9 @@
 //! * [`write`] holds the writer's statements; [`read`] the queries for plans,
 //!   summaries and reports.
 
+mod customers;
 pub mod read;
+pub mod rebuild;
 pub mod receipt;
 pub mod records;
 pub mod write;

@@ -2,13 +2,13 @@
 //! writer owns; statements are cached (`prepare_cached`) because the same few
 //! run millions of times.
 
-use rusqlite::{params, Connection, OptionalExtension, Transaction};
+use rusqlite::{params, Connection, Transaction};
+
+use super::customers::{delete_unit, drop_pages_after, has_rows, insert_rows, promote, CUSTOMERS, STAGING};
 
 use super::records::{
-    report_year, CallRecord, Commit, CompanySnapshot, CompanyState, Event, InputRecord, Query, RawPage, Registration,
-    YearState,
+    CallRecord, Commit, CompanySnapshot, CompanyState, Event, InputRecord, Query, RawPage, Registration, YearState,
 };
-use crate::qcc::ClientRow;
 
 pub fn start_run(conn: &Connection, input_path: &str, now: &str) -> rusqlite::Result<i64> {
     conn.execute(
@@ -278,122 +278,6 @@ fn insert_raw(tx: &Transaction<'_>, key: &str, raw: &RawPage, now: &str) -> rusq
     Ok(())
 }
 
-const CUSTOMERS: &str = "customers";
-const STAGING: &str = "customers_staging";
-
-/// The rows a unit of fetching owns, as a condition on `search_key = ?1`.
-/// In `customers` a year is every row of that report year and the listing is
-/// every row of the company, whichever query brought them: re-fetching
-/// either replaces exactly those. In the staging table each unit owns only
-/// the rows it staged. `?2` is the year (NULL for the listing), so every
-/// statement built on this binds the same two parameters.
-fn unit_rows(table: &str, query: &Query) -> &'static str {
-    match (table == CUSTOMERS, query) {
-        (true, Query::Year(_)) => "query_year = ?2",
-        (true, Query::Listing) => "?2 IS NULL",
-        (false, Query::Year(_)) => "query_year = ?2 AND from_listing = 0",
-        (false, Query::Listing) => "from_listing = 1 AND ?2 IS NULL",
-    }
-}
-
-/// Store one page's rows under their identity (key, query, page, position)
-/// in `customers` or `customers_staging`. A row of a year's query belongs to
-/// that year; a listing row to the report year of its own `Year`.
-fn insert_rows<'r>(
-    tx: &Transaction<'_>,
-    table: &str,
-    key: &str,
-    query: &Query,
-    page_index: u32,
-    rows: impl Iterator<Item = (usize, &'r ClientRow)>,
-    now: &str,
-) -> rusqlite::Result<()> {
-    // Callers clear what a page replaces; OR REPLACE only guards the identity.
-    let mut insert = tx.prepare_cached(&format!(
-        "INSERT OR REPLACE INTO {table} (search_key, year, query_year, from_listing, page_index, row_index, name,
-                              key_no, image_url, sales_amount, sales_amount_text, sales_percent, sales_percent_text,
-                              relationship, source, fetched_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)"
-    ))?;
-    // The page's constant columns are bound once; per row only what changes
-    // (bindings survive between executions of a statement).
-    insert.raw_bind_parameter(1, key)?;
-    insert.raw_bind_parameter(4, i64::from(*query == Query::Listing))?;
-    insert.raw_bind_parameter(5, page_index)?;
-    insert.raw_bind_parameter(16, now)?;
-    if let Query::Year(y) = query {
-        insert.raw_bind_parameter(3, y)?;
-    }
-    for (i, r) in rows {
-        match query {
-            Query::Year(y) => insert.raw_bind_parameter(2, r.year.as_deref().unwrap_or(y))?,
-            Query::Listing => {
-                insert.raw_bind_parameter(2, &r.year)?;
-                insert.raw_bind_parameter(3, report_year(r.year.as_deref()).unwrap_or(""))?;
-            }
-        }
-        insert.raw_bind_parameter(6, i as i64)?;
-        insert.raw_bind_parameter(7, &r.name)?;
-        insert.raw_bind_parameter(8, &r.key_no)?;
-        insert.raw_bind_parameter(9, &r.image_url)?;
-        insert.raw_bind_parameter(10, r.sales_amount)?;
-        insert.raw_bind_parameter(11, &r.sales_amount_text)?;
-        insert.raw_bind_parameter(12, r.sales_percent)?;
-        insert.raw_bind_parameter(13, &r.sales_percent_text)?;
-        insert.raw_bind_parameter(14, &r.relationship)?;
-        insert.raw_bind_parameter(15, &r.source)?;
-        insert.raw_execute()?;
-    }
-    Ok(())
-}
-
-fn delete_unit(tx: &Transaction<'_>, table: &str, key: &str, query: &Query) -> rusqlite::Result<()> {
-    tx.prepare_cached(&format!("DELETE FROM {table} WHERE search_key = ?1 AND {}", unit_rows(table, query)))?
-        .execute(params![key, query.year()])?;
-    Ok(())
-}
-
-/// Whether `table` holds rows of this unit.
-fn has_rows(tx: &Transaction<'_>, table: &str, key: &str, query: &Query) -> rusqlite::Result<bool> {
-    tx.prepare_cached(&format!(
-        "SELECT EXISTS (SELECT 1 FROM {table} WHERE search_key = ?1 AND {})",
-        unit_rows(table, query)
-    ))?
-    .query_row(params![key, query.year()], |r| r.get(0))
-}
-
-/// A unit fetched straight into `customers` is complete at `page`: drop what
-/// an earlier, longer fetch left past it (and, for the listing, anything not
-/// from the listing: it replaces the whole company).
-fn drop_pages_after(tx: &Transaction<'_>, key: &str, query: &Query, page: u32) -> rusqlite::Result<()> {
-    let sql = match query {
-        Query::Year(_) => {
-            "DELETE FROM customers WHERE search_key = ?1 AND query_year = ?2 AND from_listing = 0 AND page_index > ?3"
-        }
-        Query::Listing => {
-            "DELETE FROM customers WHERE search_key = ?1 AND ?2 IS NULL AND (from_listing = 0 OR page_index > ?3)"
-        }
-    };
-    tx.prepare_cached(sql)?.execute(params![key, query.year(), page])?;
-    Ok(())
-}
-
-/// A unit's pages are all in: its staged rows replace its stored rows.
-fn promote(tx: &Transaction<'_>, key: &str, query: &Query) -> rusqlite::Result<()> {
-    delete_unit(tx, CUSTOMERS, key, query)?;
-    tx.prepare_cached(&format!(
-        "INSERT INTO customers (search_key, year, query_year, from_listing, page_index, row_index, name, key_no,
-                                image_url, sales_amount, sales_amount_text, sales_percent, sales_percent_text,
-                                relationship, source, fetched_at)
-         SELECT search_key, year, query_year, from_listing, page_index, row_index, name, key_no, image_url,
-                sales_amount, sales_amount_text, sales_percent, sales_percent_text, relationship, source, fetched_at
-         FROM customers_staging WHERE search_key = ?1 AND {}",
-        unit_rows(STAGING, query)
-    ))?
-    .execute(params![key, query.year()])?;
-    delete_unit(tx, STAGING, key, query)
-}
-
 /// A checkpoint's numbers.
 struct Progress {
     total_records: u64,
@@ -490,101 +374,4 @@ fn listing_covers_company(tx: &Transaction<'_>, key: &str, page_size: Option<u32
     )?
     .execute(params![key])?;
     Ok(())
-}
-
-/// What `rebuild` did.
-#[derive(Debug, Default, Clone, serde::Serialize)]
-pub struct Rebuilt {
-    pub years: u64,
-    pub rows: u64,
-    /// Years mid-fetch (partial): their stored rows were left as they are.
-    pub partial_years_kept: u64,
-    /// Years with a missing or unreadable receipt (e.g. `--no-archive`): kept.
-    pub years_without_receipts: u64,
-}
-
-/// Re-derive `customers` from `raw_pages` in one transaction, parsed exactly
-/// as a run parses them: every complete or truncated year paged per year gets
-/// the rows of its newest receipts for pages `1..=pages_fetched`; every
-/// company whose listing is complete gets, for the years that came from it,
-/// the rows of that listing's receipts (the newest of each page stored no
-/// later than the listing was completed, so a later discovery call does not
-/// mix into it).
-pub fn rebuild(tx: &Transaction<'_>, parse: impl Fn(&[u8]) -> Option<Vec<ClientRow>>) -> rusqlite::Result<Rebuilt> {
-    let mut out = Rebuilt::default();
-    let years: Vec<(String, String, String, i64)> = tx
-        .prepare(
-            "SELECT search_key, year, state, pages_fetched FROM company_years WHERE source = 'year'
-             ORDER BY search_key, year",
-        )?
-        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?
-        .collect::<rusqlite::Result<_>>()?;
-    let mut page_stmt = tx.prepare(
-        "SELECT body, fetched_at FROM raw_pages
-         WHERE search_key = ?1 AND query_year = ?2 AND page_index = ?3 AND fetched_at <= ?4
-         ORDER BY raw_id DESC LIMIT 1",
-    )?;
-    // The receipts of pages 1..=pages, or None when one is missing or unreadable.
-    let mut receipts = |key: &str, query_year: &str, pages: i64, until: &str| -> rusqlite::Result<_> {
-        let mut out = Vec::with_capacity(pages.max(0) as usize);
-        for page in 1..=pages.max(0) {
-            let found: Option<(Vec<u8>, String)> = page_stmt
-                .query_row(params![key, query_year, page, until], |r| Ok((r.get(0)?, r.get(1)?)))
-                .optional()?;
-            match found.and_then(|(body, at)| parse(&body).map(|rows| (rows, at))) {
-                Some(rows) => out.push(rows),
-                None => return Ok(None),
-            }
-        }
-        Ok(Some(out))
-    };
-    const ANY_TIME: &str = "9999";
-    for (key, year, state, pages) in years {
-        if state == YearState::Partial.as_str() {
-            out.partial_years_kept += 1;
-            continue;
-        }
-        let Some(pages_rows) = receipts(&key, &year, pages, ANY_TIME)? else {
-            out.years_without_receipts += 1;
-            continue;
-        };
-        let query = Query::Year(year);
-        delete_unit(tx, CUSTOMERS, &key, &query)?;
-        for (i, (rows, fetched_at)) in pages_rows.iter().enumerate() {
-            insert_rows(tx, CUSTOMERS, &key, &query, i as u32 + 1, rows.iter().enumerate(), fetched_at)?;
-            out.rows += rows.len() as u64;
-        }
-        out.years += 1;
-    }
-
-    let listings: Vec<(String, i64, String, String)> = tx
-        .prepare(
-            "SELECT l.search_key, l.pages_fetched, l.fetched_at,
-                    (SELECT json_group_array(y.year) FROM company_years y
-                     WHERE y.search_key = l.search_key AND y.source = 'listing')
-             FROM company_listings l WHERE l.state = 'complete' ORDER BY l.search_key",
-        )?
-        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?
-        .collect::<rusqlite::Result<_>>()?;
-    for (key, pages, completed_at, years_json) in listings {
-        let years: std::collections::HashSet<String> = serde_json::from_str(&years_json).unwrap_or_default();
-        if years.is_empty() {
-            continue;
-        }
-        let Some(pages_rows) = receipts(&key, "", pages, &completed_at)? else {
-            out.years_without_receipts += years.len() as u64;
-            continue;
-        };
-        // Only the listing's rows of the years it is the source of: a year
-        // re-fetched per year since then keeps those rows.
-        let ours = |r: &ClientRow| years.contains(report_year(r.year.as_deref()).unwrap_or(""));
-        tx.prepare_cached("DELETE FROM customers WHERE search_key = ?1 AND from_listing = 1")?.execute([&key])?;
-        for (i, (rows, fetched_at)) in pages_rows.iter().enumerate() {
-            let kept = rows.iter().enumerate().filter(|(_, r)| ours(r));
-            insert_rows(tx, CUSTOMERS, &key, &Query::Listing, i as u32 + 1, kept, fetched_at)?;
-            out.rows += rows.iter().filter(|r| ours(r)).count() as u64;
-        }
-        out.years += years.len() as u64;
-    }
-    Ok(out)
 }

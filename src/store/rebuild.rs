@@ -1,0 +1,105 @@
+//! `rebuild`: re-derive `customers` from the receipts in `raw_pages`,
+//! without any call.
+
+use rusqlite::{params, OptionalExtension, Transaction};
+
+use super::customers::{delete_unit, insert_rows, CUSTOMERS};
+use super::records::{report_year, Query, YearState};
+use crate::qcc::ClientRow;
+
+/// What `rebuild` did.
+#[derive(Debug, Default, Clone, serde::Serialize)]
+pub struct Rebuilt {
+    pub years: u64,
+    pub rows: u64,
+    /// Years mid-fetch (partial): their stored rows were left as they are.
+    pub partial_years_kept: u64,
+    /// Years with a missing or unreadable receipt (e.g. `--no-archive`): kept.
+    pub years_without_receipts: u64,
+}
+
+/// Re-derive `customers` from `raw_pages` in one transaction, parsed exactly
+/// as a run parses them: every complete or truncated year paged per year gets
+/// the rows of its newest receipts for pages `1..=pages_fetched`; every
+/// company whose listing is complete gets, for the years that came from it,
+/// the rows of that listing's receipts (the newest of each page stored no
+/// later than the listing was completed, so a later discovery call does not
+/// mix into it).
+pub fn rebuild(tx: &Transaction<'_>, parse: impl Fn(&[u8]) -> Option<Vec<ClientRow>>) -> rusqlite::Result<Rebuilt> {
+    let mut out = Rebuilt::default();
+    let years: Vec<(String, String, String, i64)> = tx
+        .prepare(
+            "SELECT search_key, year, state, pages_fetched FROM company_years WHERE source = 'year'
+             ORDER BY search_key, year",
+        )?
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?
+        .collect::<rusqlite::Result<_>>()?;
+    let mut page_stmt = tx.prepare(
+        "SELECT body, fetched_at FROM raw_pages
+         WHERE search_key = ?1 AND query_year = ?2 AND page_index = ?3 AND fetched_at <= ?4
+         ORDER BY raw_id DESC LIMIT 1",
+    )?;
+    // The receipts of pages 1..=pages, or None when one is missing or unreadable.
+    let mut receipts = |key: &str, query_year: &str, pages: i64, until: &str| -> rusqlite::Result<_> {
+        let mut out = Vec::with_capacity(pages.max(0) as usize);
+        for page in 1..=pages.max(0) {
+            let found: Option<(Vec<u8>, String)> = page_stmt
+                .query_row(params![key, query_year, page, until], |r| Ok((r.get(0)?, r.get(1)?)))
+                .optional()?;
+            match found.and_then(|(body, at)| parse(&body).map(|rows| (rows, at))) {
+                Some(rows) => out.push(rows),
+                None => return Ok(None),
+            }
+        }
+        Ok(Some(out))
+    };
+    const ANY_TIME: &str = "9999";
+    for (key, year, state, pages) in years {
+        if state == YearState::Partial.as_str() {
+            out.partial_years_kept += 1;
+            continue;
+        }
+        let Some(pages_rows) = receipts(&key, &year, pages, ANY_TIME)? else {
+            out.years_without_receipts += 1;
+            continue;
+        };
+        let query = Query::Year(year);
+        delete_unit(tx, CUSTOMERS, &key, &query)?;
+        for (i, (rows, fetched_at)) in pages_rows.iter().enumerate() {
+            insert_rows(tx, CUSTOMERS, &key, &query, i as u32 + 1, rows.iter().enumerate(), fetched_at)?;
+            out.rows += rows.len() as u64;
+        }
+        out.years += 1;
+    }
+
+    let listings: Vec<(String, i64, String, String)> = tx
+        .prepare(
+            "SELECT l.search_key, l.pages_fetched, l.fetched_at,
+                    (SELECT json_group_array(y.year) FROM company_years y
+                     WHERE y.search_key = l.search_key AND y.source = 'listing')
+             FROM company_listings l WHERE l.state = 'complete' ORDER BY l.search_key",
+        )?
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?
+        .collect::<rusqlite::Result<_>>()?;
+    for (key, pages, completed_at, years_json) in listings {
+        let years: std::collections::HashSet<String> = serde_json::from_str(&years_json).unwrap_or_default();
+        if years.is_empty() {
+            continue;
+        }
+        let Some(pages_rows) = receipts(&key, "", pages, &completed_at)? else {
+            out.years_without_receipts += years.len() as u64;
+            continue;
+        };
+        // Only the listing's rows of the years it is the source of: a year
+        // re-fetched per year since then keeps those rows.
+        let ours = |r: &ClientRow| years.contains(report_year(r.year.as_deref()).unwrap_or(""));
+        tx.prepare_cached("DELETE FROM customers WHERE search_key = ?1 AND from_listing = 1")?.execute([&key])?;
+        for (i, (rows, fetched_at)) in pages_rows.iter().enumerate() {
+            let kept = rows.iter().enumerate().filter(|(_, r)| ours(r));
+            insert_rows(tx, CUSTOMERS, &key, &Query::Listing, i as u32 + 1, kept, fetched_at)?;
+            out.rows += rows.iter().filter(|r| ours(r)).count() as u64;
+        }
+        out.years += years.len() as u64;
+    }
+    Ok(out)
+}
