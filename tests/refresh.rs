@@ -88,9 +88,12 @@ async fn a_refresh_stopped_half_way_through_a_year_keeps_its_old_rows_until_the_
 async fn max_calls_stops_at_exactly_n_calls_and_daily_limit_holds_across_runs() {
     let h = Harness::default().await;
     h.write_keys(&company_keys(60, "预算"));
+    // Every run of this test reads noon in Beijing: none crosses the daily
+    // limit's midnight, whenever the test runs.
+    let noon = noon_in_beijing();
     let mut fetch = fast_fetch();
     fetch.max_calls = Some(37);
-    let s = h.run(&fetch).await;
+    let s = h.run_at(&fetch, noon).await;
     assert_eq!(s.exit_code, 75);
     assert!(s.stop_reason.as_deref().unwrap().contains("--max-calls 37"));
     assert_eq!(h.sim.handle.request_count(), 37);
@@ -99,13 +102,13 @@ async fn max_calls_stops_at_exactly_n_calls_and_daily_limit_holds_across_runs() 
     // 37 calls were made today; a daily limit of 50 leaves 13 for the next run…
     let mut fetch = fast_fetch();
     fetch.daily_limit = Some(50);
-    let s = h.run(&fetch).await;
+    let s = h.run_at(&fetch, noon).await;
     assert_eq!(s.exit_code, 75);
     assert_eq!(s.calls, 13);
     let reason = s.stop_reason.unwrap();
     assert!(reason.contains("--daily-limit 50") && reason.contains("Beijing"), "{reason}");
     // …and none for the one after.
-    let s = h.run(&fetch).await;
+    let s = h.run_at(&fetch, noon).await;
     assert_eq!(s.calls, 0);
     assert_eq!(h.sim.handle.request_count(), 50);
 }

@@ -129,7 +129,8 @@ pub async fn run(opts: RunOptions, cancel: CancellationToken) -> Result<Summary,
     let knowledge = read::listing_knowledge(&store.conn).map_err(StoreError::from)?;
     tracing::info!(run_id, db = %opts.db.display(), "Run started.");
 
-    let client = Client::new(&opts.client, opts.credentials).map_err(|e| RunError::Client(e.to_string()))?;
+    let client =
+        Client::new(&opts.client, opts.credentials, opts.clock).map_err(|e| RunError::Client(e.to_string()))?;
     let stop = Arc::new(Stop::with_parent(&cancel));
     // One company in flight per worker slot; in auto mode the flow control
     // decides how many of them may be calling at a time.

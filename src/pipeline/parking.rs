@@ -25,9 +25,10 @@ const TAKE_AT_ONCE: usize = 256;
 pub struct Parking {
     wait: chrono::Duration,
     clock: Clock,
-    /// The earliest `retry_after` of a company parked in this run and not yet
-    /// taken up again; `None` when there is none.
-    next_due: Mutex<Option<DateTime<Utc>>>,
+    /// When the earliest company parked in this run and not yet taken up
+    /// again is due, on the tokio clock (so tests can drive it); `None` when
+    /// there is none.
+    next_due: Mutex<Option<Instant>>,
     /// Wakes the dispatcher when a company is parked (the next due time may
     /// be earlier than the one it sleeps towards).
     parked: Notify,
@@ -40,14 +41,14 @@ impl Parking {
 
     /// Park a company now: its `retry_after`, remembered for [`Parking::due`].
     pub fn park(&self) -> DateTime<Utc> {
-        let until = self.clock.now() + self.wait;
+        let due = Instant::now() + self.wait.to_std().unwrap_or_default();
         let mut next = self.next_due.lock().unwrap_or_else(|e| e.into_inner());
-        if next.is_none_or(|n| until < n) {
-            *next = Some(until);
+        if next.is_none_or(|n| due < n) {
+            *next = Some(due);
         }
         drop(next);
         self.parked.notify_one();
-        until
+        self.clock.now() + self.wait
     }
 
     /// Resolves when a parked company's wait is over (never, while none is parked).
@@ -58,9 +59,8 @@ impl Parking {
                 self.parked.notified().await;
                 continue;
             };
-            let wait = (at - self.clock.now()).to_std().unwrap_or_default();
             tokio::select! {
-                _ = tokio::time::sleep_until(Instant::now() + wait) => return,
+                _ = tokio::time::sleep_until(at) => return,
                 _ = self.parked.notified() => {}
             }
         }
@@ -76,7 +76,28 @@ impl Parking {
             return Vec::new();
         }
         let Ok((due, next)) = answer.await else { return Vec::new() };
-        *self.next_due.lock().unwrap_or_else(|e| e.into_inner()) = next.as_deref().and_then(crate::clock::parse_iso);
+        // The next one stored, as a wait from now.
+        let next = next.as_deref().and_then(crate::clock::parse_iso);
+        *self.next_due.lock().unwrap_or_else(|e| e.into_inner()) =
+            next.map(|at| Instant::now() + (at - now).to_std().unwrap_or_default());
         due.into_iter().filter_map(|snapshot| plan::plan(snapshot, opts, now).ok()).collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    #[tokio::test(start_paused = true)]
+    async fn a_parked_company_is_due_when_its_wait_is_over_and_not_before() {
+        let parking = Parking::new(chrono::Duration::hours(2), Clock::system());
+        // Nothing parked: never due.
+        assert!(tokio::time::timeout(Duration::from_secs(3 * 3600), parking.due()).await.is_err());
+        let until = parking.park();
+        assert!((until - Clock::system().now()).num_minutes() >= 119);
+        assert!(tokio::time::timeout(Duration::from_secs(7100), parking.due()).await.is_err(), "due too early");
+        assert!(tokio::time::timeout(Duration::from_secs(200), parking.due()).await.is_ok(), "due after 2 h");
     }
 }

@@ -107,17 +107,24 @@ pub struct Client {
     http: reqwest::Client,
     endpoint: reqwest::Url,
     credentials: Credentials,
+    /// Stamps each call's `started_at` (the daily limit counts those). The
+    /// signature's `Timespan` is always the system's: the server checks it.
+    clock: crate::clock::Clock,
 }
 
 impl Client {
-    pub fn new(config: &ClientConfig, credentials: Credentials) -> Result<Self, reqwest::Error> {
+    pub fn new(
+        config: &ClientConfig,
+        credentials: Credentials,
+        clock: crate::clock::Clock,
+    ) -> Result<Self, reqwest::Error> {
         let http = reqwest::Client::builder()
             .connect_timeout(config.connect_timeout)
             .timeout(config.request_timeout)
             .user_agent(concat!("qcc-customers/", env!("CARGO_PKG_VERSION")))
             .pool_idle_timeout(Duration::from_secs(60))
             .build()?;
-        Ok(Self { http, endpoint: config.endpoint.clone(), credentials })
+        Ok(Self { http, endpoint: config.endpoint.clone(), credentials, clock })
     }
 
     /// Send one signed request. Never fails: every failure is in the outcome.
@@ -142,7 +149,7 @@ impl Client {
         token_header.set_sensitive(true);
         headers.insert("Token", token_header);
 
-        let started_at = crate::clock::now_iso();
+        let started_at = self.clock.now_iso();
         let start = Instant::now();
         let sent = self.http.get(url).headers(headers).send().await;
         let response = match sent {

@@ -87,6 +87,13 @@ impl Harness {
         pipeline::run(self.options(fetch), CancellationToken::new()).await.expect("run completes")
     }
 
+    /// Run with the time of day taken from `clock`.
+    pub async fn run_at(&self, fetch: &FetchArgs, clock: qcc_customers::clock::Clock) -> Summary {
+        let mut opts = self.options(fetch);
+        opts.clock = clock;
+        pipeline::run(opts, CancellationToken::new()).await.expect("run completes")
+    }
+
     /// Run against another simulator (same database), e.g. one whose data changed.
     pub async fn run_on(&self, sim: &Simulator, fetch: &FetchArgs) -> Summary {
         let mut opts = self.options(fetch);
@@ -135,6 +142,14 @@ pub fn spawn_run(h: &Harness, extra: &[&str]) -> std::process::Child {
         .stderr(std::process::Stdio::null())
         .spawn()
         .expect("binary starts")
+}
+
+/// A clock that reads noon in Beijing today, whatever the hour: a test that
+/// counts calls per Beijing day never runs across its midnight.
+pub fn noon_in_beijing() -> qcc_customers::clock::Clock {
+    let now = chrono::Utc::now();
+    let noon = qcc_customers::clock::beijing_day_start(now) + chrono::Duration::hours(12);
+    qcc_customers::clock::Clock::shifted(noon - now)
 }
 
 /// SIGKILL a run started by `start` once the simulator has seen each of
