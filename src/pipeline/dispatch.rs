@@ -57,7 +57,6 @@ pub async fn dispatch(ctx: Arc<Ctx>, mut jobs: mpsc::Receiver<Job>, workers: usi
             // ends rather than wait for a parked company.
             _ = ctx.parking.due(), if due.is_empty() => {
                 let taken = ctx.parking.take_due(&ctx.writer, &ctx.plan).await;
-                ctx.stats.queued.fetch_add(taken.len() as u64, Ordering::Relaxed);
                 ctx.stats.requeued.fetch_add(taken.len() as u64, Ordering::Relaxed);
                 due.extend(taken);
             }
@@ -73,10 +72,8 @@ pub async fn dispatch(ctx: Arc<Ctx>, mut jobs: mpsc::Receiver<Job>, workers: usi
 
 fn note_end(ctx: &Ctx, ended: Result<bool, tokio::task::JoinError>) {
     match ended {
-        Ok(true) => {
-            ctx.stats.companies_finished.fetch_add(1, Ordering::Relaxed);
-        }
-        Ok(false) => {}
+        Ok(true) => {}
+        Ok(false) => tracing::debug!("A company is not finished in this run."),
         Err(e) => tracing::error!(error = %e, "A company's task failed; it stays pending for the next run."),
     }
     ctx.stats.jobs_ended.fetch_add(1, Ordering::Relaxed);

@@ -47,7 +47,6 @@ pub fn feed(
         };
         match plan::plan(*snapshot, plan, clock.now()) {
             Ok(job) => {
-                stats.queued.fetch_add(1, Ordering::Relaxed);
                 return job_tx.blocking_send(job).is_ok();
             }
             Err(Skip::Fresh) => {
@@ -101,5 +100,4 @@ pub fn feed(
             }
         }
     }
-    stats.input_done.store(true, Ordering::Relaxed);
 }

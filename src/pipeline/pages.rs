@@ -3,11 +3,11 @@
 //! 201, or the 5,000-entry ceiling). Each answered page goes to the writer
 //! with its rows, checkpoint and call record as one commit.
 
-use super::call::{Fetched, Final};
+use super::call::{Fetched, Final, NotNow};
 use super::listing;
 use super::plan::{self, YearTask};
 use super::worker::{settle, Ctx, Cycle};
-use crate::store::records::{Commit, CompanyState, Event, Query, YearState};
+use crate::store::records::{CallRecord, Commit, CompanyState, Event, Query, YearState};
 
 /// Page the listing from `cycle.listing_next` to its end. Every page must be
 /// full but the last, every row's year must be in `YearList`, and the pages
@@ -74,13 +74,9 @@ pub(super) async fn fetch_listing(ctx: &Ctx, key: &str, cycle: &mut Cycle) -> Un
                 return ctx.listing_contradicted(key, Some(call), problem, None).await;
             }
             Fetched::Final { answer: Final::Rejected, code, message, call } => {
-                ctx.end_company(key, Some(call), CompanyState::Rejected, code, message).await;
-                return UnitEnd::CompanyFinal;
+                return rejected(ctx, key, code, message, call).await;
             }
-            Fetched::NotNow(why) => {
-                settle(ctx, key, why).await;
-                return UnitEnd::Unfinished;
-            }
+            Fetched::NotNow(why) => return not_now(ctx, key, why).await,
         }
     }
 }
@@ -194,13 +190,21 @@ pub(super) async fn fetch_year(ctx: &Ctx, key: &str, task: YearTask, listed: Opt
                 return ctx.commit_call(key, call, events).await.into();
             }
             Fetched::Final { answer: Final::Rejected, code, message, call } => {
-                ctx.end_company(key, Some(call), CompanyState::Rejected, code, message).await;
-                return UnitEnd::CompanyFinal;
+                return rejected(ctx, key, code, message, call).await;
             }
-            Fetched::NotNow(why) => {
-                settle(ctx, key, why).await;
-                return UnitEnd::Unfinished;
-            }
+            Fetched::NotNow(why) => return not_now(ctx, key, why).await,
         }
     }
+}
+
+/// The query was rejected (202, …): the company is final, never asked again.
+async fn rejected(ctx: &Ctx, key: &str, code: Option<String>, message: Option<String>, call: CallRecord) -> UnitEnd {
+    ctx.end_company(key, Some(call), CompanyState::Rejected, code, message).await;
+    UnitEnd::CompanyFinal
+}
+
+/// Deferred, parked or stopping: the company waits for a later run.
+async fn not_now(ctx: &Ctx, key: &str, why: NotNow) -> UnitEnd {
+    settle(ctx, key, why).await;
+    UnitEnd::Unfinished
 }

@@ -1,7 +1,7 @@
 //! Counters the stages update as they go. They feed the progress display and
 //! the end-of-run summary, nothing else: no decision reads them.
 
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use super::listing;
 use crate::store::records::FetchPlan;
@@ -17,8 +17,6 @@ pub struct Stats {
     pub bad_rows: AtomicU64,
     pub duplicates: AtomicU64,
     pub skipped_fresh: AtomicU64,
-    pub queued: AtomicU64,
-    pub companies_finished: AtomicU64,
     /// Jobs a worker has finished with, whatever the outcome.
     pub jobs_ended: AtomicU64,
     /// Input rows settled without a job (duplicate, invalid, fresh, rejected
@@ -29,7 +27,6 @@ pub struct Stats {
     pub calls: AtomicU64,
     pub rows_written: AtomicU64,
     pub commits: AtomicU64,
-    pub input_done: AtomicBool,
     /// Discovery answers by what they left to fetch.
     pub plan_complete: AtomicU64,
     pub plan_unchanged: AtomicU64,
