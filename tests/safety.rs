@@ -196,12 +196,49 @@ fn a_database_from_a_newer_version_is_refused_and_left_untouched() {
     let db = dir.path().join("new.sqlite");
     {
         let conn = rusqlite::Connection::open(&db).unwrap();
-        conn.execute_batch("CREATE TABLE future (x); PRAGMA user_version = 99;").unwrap();
+        // A newer qcc-customers stamps its files as ours, as this one does.
+        let id = qcc_customers::store::APPLICATION_ID;
+        conn.execute_batch(&format!(
+            "CREATE TABLE future (x); PRAGMA user_version = 99; PRAGMA application_id = {id};"
+        ))
+        .unwrap();
     }
     let before = std::fs::read(&db).unwrap();
     let err = qcc_customers::store::open_for_writing(&db).err().expect("refused");
     assert!(err.to_string().contains("newer"), "{err}");
     assert!(std::fs::read(&db).unwrap() == before, "the file was changed");
+}
+
+#[test]
+fn another_applications_sqlite_file_is_refused_with_exit_73_and_left_untouched() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("in.csv");
+    std::fs::write(&input, "company\n甲公司有限公司\n").unwrap();
+    for (name, setup, says) in [
+        ("tables.sqlite", "CREATE TABLE foo (x); INSERT INTO foo VALUES (1);", "it holds other tables (foo)"),
+        ("stamped.sqlite", "PRAGMA application_id = 42;", "its application_id is 0x0000002a"),
+        // Another tool's own versioning must not read as a newer qcc-customers.
+        ("versioned.sqlite", "CREATE TABLE notes (x); PRAGMA user_version = 7;", "it holds other tables (notes)"),
+    ] {
+        let db = dir.path().join(name);
+        rusqlite::Connection::open(&db).unwrap().execute_batch(setup).unwrap();
+        let before = std::fs::read(&db).unwrap();
+        for args in [vec!["run", "--input", input.to_str().unwrap()], vec!["status"]] {
+            let out = Command::new(env!("CARGO_BIN_EXE_qcc-customers"))
+                .args(&args)
+                .arg("--db")
+                .arg(&db)
+                .env("QCC_KEY", DEMO_KEY)
+                .env("QCC_SECRET_KEY", DEMO_SECRET)
+                .output()
+                .unwrap();
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            assert_eq!(out.status.code(), Some(73), "{name} {args:?}: {stderr}");
+            assert!(stderr.contains("is not a qcc-customers database") && stderr.contains(says), "{stderr}");
+            assert!(stderr.contains("left untouched"), "{stderr}");
+        }
+        assert!(std::fs::read(&db).unwrap() == before, "{name} was changed");
+    }
 }
 
 #[test]
@@ -222,7 +259,35 @@ fn a_database_from_an_older_version_is_upgraded_in_place() {
     let store = qcc_customers::store::open_for_writing(&db).unwrap();
     let version: i64 = store.conn.pragma_query_value(None, "user_version", |r| r.get(0)).unwrap();
     assert_eq!(version as usize, qcc_customers::store::schema_version());
+    let id: i32 = store.conn.pragma_query_value(None, "application_id", |r| r.get(0)).unwrap();
+    assert_eq!(id, qcc_customers::store::APPLICATION_ID, "our file from before the stamp is stamped");
     let rows: i64 = store.conn.query_row("SELECT COUNT(*) FROM customers", [], |r| r.get(0)).unwrap();
     assert_eq!(rows, 1, "the stored rows survive the upgrade");
     store.conn.query_row("SELECT COUNT(*) FROM customers_staging", [], |r| r.get::<_, i64>(0)).unwrap();
+}
+
+#[test]
+fn a_missing_directory_or_a_directory_given_as_the_database_is_named_once_with_exit_73() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("in.csv");
+    std::fs::write(&input, "company\n甲公司有限公司\n").unwrap();
+    std::fs::create_dir(dir.path().join("a-dir.sqlite")).unwrap();
+    for (db, says) in [("nodir/x.sqlite", "the directory nodir does not exist"), ("a-dir.sqlite", "it is a directory")]
+    {
+        let out = Command::new(env!("CARGO_BIN_EXE_qcc-customers"))
+            .current_dir(dir.path())
+            .args(["run", "--quiet", "--input"])
+            .arg(&input)
+            .args(["--db", db, "--endpoint", "http://127.0.0.1:9/x"])
+            .env("QCC_KEY", DEMO_KEY)
+            .env("QCC_SECRET_KEY", DEMO_SECRET)
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(73), "{stderr}");
+        assert_eq!(stderr.matches(says).count(), 1, "{stderr}");
+        assert!(!stderr.contains(".lock"), "the lock file is not what the user got wrong: {stderr}");
+        assert!(stderr.contains("nothing was written"), "{stderr}");
+    }
+    assert!(!dir.path().join("nodir").exists());
 }

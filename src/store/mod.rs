@@ -55,6 +55,14 @@ pub enum StoreError {
     Open { db: PathBuf, source: Box<dyn std::error::Error + Send + Sync> },
     #[error("database {db} does not exist")]
     Missing { db: PathBuf },
+    #[error("cannot create database {db}: the directory {dir} does not exist; nothing was written — create it or choose another --db")]
+    NoDirectory { db: PathBuf, dir: PathBuf },
+    #[error("cannot use {db} as the database: it is a directory; nothing was written — give a file name, e.g. {db}/customers.sqlite")]
+    IsDirectory { db: PathBuf },
+    #[error(
+        "{db} is not a qcc-customers database ({why}); it was left untouched — check --db, or give a new file name"
+    )]
+    Foreign { db: PathBuf, why: String },
     #[error("database error: {0}")]
     Sql(#[from] rusqlite::Error),
 }
@@ -79,6 +87,13 @@ fn lock_path(db: &Path) -> PathBuf {
 
 /// Open (or create) the database for a run: lock, 0600, WAL, migrate.
 pub fn open_for_writing(db: &Path) -> Result<WriteStore, StoreError> {
+    // Said in the user's terms before the lock file would fail on them.
+    if db.is_dir() {
+        return Err(StoreError::IsDirectory { db: db.to_path_buf() });
+    }
+    if let Some(dir) = db.parent().filter(|d| !d.as_os_str().is_empty() && !d.exists()) {
+        return Err(StoreError::NoDirectory { db: db.to_path_buf(), dir: dir.to_path_buf() });
+    }
     let lock_file = lock_path(db);
     let lock = create_private(&lock_file).map_err(|e| open_err(&lock_file, e))?;
     match lock.try_lock() {
@@ -93,7 +108,9 @@ pub fn open_for_writing(db: &Path) -> Result<WriteStore, StoreError> {
     create_private(db).map_err(|e| open_err(db, e))?;
     let mut conn = Connection::open(db).map_err(|e| open_err(db, e))?;
     conn.busy_timeout(std::time::Duration::from_secs(10))?;
-    // Refuse a newer file before changing anything in it (even its journal mode).
+    // Refuse someone else's file, or a newer one, before changing anything
+    // in it (even its journal mode).
+    check_ours(db, &conn)?;
     check_not_newer(db, &conn)?;
     // 16 KiB pages for a new file (no effect on an existing one): customer
     // rows are wide, and bigger pages mean shallower trees and fewer splits.
@@ -112,7 +129,37 @@ pub fn open_for_writing(db: &Path) -> Result<WriteStore, StoreError> {
     // into the database once per checkpoint.
     conn.pragma_update(None, "wal_autocheckpoint", 2500)?;
     migrate(db, &mut conn)?;
+    // Stamp the file as ours (new files, and ours from before the stamp).
+    conn.pragma_update(None, "application_id", APPLICATION_ID)?;
     Ok(WriteStore { conn, _lock: lock })
+}
+
+/// `PRAGMA application_id` of our files: "QCCC" in ASCII.
+pub const APPLICATION_ID: i32 = 0x5143_4343;
+
+/// A file is ours when it carries our application id, or when it is empty
+/// (ours to initialise), or when it has our tables but no id (ours, from
+/// before the stamp). Anything else belongs to another application.
+fn check_ours(db: &Path, conn: &Connection) -> Result<(), StoreError> {
+    let id: i32 = conn.pragma_query_value(None, "application_id", |r| r.get(0))?;
+    if id == APPLICATION_ID {
+        return Ok(());
+    }
+    if id != 0 {
+        let why = format!("its application_id is {id:#010x}, not ours ({APPLICATION_ID:#010x})");
+        return Err(StoreError::Foreign { db: db.to_path_buf(), why });
+    }
+    let tables: Vec<String> = conn
+        .prepare("SELECT name FROM sqlite_schema WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name")?
+        .query_map([], |r| r.get(0))?
+        .collect::<rusqlite::Result<_>>()?;
+    let ours = ["companies", "customers", "runs"].iter().all(|t| tables.iter().any(|n| n == t));
+    if tables.is_empty() || ours {
+        return Ok(());
+    }
+    let shown: Vec<&str> = tables.iter().take(5).map(String::as_str).collect();
+    let why = format!("it holds other tables ({}{})", shown.join(", "), if tables.len() > 5 { ", …" } else { "" });
+    Err(StoreError::Foreign { db: db.to_path_buf(), why })
 }
 
 /// Open an existing database for reading (status, export, dry run). Readers
@@ -134,6 +181,7 @@ pub fn open_for_reading(db: &Path) -> Result<Connection, StoreError> {
             Err(_) => Connection::open_with_flags(db, OpenFlags::SQLITE_OPEN_READ_ONLY).map_err(|e| open_err(db, e))?,
         };
     conn.busy_timeout(std::time::Duration::from_secs(10))?;
+    check_ours(db, &conn)?;
     check_not_newer(db, &conn)?;
     let found: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
     if found < schema_version() as i64 {
