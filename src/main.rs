@@ -49,10 +49,7 @@ fn main() {
         Ok(code) => code,
         Err(e) => {
             let code = cmd::exit_code_of(&e);
-            eprintln!("error: {e}");
-            for cause in e.chain().skip(1) {
-                eprintln!("  caused by: {cause}");
-            }
+            eprint!("{}", cmd::error_report(&e));
             code
         }
     };

@@ -23,6 +23,23 @@ impl Exit {
     }
 }
 
+/// What a user sees for an error: the error, then each cause its message
+/// does not already say (an error that quotes its source would otherwise
+/// repeat it).
+pub fn error_report(e: &anyhow::Error) -> String {
+    let mut said = e.to_string();
+    let mut out = format!("error: {said}\n");
+    for cause in e.chain().skip(1) {
+        let text = cause.to_string();
+        if said.contains(&text) {
+            continue;
+        }
+        out.push_str(&format!("  caused by: {text}\n"));
+        said.push_str(&text);
+    }
+    out
+}
+
 /// The exit code an error should produce (docs/design.md §2), found along its chain.
 pub fn exit_code_of(err: &anyhow::Error) -> i32 {
     for cause in err.chain() {
@@ -40,4 +57,16 @@ pub fn exit_code_of(err: &anyhow::Error) -> i32 {
         }
     }
     crate::exit::SOFTWARE
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn an_error_that_quotes_its_cause_does_not_repeat_it() {
+        let io = std::io::Error::other("database or disk is full");
+        let e = crate::store::StoreError::Open { db: "d.sqlite".into(), source: Box::new(io) };
+        let report = super::error_report(&anyhow::Error::new(e).context("the run could not complete"));
+        assert_eq!(report.matches("database or disk is full").count(), 1, "{report}");
+        assert!(report.contains("cannot open database d.sqlite"), "{report}");
+    }
 }
