@@ -51,6 +51,28 @@ pub struct PageRequest<'a> {
     pub page_size: u32,
 }
 
+/// The most of an answer's body that is read. A full page of 50 rows is
+/// about 13 KB; captive portals and broken gateways send far bigger bodies,
+/// and reading one whole would cost its size in memory.
+pub const MAX_BODY: usize = 4 << 20;
+
+/// Read a body, stopping at `cap` bytes: a declared `Content-Length` over it
+/// is refused before reading, a chunked body as soon as it passes it.
+async fn read_capped(mut response: reqwest::Response, cap: usize) -> Result<bytes::Bytes, Option<reqwest::Error>> {
+    let declared = response.content_length();
+    if declared.is_some_and(|n| n > cap as u64) {
+        return Err(None);
+    }
+    let mut body = bytes::BytesMut::with_capacity(declared.map_or(16 << 10, |n| n as usize));
+    while let Some(chunk) = response.chunk().await.map_err(Some)? {
+        if body.len() + chunk.len() > cap {
+            return Err(None);
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body.freeze())
+}
+
 /// Why a call produced no usable response.
 #[derive(Debug, thiserror::Error)]
 pub enum CallError {
@@ -58,6 +80,10 @@ pub enum CallError {
     Transport(String),
     #[error("HTTP {0}")]
     Http(u16),
+    /// The body ran past [`MAX_BODY`]: not a page (a proxy's or portal's
+    /// answer); reading stopped there, nothing of it is kept.
+    #[error("body too large (over {} MiB; a page of 50 rows is ~13 KB)", MAX_BODY >> 20)]
+    BodyTooLarge,
     #[error(transparent)]
     Wire(#[from] WireError),
 }
@@ -163,12 +189,22 @@ impl Client {
             .and_then(|v| v.to_str().ok())
             .and_then(|s| s.trim().parse::<u64>().ok())
             .map(Duration::from_secs);
-        let body = match response.bytes().await {
+        let body = match read_capped(response, MAX_BODY).await {
             Ok(b) => b,
-            Err(e) => {
+            Err(Some(e)) => {
                 let mut out = transport_failure(started_at, start, e);
                 out.http_status = Some(http_status);
                 return out;
+            }
+            Err(None) => {
+                return CallOutcome {
+                    started_at,
+                    duration: start.elapsed(),
+                    http_status: Some(http_status),
+                    body: None,
+                    result: Err(CallError::BodyTooLarge),
+                    retry_after,
+                }
             }
         };
         let result = if http_status == 200 {
