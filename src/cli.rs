@@ -175,6 +175,11 @@ pub struct FetchArgs {
     /// Do not keep the raw response of every page in raw_pages.
     #[arg(long)]
     pub no_archive: bool,
+    /// Stop dispatching (resumably, exit 75) when the database's filesystem has
+    /// less free space than this, checked before the first call and every
+    /// second: a run should stop before the disk is full, not after it paid.
+    #[arg(long, value_name = "SIZE", default_value = "256MiB", value_parser = parse_size)]
+    pub min_free_space: u64,
     /// Request timeout.
     #[arg(long, default_value = "30s", value_parser = parse_duration)]
     pub timeout: Duration,
@@ -281,6 +286,25 @@ pub enum SimListing {
 pub enum SimProfile {
     Paging,
     Annual,
+}
+
+/// `256MiB`, `1GiB`, `500MB`, `64k`, or plain bytes (K/M/G mean KiB/MiB/GiB).
+pub fn parse_size(s: &str) -> Result<u64, String> {
+    let t = s.trim();
+    let split = t.find(|c: char| !c.is_ascii_digit() && c != '.').unwrap_or(t.len());
+    let (num, unit) = t.split_at(split);
+    let n: f64 = num.parse().map_err(|_| format!("{s:?} is not a size (e.g. 256MiB, 1GiB, 500MB)"))?;
+    let scale: u64 = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1,
+        "k" | "kib" => 1 << 10,
+        "kb" => 1_000,
+        "m" | "mib" => 1 << 20,
+        "mb" => 1_000_000,
+        "g" | "gib" => 1 << 30,
+        "gb" => 1_000_000_000,
+        _ => return Err(format!("{s:?}: unknown unit {unit:?} (use KiB, MiB, GiB, KB, MB, GB)")),
+    };
+    Ok((n * scale as f64) as u64)
 }
 
 /// `7d`, `12h`, `30m`, `45s`, `250ms`, or plain seconds.

@@ -117,6 +117,7 @@ pub fn options(
         },
         max_calls: fetch.max_calls,
         daily_limit: fetch.daily_limit,
+        min_free_space: fetch.min_free_space,
         archive: !fetch.no_archive,
         progress,
         park_for: chrono::Duration::from_std(fetch.park_for)

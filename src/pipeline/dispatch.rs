@@ -11,12 +11,13 @@ use std::sync::Arc;
 use tokio::sync::{mpsc, Semaphore};
 use tokio::task::JoinSet;
 
+use super::disk::{DiskCheck, CHECK_EVERY};
 use super::plan::Job;
 use super::worker::{self, Ctx};
 
 /// Run every job to its end, or until the run stops (then let the companies
 /// in flight finish: their calls are paid and their answers are committed).
-pub async fn dispatch(ctx: Arc<Ctx>, mut jobs: mpsc::Receiver<Job>, workers: usize) {
+pub async fn dispatch(ctx: Arc<Ctx>, mut jobs: mpsc::Receiver<Job>, workers: usize, disk: DiskCheck) {
     // One permit per company in flight: the pool's size.
     let slots = Arc::new(Semaphore::new(workers.max(1)));
     let mut running: JoinSet<bool> = JoinSet::new();
@@ -34,6 +35,8 @@ pub async fn dispatch(ctx: Arc<Ctx>, mut jobs: mpsc::Receiver<Job>, workers: usi
     let mut due: VecDeque<Job> = VecDeque::new();
     let mut feed_open = true;
     let stop = ctx.stop.token();
+    // Free space: before the first call, then every second.
+    let mut disk_check = tokio::time::interval(CHECK_EVERY);
     loop {
         while let Some(job) = due.pop_front() {
             if let Some(job) = spawn(&mut running, job) {
@@ -48,6 +51,11 @@ pub async fn dispatch(ctx: Arc<Ctx>, mut jobs: mpsc::Receiver<Job>, workers: usi
         tokio::select! {
             biased;
             _ = stop.cancelled() => break,
+            _ = disk_check.tick() => {
+                if let Some(reason) = disk.check() {
+                    ctx.stop.stop(reason);
+                }
+            }
             Some(ended) = running.join_next(), if !running.is_empty() => note_end(&ctx, ended),
             job = jobs.recv(), if feed_open && due.is_empty() && slots.available_permits() > 0 => match job {
                 Some(job) => due.extend(spawn(&mut running, job)),

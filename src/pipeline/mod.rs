@@ -15,6 +15,7 @@
 
 pub mod budget;
 pub mod call;
+pub mod disk;
 pub mod dispatch;
 pub mod dry_run;
 pub mod feed;
@@ -69,6 +70,8 @@ pub struct RunOptions {
     pub retry: RetryPolicy,
     pub max_calls: Option<u64>,
     pub daily_limit: Option<u64>,
+    /// `--min-free-space`, in bytes.
+    pub min_free_space: u64,
     pub archive: bool,
     pub progress: crate::progress::ProgressMode,
     /// How long 110 parks a company (2 h; shorter only in tests).
@@ -173,7 +176,8 @@ pub async fn run(opts: RunOptions, cancel: CancellationToken) -> Result<Summary,
         clock: opts.clock,
     });
     let progress = crate::progress::spawn(opts.progress, stats.clone(), flow);
-    dispatch::dispatch(ctx.clone(), job_rx, workers_n).await;
+    let disk = disk::DiskCheck::new(&opts.db, opts.min_free_space);
+    dispatch::dispatch(ctx.clone(), job_rx, workers_n, disk).await;
     progress.finish();
     drop(ctx);
     let feed_result =
@@ -187,6 +191,9 @@ pub async fn run(opts: RunOptions, cancel: CancellationToken) -> Result<Summary,
         .map_err(|_| RunError::Internal("the writer panicked".into()))?;
     let store = match store_result {
         Ok(store) => store,
+        Err(e) if e.sqlite_error_code() == Some(rusqlite::ErrorCode::DiskFull) => {
+            return Err(RunError::Store(StoreError::DiskFull { db: opts.db.clone() }))
+        }
         Err(e) => return Err(RunError::Store(StoreError::Sql(e))),
     };
     summary::finish(store, run_id, &clock::iso(now), &stats, &stop, started, opts.clock)

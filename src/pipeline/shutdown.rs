@@ -25,6 +25,8 @@ pub enum StopReason {
     Fatal { code: String, message: String, hint: String },
     /// The database could not be written.
     StoreFailed(String),
+    /// The database's filesystem has less free space than `--min-free-space`.
+    LowDisk { dir: String, free: u64, min_free: u64 },
 }
 
 impl StopReason {
@@ -60,7 +62,19 @@ impl std::fmt::Display for StopReason {
             StopReason::Fatal { code, message, hint } => {
                 write!(f, "the API refused the account: {code} {message} — {hint}")
             }
+            StopReason::StoreFailed(e) if e.contains("database or disk is full") => write!(
+                f,
+                "the disk is full: the database could not be written ({e}); nothing committed was lost — \
+                 free space and run again to resume"
+            ),
             StopReason::StoreFailed(e) => write!(f, "the database could not be written: {e}"),
+            StopReason::LowDisk { dir, free, min_free } => write!(
+                f,
+                "only {} free on the filesystem of {dir}, below --min-free-space {}: stopped before the disk \
+                 fills; every committed page is kept — free space (or lower --min-free-space) and run again to resume",
+                super::disk::show_bytes(*free),
+                super::disk::show_bytes(*min_free)
+            ),
         }
     }
 }

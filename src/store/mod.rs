@@ -63,6 +63,11 @@ pub enum StoreError {
         "{db} is not a qcc-customers database ({why}); it was left untouched — check --db, or give a new file name"
     )]
     Foreign { db: PathBuf, why: String },
+    #[error(
+        "the disk is full: {db} could not be written (database or disk is full); nothing committed was lost — \
+         free space and run again to resume"
+    )]
+    DiskFull { db: PathBuf },
     #[error("database error: {0}")]
     Sql(#[from] rusqlite::Error),
 }

@@ -125,10 +125,32 @@ impl Harness {
     }
 }
 
-/// Start the real binary on the harness's input and database, quietly, with
+/// The release build of the binary (what users run), built once per test
+/// process: the crash tests kill this one, not the debug build `cargo test`
+/// made.
+pub fn release_binary() -> PathBuf {
+    static BUILT: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    BUILT
+        .get_or_init(|| {
+            let manifest = env!("CARGO_MANIFEST_DIR");
+            let target = PathBuf::from(manifest).join("target");
+            let status = std::process::Command::new(env!("CARGO"))
+                .args(["build", "--release", "--quiet", "--bin", "qcc-customers", "--manifest-path"])
+                .arg(PathBuf::from(manifest).join("Cargo.toml"))
+                .arg("--target-dir")
+                .arg(&target)
+                .status()
+                .expect("cargo runs");
+            assert!(status.success(), "the release build failed");
+            target.join("release").join("qcc-customers")
+        })
+        .clone()
+}
+
+/// Start the release binary on the harness's input and database, quietly, with
 /// extra `run` flags; stdin, stdout and stderr are discarded.
 pub fn spawn_run(h: &Harness, extra: &[&str]) -> std::process::Child {
-    std::process::Command::new(env!("CARGO_BIN_EXE_qcc-customers"))
+    std::process::Command::new(release_binary())
         .args(["run", "--quiet", "--input"])
         .arg(&h.input)
         .arg("--db")
