@@ -86,9 +86,14 @@ fn a_file_without_a_usable_column_exits_65_and_lists_the_headers() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("\"foo\"") && stderr.contains("\"bar\""), "{stderr}");
     assert!(!dir.path().join("x.sqlite").exists(), "nothing is created for an unusable input");
+    // What was kept and what to do next.
+    assert!(stderr.contains("no call was made") && stderr.contains("--column"), "{stderr}");
 
     let out = run_on(&dir.path().join("missing.csv"));
     assert_eq!(out.status.code(), Some(65), "an unreadable file is exit 65");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("no call was made — check --input"), "{stderr}");
+    assert_eq!(stderr.matches("No such file").count(), 1, "one sentence per cause: {stderr}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

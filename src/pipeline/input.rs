@@ -36,15 +36,18 @@ pub struct InputOptions {
 
 #[derive(Debug, thiserror::Error)]
 pub enum InputError {
-    #[error("cannot read input {path}: {source}")]
+    #[error("cannot read input {path}: {source}; no call was made — check --input")]
     Unreadable { path: String, source: std::io::Error },
-    #[error("unknown encoding {0:?} (try utf-8, gbk, gb18030, utf-16le, utf-16be)")]
+    #[error("unknown encoding {0:?}; no call was made — try utf-8, gbk, gb18030, utf-16le or utf-16be")]
     UnknownEncoding(String),
-    #[error("input has no usable search-key column{hint}; headers seen: {headers:?}")]
+    #[error(
+        "input has no usable search-key column{hint}; headers seen: {headers:?}; no call was made — name the column \
+         with --column"
+    )]
     NoColumn { headers: Vec<String>, hint: String },
-    #[error("input is empty: no header row")]
+    #[error("input is empty: no header row; no call was made")]
     Empty,
-    #[error("cannot read the header row: {0}")]
+    #[error("cannot read the header row: {0}; no call was made — check the file is a CSV (or use --no-header)")]
     Header(csv::Error),
 }
 

@@ -67,7 +67,11 @@ impl std::fmt::Display for StopReason {
                 "the disk is full: the database could not be written ({e}); nothing committed was lost — \
                  free space and run again to resume"
             ),
-            StopReason::StoreFailed(e) => write!(f, "the database could not be written: {e}"),
+            StopReason::StoreFailed(e) => write!(
+                f,
+                "the database could not be written: {e}; every committed page is kept — fix the cause and run again \
+                 to resume"
+            ),
             StopReason::LowDisk { dir, free, min_free } => write!(
                 f,
                 "only {} free on the filesystem of {dir}, below --min-free-space {}: stopped before the disk \

@@ -51,9 +51,9 @@ pub enum StoreError {
          only writing does: the next `qcc-customers run` on it upgrades it in place, keeping every row"
     )]
     TooOld { db: PathBuf, found: i64, known: usize },
-    #[error("cannot open database {db}: {source}")]
+    #[error("cannot open database {db}: {source}; nothing was written — check the path and its permissions")]
     Open { db: PathBuf, source: Box<dyn std::error::Error + Send + Sync> },
-    #[error("database {db} does not exist")]
+    #[error("database {db} does not exist — check --db (`run` creates it; the other commands read an existing one)")]
     Missing { db: PathBuf },
     #[error("cannot create database {db}: the directory {dir} does not exist; nothing was written — create it or choose another --db")]
     NoDirectory { db: PathBuf, dir: PathBuf },
@@ -68,7 +68,7 @@ pub enum StoreError {
          free space and run again to resume"
     )]
     DiskFull { db: PathBuf },
-    #[error("database error: {0}")]
+    #[error("database error: {0}; every committed page is kept — run again to resume once the cause is fixed")]
     Sql(#[from] rusqlite::Error),
 }
 
