@@ -19,6 +19,7 @@ async fn a_wrong_secret_stops_the_run_with_78_after_no_more_than_the_calls_in_fl
     assert_eq!(summary.exit_code, 78, "{}", summary.render());
     let reason = summary.stop_reason.unwrap();
     assert!(reason.contains("107") && reason.contains("QCC_SECRET_KEY"), "{reason}");
+    assert!(reason.contains("every committed page is kept"), "what was kept: {reason}");
     let arrivals = h.sim.handle.arrivals();
     assert!(!arrivals.is_empty() && arrivals.len() <= 8, "{} calls after the first 107", arrivals.len());
     assert!(arrivals.iter().all(|a| a.status == 107));
@@ -57,5 +58,6 @@ async fn the_binary_exits_78_on_a_wrong_secret_and_on_missing_credentials() {
 
     let out = tokio::task::spawn_blocking(move || run(None)).await.unwrap();
     assert_eq!(out.status.code(), Some(78));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("QCC_SECRET_KEY"));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("QCC_SECRET_KEY") && stderr.contains("no call was made"), "{stderr}");
 }

@@ -158,17 +158,22 @@ fn is_loopback(url: &reqwest::Url) -> bool {
 pub fn credentials_from_env(secret_file: Option<&Path>) -> anyhow::Result<Credentials> {
     let key = std::env::var("QCC_KEY").ok().map(|k| k.trim().to_string()).filter(|k| !k.is_empty());
     let Some(key) = key else {
-        return Err(Exit::new(exit::CONFIG, "QCC_KEY is not set: export your AppKey as QCC_KEY").into());
+        return Err(
+            Exit::new(exit::CONFIG, "QCC_KEY is not set: export your AppKey as QCC_KEY; no call was made").into()
+        );
     };
     let secret = match secret_file {
         Some(path) => read_secret_file(path)?,
-        None => std::env::var("QCC_SECRET_KEY")
-            .ok()
-            .map(|s| s.trim().to_string())
-            .filter(|s| !s.is_empty())
-            .ok_or_else(|| {
-                Exit::new(exit::CONFIG, "QCC_SECRET_KEY is not set: export your SecretKey, or use --secret-key-file")
-            })?,
+        None => {
+            std::env::var("QCC_SECRET_KEY").ok().map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).ok_or_else(
+                || {
+                    Exit::new(
+                        exit::CONFIG,
+                        "QCC_SECRET_KEY is not set: export your SecretKey, or use --secret-key-file; no call was made",
+                    )
+                },
+            )?
+        }
     };
     Ok(Credentials::new(key, secret))
 }

@@ -60,7 +60,11 @@ impl std::fmt::Display for StopReason {
             }
             StopReason::Throttled => write!(f, "the API kept throttling (120/122/429) past --max-throttle-wait"),
             StopReason::Fatal { code, message, hint } => {
-                write!(f, "the API refused the account: {code} {message} — {hint}")
+                write!(
+                    f,
+                    "the API refused the account: {code} {message} — {hint}; no further call was made and every \
+                     committed page is kept: run again once it is fixed"
+                )
             }
             StopReason::StoreFailed(e) if e.contains("database or disk is full") => write!(
                 f,
