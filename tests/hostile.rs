@@ -1,7 +1,7 @@
 //! Hostile answers: a body far past any page (a captive portal, a broken
 //! gateway) is a transient error, is never stored, and costs no memory in
-//! proportion to its size. Alone in its file, so that this process's peak
-//! resident memory is the test's own.
+//! proportion to its size. In a file of its own (beside one small test), so
+//! that this process's peak resident memory is the big test's.
 
 mod common;
 
@@ -35,7 +35,19 @@ async fn serve_huge_bodies() -> std::net::SocketAddr {
             .body(Body::from_stream(futures_util::stream::iter(chunks)))
             .unwrap()
     };
-    let app = Router::new().route("/chunked", get(chunked)).route("/declared", get(declared));
+    // A real answer (201) cut into many small chunks, with 60 KB of padding
+    // inside the JSON: read whole, it parses.
+    let pieces = || async {
+        let text = format!(
+            r#"{{"OrderNumber":"CUSTOMER1","Paging":null,"Result":null,"Status":"201","Message":"{}查询无结果"}}"#,
+            " ".repeat(60_000)
+        );
+        let chunks: Vec<Result<bytes::Bytes, std::io::Error>> =
+            text.into_bytes().chunks(1000).map(|c| Ok(bytes::Bytes::copy_from_slice(c))).collect();
+        Body::from_stream(futures_util::stream::iter(chunks))
+    };
+    let app =
+        Router::new().route("/chunked", get(chunked)).route("/declared", get(declared)).route("/pieces", get(pieces));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move { axum::serve(listener, app).await.ok() });
@@ -68,4 +80,17 @@ async fn an_answer_far_larger_than_a_page_is_retried_then_deferred_and_memory_st
     let peak = peak_rss_mib();
     eprintln!("peak RSS {peak:.1} MiB (before the runs {before:.1} MiB); 3 bodies of ~330 MB were answered");
     assert!(peak < 150.0, "peak RSS {peak:.1} MiB");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_answer_in_many_small_chunks_under_the_cap_is_read_whole() {
+    let addr = serve_huge_bodies().await;
+    let h = Harness::default().await;
+    h.write_keys(&["分块应答测试有限公司".to_string()]);
+    let mut opts = h.options(&fast_fetch());
+    opts.client.endpoint = reqwest::Url::parse(&format!("http://{addr}/pieces")).unwrap();
+    let s = qcc_customers::pipeline::run(opts, tokio_util::sync::CancellationToken::new()).await.unwrap();
+    assert_eq!(s.exit_code, 0, "{}", s.render());
+    let state: String = h.conn().query_row("SELECT state FROM companies", [], |r| r.get(0)).unwrap();
+    assert_eq!(state, "no_result");
 }

@@ -35,8 +35,12 @@ pub async fn dispatch(ctx: Arc<Ctx>, mut jobs: mpsc::Receiver<Job>, workers: usi
     let mut due: VecDeque<Job> = VecDeque::new();
     let mut feed_open = true;
     let stop = ctx.stop.token();
-    // Free space: before the first call, then every second.
-    let mut disk_check = tokio::time::interval(CHECK_EVERY);
+    // Free space: before the first call (here, before any job runs), then
+    // every second.
+    if let Some(reason) = disk.check() {
+        ctx.stop.stop(reason);
+    }
+    let mut disk_check = tokio::time::interval_at(tokio::time::Instant::now() + CHECK_EVERY, CHECK_EVERY);
     loop {
         while let Some(job) = due.pop_front() {
             if let Some(job) = spawn(&mut running, job) {

@@ -63,12 +63,24 @@ async fn read_capped(mut response: reqwest::Response, cap: usize) -> Result<byte
     if declared.is_some_and(|n| n > cap as u64) {
         return Err(None);
     }
+    // Most bodies arrive as one chunk: return it as it is, without a copy.
+    let Some(first) = response.chunk().await.map_err(Some)? else { return Ok(bytes::Bytes::new()) };
+    if first.len() > cap {
+        return Err(None);
+    }
+    let Some(second) = response.chunk().await.map_err(Some)? else { return Ok(first) };
     let mut body = bytes::BytesMut::with_capacity(declared.map_or(16 << 10, |n| n as usize));
-    while let Some(chunk) = response.chunk().await.map_err(Some)? {
-        if body.len() + chunk.len() > cap {
+    let mut chunk = Some(first);
+    let mut next = Some(second);
+    while let Some(c) = chunk {
+        if body.len() + c.len() > cap {
             return Err(None);
         }
-        body.extend_from_slice(&chunk);
+        body.extend_from_slice(&c);
+        chunk = match next.take() {
+            Some(n) => Some(n),
+            None => response.chunk().await.map_err(Some)?,
+        };
     }
     Ok(body.freeze())
 }
