@@ -71,7 +71,7 @@ impl Parking {
     pub async fn take_due(&self, writer: &mpsc::Sender<WriteMsg>, opts: &PlanOptions) -> Vec<Job> {
         let (reply, answer) = oneshot::channel();
         let now = self.clock.now();
-        let asked = WriteMsg::TakeDueParked { now: crate::clock::iso(now), limit: TAKE_AT_ONCE, reply };
+        let asked = WriteMsg::TakeDueParked { limit: TAKE_AT_ONCE, reply };
         if writer.send(asked).await.is_err() {
             return Vec::new();
         }

@@ -25,6 +25,8 @@ pub enum StopReason {
     Fatal { code: String, message: String, hint: String },
     /// The database could not be written.
     StoreFailed(String),
+    /// SQLite found the disk full (SQLITE_FULL).
+    DiskFull,
     /// The database's filesystem has less free space than `--min-free-space`.
     LowDisk { dir: String, free: u64, min_free: u64 },
 }
@@ -34,14 +36,14 @@ impl StopReason {
     pub fn exit_code(&self) -> i32 {
         match self {
             StopReason::Fatal { .. } => crate::exit::CONFIG,
-            StopReason::StoreFailed(_) => crate::exit::CANTCREAT,
+            StopReason::StoreFailed(_) | StopReason::DiskFull => crate::exit::CANTCREAT,
             _ => crate::exit::TEMPFAIL,
         }
     }
 
     fn severity(&self) -> u8 {
         match self {
-            StopReason::Fatal { .. } | StopReason::StoreFailed(_) => 2,
+            StopReason::Fatal { .. } | StopReason::StoreFailed(_) | StopReason::DiskFull => 2,
             _ => 1,
         }
     }
@@ -66,9 +68,9 @@ impl std::fmt::Display for StopReason {
                      committed page is kept: run again once it is fixed"
                 )
             }
-            StopReason::StoreFailed(e) if e.contains("database or disk is full") => write!(
+            StopReason::DiskFull => write!(
                 f,
-                "the disk is full: the database could not be written ({e}); nothing committed was lost — \
+                "the disk is full: the database could not be written; nothing committed was lost — \
                  free space and run again to resume"
             ),
             StopReason::StoreFailed(e) => write!(

@@ -19,7 +19,7 @@ use super::flow::Flow;
 use super::listing::{self, Coverage};
 use super::pages::{fetch_listing, fetch_year, UnitEnd};
 use super::parking::Parking;
-use super::plan::{self, Job, PlanOptions};
+use super::plan::{self, Job, PlanOptions, YearTask};
 use super::shutdown::{Stop, StopReason};
 use super::stats::Stats;
 use super::writer::{CommitWindow, WriteMsg};
@@ -208,6 +208,8 @@ pub(super) struct Cycle {
     /// Rows per report year of a whole listing seen in this run: what each
     /// year's own answer is compared with.
     whole_listing: Option<BTreeMap<String, u64>>,
+    /// The years to page, when discovery already worked them out.
+    years: Option<Vec<YearTask>>,
 }
 
 impl Cycle {
@@ -228,6 +230,7 @@ impl Cycle {
             listing_pages: listing.map_or(1, |l| l.pages_total),
             listing_rows: listing.map_or(0, |l| l.rows_fetched),
             whole_listing: None,
+            years: None,
         }
     }
 }
@@ -253,7 +256,10 @@ pub async fn run_company(ctx: &Ctx, job: Job) -> bool {
         }
     }
     if cycle.plan == FetchPlan::Years {
-        for task in plan::years_to_fetch(&cycle.year_list, &job.known_years, &cycle.discovered_at, &ctx.plan) {
+        let years = cycle.years.take().unwrap_or_else(|| {
+            plan::years_to_fetch(&cycle.year_list, &job.known_years, &cycle.discovered_at, &ctx.plan)
+        });
+        for task in years {
             let listed = cycle.whole_listing.as_ref().map(|m| m.get(&task.year).copied().unwrap_or(0));
             match fetch_year(ctx, key, task, listed).await {
                 UnitEnd::Done | UnitEnd::Contradicted => {}
@@ -354,5 +360,6 @@ async fn discover(ctx: &Ctx, job: &Job) -> Result<Cycle, bool> {
         listing_pages: pages,
         listing_rows: facts.counts.values().sum(),
         whole_listing: whole.then_some(facts.counts),
+        years: Some(tasks),
     })
 }

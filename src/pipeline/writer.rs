@@ -54,9 +54,9 @@ pub enum WriteMsg {
     /// Register input rows; the reply says what is known of each.
     Register { records: Vec<InputRecord>, reply: oneshot::Sender<Vec<Registration>> },
     /// Hand over up to `limit` companies of this run whose 110 parking has
-    /// expired at `now`, marking them pending so they are handed over once;
-    /// the reply also says when the next one is due.
-    TakeDueParked { now: String, limit: usize, reply: oneshot::Sender<(Vec<CompanySnapshot>, Option<String>)> },
+    /// expired, marking them pending so they are handed over once; the reply
+    /// also says when the next one is due.
+    TakeDueParked { limit: usize, reply: oneshot::Sender<(Vec<CompanySnapshot>, Option<String>)> },
     /// Store one atomic unit; its place in the commit window is released once
     /// it is durable.
     Commit { commit: Commit, slot: WindowSlot },
@@ -79,7 +79,12 @@ pub fn spawn(
             Ok(()) => Ok(store),
             Err(e) => {
                 tracing::error!(error = %e, "Database write failed; stopping the run.");
-                stop.stop(StopReason::StoreFailed(e.to_string()));
+                let reason = if e.sqlite_error_code() == Some(rusqlite::ErrorCode::DiskFull) {
+                    StopReason::DiskFull
+                } else {
+                    StopReason::StoreFailed(e.to_string())
+                };
+                stop.stop(reason);
                 // Close the channel so no worker waits on a writer that is gone.
                 rx.close();
                 Err(e)
@@ -113,8 +118,8 @@ fn writer_loop(
                         .collect::<rusqlite::Result<Vec<_>>>()?;
                     replies.push((reply, regs));
                 }
-                WriteMsg::TakeDueParked { now: due_at, limit, reply } => {
-                    let due = write::take_due_parked(&tx, run_id, &due_at, limit)?;
+                WriteMsg::TakeDueParked { limit, reply } => {
+                    let due = write::take_due_parked(&tx, run_id, &now, limit)?;
                     parked.push((reply, due));
                 }
                 WriteMsg::Commit { commit, slot } => {
