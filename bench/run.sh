@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Build in release mode and run the benchmark harness; prints a markdown table.
 #   bench/run.sh                 every scenario (about 6 minutes on 2 cores)
-#   bench/run.sh --only rate     one scenario (rate, latency, overhead, writer, dry, memory, cost)
+#   bench/run.sh --only rate     one scenario (rate, latency, overhead, writer, dry, memory, cost,
+#                                api-rate, tail, bytes, queries)
 #   bench/run.sh --smoke         tiny sizes: checks the harness works, figures mean nothing
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -11,9 +11,11 @@
 //! * `measure.rs` — what is read from /proc, and the median/range of repeats.
 //! * one file per group of scenarios: `rate.rs` (rate accuracy, latency
 //!   hiding), `overhead.rs`, `writer.rs`, `memory.rs` (dry run and a real
-//!   run), `cost.rs` (calls per company).
+//!   run), `cost.rs` (calls per company), `lean.rs` (API rates, the tail of
+//!   a short list, bytes per row, the README's queries on a large file).
 
 mod cost;
+mod lean;
 mod measure;
 mod memory;
 mod overhead;
@@ -80,6 +82,18 @@ fn main() -> anyhow::Result<()> {
         if want("cost") {
             b.cost().await?;
         }
+        if want("api-rate") {
+            b.api_rate().await?;
+        }
+        if want("tail") {
+            b.tail().await?;
+        }
+        if want("bytes") {
+            b.bytes_per_row().await?;
+        }
+        if want("queries") {
+            b.readme_queries().await?;
+        }
         anyhow::Ok(())
     })?;
     println!("\n| scenario | target | measured | met |\n|---|---|---|---|");
@@ -139,9 +153,14 @@ impl Bench {
         f
     }
 
-    async fn run_in_process(
+    async fn run_in_process(&self, sim: &Simulator, input: &Path, db: &Path, fetch: &FetchArgs) -> anyhow::Result<Summary> {
+        self.run_against(&sim.endpoint(), input, db, fetch).await
+    }
+
+    /// A run of the pipeline in this process against `endpoint`.
+    async fn run_against(
         &self,
-        sim: &Simulator,
+        endpoint: &str,
         input: &Path,
         db: &Path,
         fetch: &FetchArgs,
@@ -151,7 +170,7 @@ impl Bench {
             input.display().to_string(),
             &Default::default(),
             db.to_path_buf(),
-            reqwest::Url::parse(&sim.endpoint())?,
+            reqwest::Url::parse(endpoint)?,
             Credentials::new(DEMO_KEY, DEMO_SECRET),
             fetch,
             ProgressMode::Quiet,

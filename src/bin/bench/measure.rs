@@ -12,12 +12,55 @@ pub fn main_binary() -> PathBuf {
 
 /// User + system CPU seconds of this process so far (from /proc/self/stat).
 pub fn own_cpu_seconds() -> f64 {
+    let (user, sys) = own_cpu();
+    user + sys
+}
+
+/// User and system CPU seconds of this process so far, apart.
+pub fn own_cpu() -> (f64, f64) {
     let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
     let after = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
     let f: Vec<&str> = after.split_whitespace().collect();
     let ticks = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
     // Fields 14 and 15 (utime, stime), counted from after the ")"; clock ticks are 100/s on Linux.
-    (ticks(11) + ticks(12)) / 100.0
+    (ticks(11) / 100.0, ticks(12) / 100.0)
+}
+
+/// The simulator as a process of its own (`mock-server` with `args`), so
+/// that this process's CPU is the client's alone; killed when dropped.
+pub struct SimProcess {
+    child: std::process::Child,
+    pub endpoint: String,
+}
+
+impl SimProcess {
+    pub fn spawn(args: &[&str]) -> anyhow::Result<SimProcess> {
+        let port = {
+            let l = std::net::TcpListener::bind("127.0.0.1:0")?;
+            l.local_addr()?.port()
+        };
+        let child = Command::new(main_binary())
+            .arg("mock-server")
+            .args(args)
+            .args(["--listen", &format!("127.0.0.1:{port}")])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()?;
+        for _ in 0..100 {
+            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Ok(SimProcess { child, endpoint: format!("http://127.0.0.1:{port}/api/yj/Customer/GetList") })
+    }
+}
+
+impl Drop for SimProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }
 
 pub fn proc_status_kb(pid: u32, field: &str) -> Option<u64> {

@@ -1,9 +1,8 @@
 //! Raw client overhead: CPU per call and the end-to-end rate, the simulator in its own process.
 
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
-use crate::measure::{main_binary, own_cpu_seconds, Spread};
+use crate::measure::{own_cpu_seconds, SimProcess, Spread};
 use crate::Bench;
 use qcc_customers::pipeline::{self, input::InputSource};
 use qcc_customers::progress::ProgressMode;
@@ -47,26 +46,11 @@ impl Bench {
 
     async fn raw_overhead_once(&self, index: usize) -> anyhow::Result<OverheadRun> {
         let companies = if self.smoke { 30 } else { 3000 };
-        // The simulator in its own process, so this process's CPU is the client's alone.
-        let port = {
-            let l = std::net::TcpListener::bind("127.0.0.1:0")?;
-            l.local_addr()?.port()
-        };
         // Per-year pages (the listing holds only the latest year), as when the
         // target was set: with the listing each call carries ~1.8× the rows,
         // so its CPU per call is not comparable (BENCHMARKS.md has both).
-        let mut sim = Command::new(main_binary())
-            .args(["mock-server", "--listing", "latest-year", "--listen", &format!("127.0.0.1:{port}")])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()?;
-        let endpoint = format!("http://127.0.0.1:{port}/api/yj/Customer/GetList");
-        for _ in 0..100 {
-            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-                break;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        let sim = SimProcess::spawn(&["--listing", "latest-year"])?;
+        let endpoint = sim.endpoint.clone();
         let input = self.write_input("overhead", companies);
         let db = self.dir.path().join(format!("overhead{index}.sqlite"));
         let mut fetch = self.fetch(0.0);
@@ -86,8 +70,7 @@ impl Bench {
         let summary = pipeline::run(opts, CancellationToken::new()).await?;
         let wall = start.elapsed().as_secs_f64();
         let cpu = own_cpu_seconds() - cpu0;
-        let _ = sim.kill();
-        let _ = sim.wait();
+        drop(sim);
         let run = OverheadRun {
             calls: summary.calls,
             cpu_us_per_call: cpu / summary.calls.max(1) as f64 * 1e6,
