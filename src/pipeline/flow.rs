@@ -83,8 +83,10 @@ impl RateGate {
 
     /// Wait for this call's slot (tokio's timer, so cancellation is prompt).
     async fn ready(&self) {
-        use governor::clock::{Clock, DefaultClock};
-        let clock = DefaultClock::default();
+        use governor::clock::Clock;
+        // The limiter's own clock: building one calibrates a TSC clock, which
+        // cost more CPU than the rest of the permit (the API-rate profile).
+        let clock = self.limiter.clock();
         loop {
             match self.limiter.check_n(self.cells) {
                 Ok(Ok(())) => return,

@@ -2,14 +2,15 @@
 //! other stage talks to it over one bounded channel.
 //!
 //! Each message is applied whole inside a transaction, so a page's rows, its
-//! checkpoint and its call record are stored together or not at all. When
-//! messages queue up, the writer applies several in one transaction (group
-//! commit): each stays atomic, and the disk syncs once per batch instead of
-//! once per page.
+//! checkpoint and its call record are stored together or not at all. The
+//! writer applies several in one transaction (group commit): what has queued
+//! up, and what arrives within [`GROUP_COMMIT`] of the previous commit. Each
+//! stays atomic, and the disk syncs once per batch instead of once per page.
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
 
 use tokio::sync::{mpsc, oneshot, OwnedSemaphorePermit, Semaphore};
 
@@ -21,6 +22,13 @@ use crate::store::{write, WriteStore};
 
 /// Most messages applied in one transaction.
 const MAX_BATCH: usize = 1024;
+
+/// Group commit: the writer commits at most once per this interval. When
+/// pages arrive one by one (a real API's pace), each waits up to this long
+/// in the open transaction for those behind it, so the disk syncs once for
+/// several pages instead of once per page. Waiting pages hold their places in
+/// the [`CommitWindow`], so what a `kill -9` can cost stays within its bound.
+pub const GROUP_COMMIT: Duration = Duration::from_millis(50);
 
 /// Answered pages that may wait for their commit, per worker. With it a
 /// worker goes on with its next call while its page commits (BENCHMARKS.md
@@ -100,12 +108,21 @@ fn writer_loop(
     stats: &Stats,
     clock: Clock,
 ) -> rusqlite::Result<()> {
+    // Only for timed waits on the channel; the writer never runs tasks.
+    let timer = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build()
+        .map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))?;
     let mut replies = Vec::new();
     let mut slots: Vec<WindowSlot> = Vec::new();
     let mut parked = Vec::new();
+    let mut last_commit: Option<Instant> = None;
     while let Some(first) = rx.blocking_recv() {
         let now = clock.now_iso();
         let tx = store.conn.transaction()?;
+        // At most one commit per GROUP_COMMIT: pages arriving one by one
+        // wait in the open transaction for the ones behind them.
+        let mut deadline = last_commit.map_or_else(Instant::now, |t| t + GROUP_COMMIT);
         let mut rows = 0;
         let mut msg = Some(first);
         let mut n = 0;
@@ -117,10 +134,13 @@ fn writer_loop(
                         .map(|r| write::register(&tx, run_id, r, &now))
                         .collect::<rusqlite::Result<Vec<_>>>()?;
                     replies.push((reply, regs));
+                    // Someone waits for the answer: do not hold it.
+                    deadline = Instant::now();
                 }
                 WriteMsg::TakeDueParked { limit, reply } => {
                     let due = write::take_due_parked(&tx, run_id, &now, limit)?;
                     parked.push((reply, due));
+                    deadline = Instant::now();
                 }
                 WriteMsg::Commit { commit, slot } => {
                     rows += write::apply(&tx, run_id, &commit, &now)?;
@@ -128,11 +148,24 @@ fn writer_loop(
                 }
             }
             n += 1;
-            if n < MAX_BATCH {
-                msg = rx.try_recv().ok();
+            if n >= MAX_BATCH {
+                break;
             }
+            msg = match rx.try_recv() {
+                Ok(m) => Some(m),
+                Err(mpsc::error::TryRecvError::Disconnected) => None,
+                Err(mpsc::error::TryRecvError::Empty) => {
+                    let wait = deadline.saturating_duration_since(Instant::now());
+                    if wait.is_zero() {
+                        None
+                    } else {
+                        timer.block_on(async { tokio::time::timeout(wait, rx.recv()).await }).ok().flatten()
+                    }
+                }
+            };
         }
         tx.commit()?;
+        last_commit = Some(Instant::now());
         stats.rows_written.fetch_add(rows, Ordering::Relaxed);
         stats.commits.fetch_add(1, Ordering::Relaxed);
         // Answer only once the batch is durable.
