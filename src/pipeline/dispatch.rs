@@ -27,6 +27,7 @@ pub async fn dispatch(ctx: Arc<Ctx>, mut jobs: mpsc::Receiver<Job>, workers: usi
         let ctx = ctx.clone();
         running.spawn(async move {
             let _slot = slot;
+            let _occupied = ctx.occupancy.enter();
             worker::run_company(&ctx, job).await
         });
         None

@@ -241,9 +241,11 @@ fn if_changed(job: &Job, coverage: Coverage, opts: &PlanOptions, now_iso: &str) 
 fn resume_cost(job: &Job, opts: &PlanOptions) -> u64 {
     match job.fetch_plan {
         Some(FetchPlan::Nothing) => 0,
-        Some(FetchPlan::Listing) => {
-            job.listing.as_ref().filter(|l| !l.complete).map_or(0, |l| u64::from(l.pages_total - l.pages_fetched))
-        }
+        Some(FetchPlan::Listing) => job
+            .listing
+            .as_ref()
+            .filter(|l| !l.complete)
+            .map_or(0, |l| u64::from(l.pages_total.saturating_sub(l.stored.count()))),
         Some(FetchPlan::Years) | None => {
             let cycle = job.discovered_at.clone().unwrap_or_default();
             plan::years_to_fetch(&job.year_list, &job.known_years, &cycle, opts)
@@ -253,7 +255,7 @@ fn resume_cost(job: &Job, opts: &PlanOptions) -> u64 {
                         .total_records
                         .or_else(|| job.known_years.iter().find(|y| y.year == task.year).and_then(|y| y.total_records));
                     match (task.pages_total, total) {
-                        (Some(pt), _) if task.first_page > 1 => u64::from(pt.saturating_sub(task.first_page - 1)),
+                        (Some(_), _) if task.stored.count() > 0 => u64::from(task.pages_left().unwrap_or(0)),
                         (_, Some(t)) => u64::from(plan::pages_for(t, opts.page_size).0.max(1)),
                         // A year not begun: at least its first page.
                         _ => 1,

@@ -113,6 +113,10 @@ struct State {
     epoch: u64,
     level: u32,
     throttled_since: Option<Instant>,
+    /// An answer came back clean (the account works): auto concurrency may
+    /// jump to its target once, instead of growing to it one call at a time.
+    clean_seen: bool,
+    jumped: bool,
     /// Extra spacing while `rate_factor < 1`.
     next_slot: Instant,
     throttle_events: u64,
@@ -165,7 +169,9 @@ impl Flow {
         let limiter = RateGate::new(config.qps, config.burst);
         let start = match config.concurrency {
             Concurrency::Fixed(n) => n.max(1),
-            // Start modestly and grow as latencies are measured.
+            // Start modestly (a refused key costs a few calls, not a
+            // pool's worth) and jump to what the measured latency needs once
+            // an answer has come back clean; grow by one per call after.
             Concurrency::Auto { max } => max.clamp(1, 4),
         };
         Self {
@@ -179,6 +185,8 @@ impl Flow {
                 epoch: 0,
                 level: 0,
                 throttled_since: None,
+                clean_seen: false,
+                jumped: false,
                 next_slot: Instant::now(),
                 throttle_events: 0,
             }),
@@ -269,6 +277,7 @@ impl Flow {
     /// A call answered without throttling: recover gradually.
     pub fn on_clean(&self) {
         let mut s = self.lock();
+        s.clean_seen = true;
         s.throttled_since = None;
         s.level = s.level.saturating_sub(1);
         // Additive recovery: about 20 clean answers from half rate to full.
@@ -279,6 +288,7 @@ impl Flow {
     /// request's latency, which Little's law needs.
     fn release(&self, held: Option<Duration>) {
         let mut s = self.lock();
+        let before = s.limit;
         s.in_flight -= 1;
         if let Some(held) = held {
             let secs = held.as_secs_f64();
@@ -288,11 +298,25 @@ impl Flow {
             };
             s.latency = Some(avg);
             let target = self.target_concurrency(avg, s.rate_factor);
-            // Grow by at most one per call (additive increase), shrink at once.
-            s.limit = if target > s.limit { s.limit + 1 } else { target };
+            // Grow by at most one per call (additive increase), shrink at
+            // once; the first clean answer lets it reach the target at once.
+            s.limit = if target > s.limit && s.clean_seen && !s.jumped {
+                target
+            } else if target > s.limit {
+                s.limit + 1
+            } else {
+                target
+            };
+            s.jumped |= s.clean_seen;
         }
+        let grew = s.limit > before;
         drop(s);
-        self.slot_freed.notify_one();
+        if grew {
+            // More than this one slot opened: every waiter checks again.
+            self.slot_freed.notify_waiters();
+        } else {
+            self.slot_freed.notify_one();
+        }
     }
 
     fn target_concurrency(&self, latency: f64, rate_factor: f64) -> usize {

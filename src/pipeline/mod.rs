@@ -174,6 +174,7 @@ pub async fn run(opts: RunOptions, cancel: CancellationToken) -> Result<Summary,
         parking: parking::Parking::new(opts.park_for, opts.clock),
         listing: listing::Knowledge::new(&knowledge),
         clock: opts.clock,
+        occupancy: pages::Occupancy::new(workers_n),
     });
     let progress = crate::progress::spawn(opts.progress, stats.clone(), flow);
     let disk = disk::DiskCheck::new(&opts.db, opts.min_free_space);

@@ -4,7 +4,7 @@
 use chrono::{DateTime, Utc};
 
 use crate::clock;
-use crate::store::records::{CompanySnapshot, CompanyState, FetchPlan, ListingRow, YearRow, YearState};
+use crate::store::records::{CompanySnapshot, CompanyState, FetchPlan, ListingRow, StoredPages, YearRow, YearState};
 
 /// The API never serves more than 5,000 entries of one query.
 pub const MAX_ENTRIES: u64 = 5000;
@@ -89,10 +89,29 @@ impl Job {
 #[derive(Debug, Clone, PartialEq)]
 pub struct YearTask {
     pub year: String,
-    pub first_page: u32,
+    /// The pages of this cycle already stored (none for a fresh start).
+    pub stored: StoredPages,
     /// Known from an earlier page of this cycle.
     pub pages_total: Option<u32>,
     pub total_records: Option<u64>,
+}
+
+impl YearTask {
+    /// A year begun afresh: nothing of it stored in this cycle.
+    pub fn fresh(year: &str) -> Self {
+        YearTask { year: year.to_string(), stored: StoredPages::default(), pages_total: None, total_records: None }
+    }
+
+    /// The first page not stored.
+    pub fn first_missing(&self) -> u32 {
+        self.stored.missing(u32::MAX).next().unwrap_or(u32::MAX)
+    }
+
+    /// The calls this year still needs, when its page count is known.
+    pub fn pages_left(&self) -> Option<u32> {
+        let pt = self.pages_total?;
+        Some(pt.saturating_sub(self.stored.count()))
+    }
 }
 
 /// Decide what a company needs this run.
@@ -197,7 +216,7 @@ pub fn years_to_fetch(
         .iter()
         .filter(|y| opts.years.accepts(y))
         .filter_map(|year| {
-            let fresh_start = YearTask { year: year.clone(), first_page: 1, pages_total: None, total_records: None };
+            let fresh_start = YearTask::fresh(year);
             let Some(row) = known.iter().find(|r| &r.year == year) else {
                 return Some(fresh_start);
             };
@@ -212,7 +231,7 @@ pub fn years_to_fetch(
                 YearState::Partial if !same_page_size(row, opts.page_size) => Some(fresh_start),
                 YearState::Partial => Some(YearTask {
                     year: year.clone(),
-                    first_page: row.pages_fetched + 1,
+                    stored: row.stored.clone(),
                     pages_total: row.pages_total,
                     total_records: row.total_records,
                 }),
@@ -272,7 +291,7 @@ mod tests {
             state,
             total_records: Some(u64::from(total) * 50),
             pages_total: Some(total),
-            pages_fetched: fetched,
+            stored: StoredPages { prefix: fetched, ..StoredPages::default() },
             fetched_at: Some(at.into()),
             page_size: Some(50),
             from_listing: false,
@@ -338,8 +357,8 @@ mod tests {
         let known = vec![year("2023", YearState::Complete, 2, 2, after), year("2022", YearState::Partial, 3, 5, after)];
         let tasks = years_to_fetch(&list, &known, cycle, &opts());
         assert_eq!(tasks.len(), 2);
-        assert_eq!((tasks[0].year.as_str(), tasks[0].first_page, tasks[0].pages_total), ("2022", 4, Some(5)));
-        assert_eq!((tasks[1].year.as_str(), tasks[1].first_page), ("2021", 1));
+        assert_eq!((tasks[0].year.as_str(), tasks[0].first_missing(), tasks[0].pages_total), ("2022", 4, Some(5)));
+        assert_eq!((tasks[1].year.as_str(), tasks[1].first_missing()), ("2021", 1));
     }
 
     #[test]
@@ -348,9 +367,9 @@ mod tests {
         let after = "2026-01-01T00:00:01.000Z";
         let known = vec![year("2023", YearState::Partial, 2, 5, after)];
         let mut o = opts();
-        assert_eq!(years_to_fetch(&list, &known, "2026-01-01T00:00:00.000Z", &o)[0].first_page, 3);
+        assert_eq!(years_to_fetch(&list, &known, "2026-01-01T00:00:00.000Z", &o)[0].first_missing(), 3);
         o.page_size = 20;
-        assert_eq!(years_to_fetch(&list, &known, "2026-01-01T00:00:00.000Z", &o)[0].first_page, 1);
+        assert_eq!(years_to_fetch(&list, &known, "2026-01-01T00:00:00.000Z", &o)[0].first_missing(), 1);
     }
 
     #[test]
@@ -373,7 +392,7 @@ mod tests {
     #[test]
     fn per_year_can_cost_no_less_than_a_call_a_year_and_the_rows_it_must_bring() {
         let list = vec!["2024".to_string(), "2023".to_string(), "2022".to_string()];
-        let task = |y: &str| YearTask { year: y.into(), first_page: 1, pages_total: None, total_records: None };
+        let task = YearTask::fresh;
         let old = "2025-01-01T00:00:00.000Z";
         let known = vec![
             year("2023", YearState::Complete, 2, 2, old), // 100 rows

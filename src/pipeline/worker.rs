@@ -17,7 +17,7 @@ use super::budget::Budget;
 use super::call::{Fetched, Final, NotNow, RetryPolicy};
 use super::flow::Flow;
 use super::listing::{self, Coverage};
-use super::pages::{fetch_listing, fetch_year, UnitEnd};
+use super::pages::{fetch_listing, fetch_years, Lanes, Occupancy, Pager, UnitEnd};
 use super::parking::Parking;
 use super::plan::{self, Job, PlanOptions, YearTask};
 use super::shutdown::{Stop, StopReason};
@@ -27,7 +27,7 @@ use crate::clock::{self, Clock};
 use crate::qcc::Client;
 use crate::store::receipt;
 use crate::store::records::{
-    CallRecord, Commit, CompanyState, Event, EvidenceKind, FetchPlan, Query, RawPage, YearState,
+    CallRecord, Commit, CompanyState, Event, EvidenceKind, FetchPlan, Query, RawPage, StoredPages, YearState,
 };
 
 /// Everything the companies in flight share.
@@ -53,12 +53,16 @@ pub struct Ctx {
     pub listing: listing::Knowledge,
     /// The time of day for checkpoints and cycles.
     pub clock: Clock,
+    /// Companies in flight against worker slots: how many pages each may
+    /// have in flight (more than one only when slots are free).
+    pub occupancy: Occupancy,
 }
 
 impl Ctx {
     /// Hand one atomic unit to the writer, waiting for room in the commit
-    /// window. Pages of one company reach the writer in the order they were
-    /// fetched (one channel, one writer), so checkpoints never run ahead.
+    /// window. A unit's commits reach the writer in the order its loop hands
+    /// them over (one channel, one writer), so each checkpoint includes
+    /// every page committed before it.
     pub(super) async fn commit(&self, commit: Commit) -> bool {
         let Some(slot) = self.window.enter().await else {
             return false;
@@ -201,8 +205,8 @@ pub(super) struct Cycle {
     discovered_at: String,
     pub(super) total: Option<u64>,
     plan: FetchPlan,
-    /// The listing's next page, its pages, and the rows its stored pages held.
-    pub(super) listing_next: u32,
+    /// The listing's stored pages, its pages, and the rows its stored pages held.
+    pub(super) listing_stored: StoredPages,
     pub(super) listing_pages: u32,
     pub(super) listing_rows: u64,
     /// Rows per report year of a whole listing seen in this run: what each
@@ -226,7 +230,7 @@ impl Cycle {
                 (Some(plan), _) => plan,
                 (None, _) => FetchPlan::Years,
             },
-            listing_next: listing.map_or(2, |l| l.pages_fetched + 1),
+            listing_stored: listing.map_or(StoredPages { prefix: 1, ..StoredPages::default() }, |l| l.stored.clone()),
             listing_pages: listing.map_or(1, |l| l.pages_total),
             listing_rows: listing.map_or(0, |l| l.rows_fetched),
             whole_listing: None,
@@ -246,8 +250,9 @@ pub async fn run_company(ctx: &Ctx, job: Job) -> bool {
     } else {
         Cycle::resume(&job)
     };
+    let pager = Pager { ctx, key, lanes: Lanes::new(&ctx.occupancy) };
     if cycle.plan == FetchPlan::Listing {
-        match fetch_listing(ctx, key, &mut cycle).await {
+        match fetch_listing(&pager, &mut cycle).await {
             UnitEnd::Done => {}
             // Contradicted: the rest of the cycle is paged per year.
             UnitEnd::Contradicted => cycle.plan = FetchPlan::Years,
@@ -259,13 +264,17 @@ pub async fn run_company(ctx: &Ctx, job: Job) -> bool {
         let years = cycle.years.take().unwrap_or_else(|| {
             plan::years_to_fetch(&cycle.year_list, &job.known_years, &cycle.discovered_at, &ctx.plan)
         });
-        for task in years {
-            let listed = cycle.whole_listing.as_ref().map(|m| m.get(&task.year).copied().unwrap_or(0));
-            match fetch_year(ctx, key, task, listed).await {
-                UnitEnd::Done | UnitEnd::Contradicted => {}
-                UnitEnd::CompanyFinal => return true,
-                UnitEnd::Unfinished => return false,
-            }
+        let tasks = years
+            .into_iter()
+            .map(|task| {
+                let listed = cycle.whole_listing.as_ref().map(|m| m.get(&task.year).copied().unwrap_or(0));
+                (task, listed)
+            })
+            .collect();
+        match fetch_years(&pager, tasks).await {
+            UnitEnd::Done | UnitEnd::Contradicted => {}
+            UnitEnd::CompanyFinal => return true,
+            UnitEnd::Unfinished => return false,
         }
     }
     ctx.end_company(key, None, CompanyState::Done, Some("200".into()), None).await
@@ -335,6 +344,8 @@ async fn discover(ctx: &Ctx, job: &Job) -> Result<Cycle, bool> {
             total_records: resp.total_records.unwrap_or(resp.clients.len() as u64),
             pages_total: pages,
             year_state: if complete { YearState::Complete } else { YearState::Partial },
+            stored: StoredPages { prefix: 1, ..StoredPages::default() },
+            unit_rows: resp.clients.len() as u64,
             rows: resp.clients,
             raw: None,
         });
@@ -356,7 +367,7 @@ async fn discover(ctx: &Ctx, job: &Job) -> Result<Cycle, bool> {
         discovered_at,
         total: resp.total_records,
         plan: decision.plan,
-        listing_next: 2,
+        listing_stored: StoredPages { prefix: 1, ..StoredPages::default() },
         listing_pages: pages,
         listing_rows: facts.counts.values().sum(),
         whole_listing: whole.then_some(facts.counts),

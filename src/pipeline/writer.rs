@@ -4,7 +4,8 @@
 //! Each message is applied whole inside a transaction, so a page's rows, its
 //! checkpoint and its call record are stored together or not at all. The
 //! writer applies several in one transaction (group commit): what has queued
-//! up, and what arrives within [`GROUP_COMMIT`] of the previous commit. Each
+//! up, and what arrives within [`GROUP_COMMIT`] of the previous commit (it
+//! waits before taking the write lock, not inside the transaction). Each
 //! stays atomic, and the disk syncs once per batch instead of once per page.
 
 use std::sync::atomic::Ordering;
@@ -25,9 +26,10 @@ const MAX_BATCH: usize = 1024;
 
 /// Group commit: the writer commits at most once per this interval. When
 /// pages arrive one by one (a real API's pace), each waits up to this long
-/// in the open transaction for those behind it, so the disk syncs once for
+/// for those behind it, so the disk syncs once for
 /// several pages instead of once per page. Waiting pages hold their places in
-/// the [`CommitWindow`], so what a `kill -9` can cost stays within its bound.
+/// the [`CommitWindow`], so what a `kill -9` can cost stays within its bound;
+/// once half the window waits in a batch, it is committed without waiting.
 pub const GROUP_COMMIT: Duration = Duration::from_millis(50);
 
 /// Answered pages that may wait for their commit, per worker. With it a
@@ -40,20 +42,30 @@ pub const COMMIT_WINDOW_PER_WORKER: usize = 8;
 /// durable. Workers take a [`WindowSlot`] before handing over a page; the
 /// writer drops it once the page's transaction has committed.
 #[derive(Clone)]
-pub struct CommitWindow(Arc<Semaphore>);
+pub struct CommitWindow {
+    places: Arc<Semaphore>,
+    capacity: usize,
+}
 
 /// A place in the [`CommitWindow`], travelling with one commit to the writer.
-pub struct WindowSlot(#[allow(dead_code)] OwnedSemaphorePermit);
+pub struct WindowSlot {
+    _place: OwnedSemaphorePermit,
+    /// The window's size: the writer stops holding a batch open once half
+    /// of it waits in the batch, so workers never wait on the group commit.
+    capacity: usize,
+}
 
 impl CommitWindow {
     /// A window for `workers` workers.
     pub fn new(workers: usize) -> Self {
-        CommitWindow(Arc::new(Semaphore::new(workers.max(1) * COMMIT_WINDOW_PER_WORKER)))
+        let capacity = workers.max(1) * COMMIT_WINDOW_PER_WORKER;
+        CommitWindow { places: Arc::new(Semaphore::new(capacity)), capacity }
     }
 
     /// Wait for room; `None` once the window is closed.
     pub async fn enter(&self) -> Option<WindowSlot> {
-        self.0.clone().acquire_owned().await.ok().map(WindowSlot)
+        let place = self.places.clone().acquire_owned().await.ok()?;
+        Some(WindowSlot { _place: place, capacity: self.capacity })
     }
 }
 
@@ -113,20 +125,49 @@ fn writer_loop(
         .enable_time()
         .build()
         .map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))?;
+    let mut batch: Vec<WriteMsg> = Vec::new();
     let mut replies = Vec::new();
     let mut slots: Vec<WindowSlot> = Vec::new();
     let mut parked = Vec::new();
     let mut last_commit: Option<Instant> = None;
     while let Some(first) = rx.blocking_recv() {
+        // Collect the batch before taking the write lock, so nothing else
+        // (a reader's checkpoint, an index an analyst adds) waits on a
+        // transaction that only waits for pages.
+        let deadline = last_commit.map_or_else(Instant::now, |t| t + GROUP_COMMIT);
+        let mut pages = 0;
+        let mut next = Some(first);
+        while let Some(m) = next.take() {
+            match &m {
+                // Someone waits for the answer: do not hold it.
+                WriteMsg::Register { .. } | WriteMsg::TakeDueParked { .. } => pages = usize::MAX,
+                WriteMsg::Commit { slot, .. } => {
+                    // Once half the window waits, pages arrive faster than
+                    // one by one: no need to wait for more.
+                    pages = if pages + 1 >= slot.capacity / 2 { usize::MAX } else { pages + 1 };
+                }
+            }
+            batch.push(m);
+            if batch.len() >= MAX_BATCH {
+                break;
+            }
+            next = match rx.try_recv() {
+                Ok(m) => Some(m),
+                Err(mpsc::error::TryRecvError::Disconnected) => None,
+                Err(mpsc::error::TryRecvError::Empty) => {
+                    let wait = deadline.saturating_duration_since(Instant::now());
+                    if wait.is_zero() || pages == usize::MAX {
+                        None
+                    } else {
+                        timer.block_on(async { tokio::time::timeout(wait, rx.recv()).await }).ok().flatten()
+                    }
+                }
+            };
+        }
         let now = clock.now_iso();
         let tx = store.conn.transaction()?;
-        // At most one commit per GROUP_COMMIT: pages arriving one by one
-        // wait in the open transaction for the ones behind them.
-        let mut deadline = last_commit.map_or_else(Instant::now, |t| t + GROUP_COMMIT);
         let mut rows = 0;
-        let mut msg = Some(first);
-        let mut n = 0;
-        while let Some(m) = msg.take() {
+        for m in batch.drain(..) {
             match m {
                 WriteMsg::Register { records, reply } => {
                     let regs = records
@@ -134,35 +175,16 @@ fn writer_loop(
                         .map(|r| write::register(&tx, run_id, r, &now))
                         .collect::<rusqlite::Result<Vec<_>>>()?;
                     replies.push((reply, regs));
-                    // Someone waits for the answer: do not hold it.
-                    deadline = Instant::now();
                 }
                 WriteMsg::TakeDueParked { limit, reply } => {
                     let due = write::take_due_parked(&tx, run_id, &now, limit)?;
                     parked.push((reply, due));
-                    deadline = Instant::now();
                 }
                 WriteMsg::Commit { commit, slot } => {
                     rows += write::apply(&tx, run_id, &commit, &now)?;
                     slots.push(slot);
                 }
             }
-            n += 1;
-            if n >= MAX_BATCH {
-                break;
-            }
-            msg = match rx.try_recv() {
-                Ok(m) => Some(m),
-                Err(mpsc::error::TryRecvError::Disconnected) => None,
-                Err(mpsc::error::TryRecvError::Empty) => {
-                    let wait = deadline.saturating_duration_since(Instant::now());
-                    if wait.is_zero() {
-                        None
-                    } else {
-                        timer.block_on(async { tokio::time::timeout(wait, rx.recv()).await }).ok().flatten()
-                    }
-                }
-            };
         }
         tx.commit()?;
         last_commit = Some(Instant::now());

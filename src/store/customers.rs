@@ -92,8 +92,9 @@ pub(super) fn has_rows(tx: &Transaction<'_>, table: &str, key: &str, query: &Que
     .query_row(params![key, query.year()], |r| r.get(0))
 }
 
-/// A unit fetched straight into `customers` is complete at `page`: drop what
-/// an earlier, longer fetch left past it (and, for the listing, anything not
+/// A unit fetched straight into `customers` is complete at `page` (its last
+/// page): drop what an earlier, longer fetch, or a page answered past the
+/// unit's end, left past it (and, for the listing, anything not
 /// from the listing: it replaces the whole company).
 pub(super) fn drop_pages_after(tx: &Transaction<'_>, key: &str, query: &Query, page: u32) -> rusqlite::Result<()> {
     let sql = match query {
@@ -108,8 +109,10 @@ pub(super) fn drop_pages_after(tx: &Transaction<'_>, key: &str, query: &Query, p
     Ok(())
 }
 
-/// A unit's pages are all in: its staged rows replace its stored rows.
-pub(super) fn promote(tx: &Transaction<'_>, key: &str, query: &Query) -> rusqlite::Result<()> {
+/// A unit's pages `1..=last` are all in: its staged rows of those pages
+/// replace its stored rows (anything staged past `last` — a page answered
+/// before a lower page said the unit ends — is dropped with the rest).
+pub(super) fn promote(tx: &Transaction<'_>, key: &str, query: &Query, last: u32) -> rusqlite::Result<()> {
     delete_unit(tx, CUSTOMERS, key, query)?;
     tx.prepare_cached(&format!(
         "INSERT INTO customers (search_key, year, query_year, from_listing, page_index, row_index, name, key_no,
@@ -117,9 +120,9 @@ pub(super) fn promote(tx: &Transaction<'_>, key: &str, query: &Query) -> rusqlit
                                 relationship, source, fetched_at)
          SELECT search_key, year, query_year, from_listing, page_index, row_index, name, key_no, image_url,
                 sales_amount, sales_amount_text, sales_percent, sales_percent_text, relationship, source, fetched_at
-         FROM customers_staging WHERE search_key = ?1 AND {}",
+         FROM customers_staging WHERE search_key = ?1 AND {} AND page_index <= ?3",
         unit_rows(STAGING, query)
     ))?
-    .execute(params![key, query.year()])?;
+    .execute(params![key, query.year(), last])?;
     delete_unit(tx, STAGING, key, query)
 }

@@ -25,6 +25,7 @@ const MIGRATIONS: &[(&str, &str)] = &[
     ("0002_staging.sql", include_str!("../../migrations/0002_staging.sql")),
     ("0003_page_size.sql", include_str!("../../migrations/0003_page_size.sql")),
     ("0004_listing.sql", include_str!("../../migrations/0004_listing.sql")),
+    ("0005_pages_stored.sql", include_str!("../../migrations/0005_pages_stored.sql")),
 ];
 
 /// The schema version this build writes (`PRAGMA user_version`).

@@ -5,7 +5,7 @@ use rusqlite::{params, Connection};
 use rusqlite::OptionalExtension;
 
 use super::records::{
-    CompanySnapshot, CompanyState, Evidence, EvidenceKind, FetchPlan, ListingRow, YearRow, YearState,
+    CompanySnapshot, CompanyState, Evidence, EvidenceKind, FetchPlan, ListingRow, StoredPages, YearRow, YearState,
 };
 
 /// `(label, count)` pairs, in a stable order.
@@ -200,7 +200,7 @@ pub fn with_checkpoints(conn: &Connection, company: CompanySnapshot) -> rusqlite
 /// A company's year checkpoints.
 pub fn company_years(conn: &Connection, search_key: &str) -> rusqlite::Result<Vec<YearRow>> {
     let mut stmt = conn.prepare_cached(
-        "SELECT year, state, total_records, pages_total, pages_fetched, fetched_at, page_size, source
+        "SELECT year, state, total_records, pages_total, pages_fetched, fetched_at, page_size, source, pages_beyond
          FROM company_years WHERE search_key = ?1",
     )?;
     let rows = stmt.query_map([search_key], |r| {
@@ -214,7 +214,10 @@ pub fn company_years(conn: &Connection, search_key: &str) -> rusqlite::Result<Ve
             },
             total_records: r.get::<_, Option<i64>>(2)?.map(|v| v.max(0) as u64),
             pages_total: r.get::<_, Option<i64>>(3)?.map(|v| v.max(0) as u32),
-            pages_fetched: r.get::<_, i64>(4)?.max(0) as u32,
+            stored: StoredPages::from_checkpoint(
+                r.get::<_, i64>(4)?.max(0) as u32,
+                r.get::<_, Option<String>>(8)?.as_deref(),
+            ),
             fetched_at: r.get(5)?,
             page_size: r.get::<_, Option<i64>>(6)?.map(|v| v.max(0) as u32),
             from_listing: r.get::<_, String>(7)? == "listing",
@@ -226,7 +229,7 @@ pub fn company_years(conn: &Connection, search_key: &str) -> rusqlite::Result<Ve
 /// A company's listing checkpoint, if it ever had one.
 pub fn company_listing(conn: &Connection, search_key: &str) -> rusqlite::Result<Option<ListingRow>> {
     conn.prepare_cached(
-        "SELECT state, total_records, pages_total, pages_fetched, rows_fetched, page_size
+        "SELECT state, total_records, pages_total, pages_fetched, rows_fetched, page_size, pages_beyond
          FROM company_listings WHERE search_key = ?1",
     )?
     .query_row([search_key], |r| {
@@ -234,7 +237,10 @@ pub fn company_listing(conn: &Connection, search_key: &str) -> rusqlite::Result<
             complete: r.get::<_, String>(0)? == "complete",
             total_records: r.get::<_, i64>(1)?.max(0) as u64,
             pages_total: r.get::<_, i64>(2)?.max(0) as u32,
-            pages_fetched: r.get::<_, i64>(3)?.max(0) as u32,
+            stored: StoredPages::from_checkpoint(
+                r.get::<_, i64>(3)?.max(0) as u32,
+                r.get::<_, Option<String>>(6)?.as_deref(),
+            ),
             rows_fetched: r.get::<_, i64>(4)?.max(0) as u64,
             page_size: r.get::<_, i64>(5)?.max(0) as u32,
         })

@@ -131,9 +131,68 @@ pub struct ListingRow {
     pub complete: bool,
     pub total_records: u64,
     pub pages_total: u32,
-    pub pages_fetched: u32,
+    pub stored: StoredPages,
     pub rows_fetched: u64,
     pub page_size: u32,
+}
+
+/// Which pages of a unit (a year, or the listing) are stored in this cycle:
+/// `1..=prefix`, and the pages in `beyond` (pages may be stored out of
+/// order when a company's pages are fetched side by side). Stored as
+/// `pages_fetched` (the prefix) and `pages_beyond` (comma-separated, NULL
+/// when empty) in `company_years` and `company_listings`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct StoredPages {
+    pub prefix: u32,
+    pub beyond: std::collections::BTreeSet<u32>,
+}
+
+impl StoredPages {
+    /// The pages of a checkpoint: its prefix and its `pages_beyond` text
+    /// (anything unreadable in it counts as not stored: it is fetched again).
+    pub fn from_checkpoint(prefix: u32, beyond: Option<&str>) -> Self {
+        let mut s = StoredPages { prefix, beyond: Default::default() };
+        for p in beyond.unwrap_or("").split(',').filter_map(|p| p.trim().parse::<u32>().ok()) {
+            s.insert(p);
+        }
+        s
+    }
+
+    pub fn insert(&mut self, page: u32) {
+        if page > self.prefix {
+            self.beyond.insert(page);
+        }
+        while self.beyond.remove(&(self.prefix + 1)) {
+            self.prefix += 1;
+        }
+    }
+
+    pub fn contains(&self, page: u32) -> bool {
+        page <= self.prefix || self.beyond.contains(&page)
+    }
+
+    /// Every page of `1..=last` is stored.
+    pub fn covers(&self, last: u32) -> bool {
+        self.prefix >= last
+    }
+
+    /// How many pages are stored.
+    pub fn count(&self) -> u32 {
+        self.prefix + self.beyond.len() as u32
+    }
+
+    /// The pages of `1..=last` not stored, in order.
+    pub fn missing(&self, last: u32) -> impl Iterator<Item = u32> + '_ {
+        (self.prefix + 1..=last).filter(|p| !self.beyond.contains(p))
+    }
+
+    /// `pages_beyond` as stored: NULL when every stored page is in the prefix.
+    pub fn beyond_text(&self) -> Option<String> {
+        if self.beyond.is_empty() {
+            return None;
+        }
+        Some(self.beyond.iter().map(u32::to_string).collect::<Vec<_>>().join(","))
+    }
 }
 
 /// A 200 page kept as the receipt for what was paid (`raw_pages`).
@@ -230,11 +289,20 @@ pub enum Event {
         total_records: u64,
         pages_total: u32,
         year_state: YearState,
+        /// The unit's stored pages with this one: its checkpoint.
+        stored: StoredPages,
+        /// The rows those pages held (the listing's checkpoint checks them
+        /// against TotalRecords).
+        unit_rows: u64,
         rows: Vec<ClientRow>,
         raw: Option<RawPage>,
     },
+    /// A page answered 200 whose rows are not stored (its unit ended or was
+    /// abandoned while it was in flight): only its receipt is kept.
+    Receipt(RawPage),
     /// A year ended without a 200 page (201 → complete with no rows, 207 →
     /// truncated): set its checkpoint.
+    /// `pages_fetched`: the pages `1..=pages_fetched` stored (the year's end).
     YearEnded { query_year: String, state: YearState, total_records: u64, pages_total: u32, pages_fetched: u32 },
     /// The company's state changes.
     Company { state: CompanyState, status_code: Option<String>, message: Option<String>, retry_after: Option<String> },
@@ -288,9 +356,9 @@ pub struct YearRow {
     pub state: YearState,
     pub total_records: Option<u64>,
     pub pages_total: Option<u32>,
-    pub pages_fetched: u32,
+    pub stored: StoredPages,
     pub fetched_at: Option<String>,
-    /// The page size `pages_fetched` counts in (`None` in files before v3).
+    /// The page size the stored pages count in (`None` in files before v3).
     pub page_size: Option<u32>,
     /// The rows came from the company's listing, not from paging this year.
     pub from_listing: bool,

@@ -7,7 +7,8 @@ use rusqlite::{params, Connection, Transaction};
 use super::customers::{delete_unit, drop_pages_after, has_rows, insert_rows, promote, CUSTOMERS, STAGING};
 
 use super::records::{
-    CallRecord, Commit, CompanySnapshot, CompanyState, Event, InputRecord, Query, RawPage, Registration, YearState,
+    CallRecord, Commit, CompanySnapshot, CompanyState, Event, InputRecord, Query, RawPage, Registration, StoredPages,
+    YearState,
 };
 
 pub fn start_run(conn: &Connection, input_path: &str, now: &str) -> rusqlite::Result<i64> {
@@ -158,9 +159,12 @@ pub fn apply(tx: &Transaction<'_>, run_id: i64, commit: &Commit, now: &str) -> r
                     .execute(params![key, now])?;
                 delete_unit(tx, STAGING, key, &Query::Listing)?;
             }
-            Event::Page { query, page_index, total_records, pages_total, year_state, rows, raw } => {
+            Event::Page { query, page_index, total_records, pages_total, year_state, stored, unit_rows, rows, raw } => {
                 let last = *year_state != YearState::Partial;
                 let page = *page_index;
+                // Page 1 of a unit is always stored before its other pages
+                // (they are known from its answer), so it decides where the
+                // unit's pages of this cycle go.
                 if page == 1 && last {
                     // A one-page unit replaces its rows in this transaction.
                     delete_unit(tx, CUSTOMERS, key, query)?;
@@ -175,43 +179,36 @@ pub fn apply(tx: &Transaction<'_>, run_id: i64, commit: &Commit, now: &str) -> r
                     }
                     insert_rows(tx, STAGING, key, query, page, rows.iter().enumerate(), now)?;
                     if last {
-                        promote(tx, key, query)?;
+                        promote(tx, key, query, *pages_total)?;
                     }
                 } else {
                     // A first fetch: nothing to protect, rows go straight in
                     // (the checkpoint says `partial` until it is done).
                     insert_rows(tx, CUSTOMERS, key, query, page, rows.iter().enumerate(), now)?;
                     if last {
-                        drop_pages_after(tx, key, query, page)?;
+                        drop_pages_after(tx, key, query, *pages_total)?;
                     }
                 }
                 rows_stored += rows.len() as u64;
                 if let Some(raw) = raw {
                     insert_raw(tx, key, raw, now)?;
                 }
-                let progress = Progress {
-                    total_records: *total_records,
-                    pages_total: *pages_total,
-                    pages_fetched: page,
-                    page_size,
-                };
+                let progress = Progress { total_records: *total_records, pages_total: *pages_total, stored, page_size };
                 match query {
                     Query::Year(year) => set_year(tx, key, year, *year_state, &progress, now)?,
                     Query::Listing => {
-                        set_listing(tx, key, last, &progress, rows.len() as u64, now)?;
+                        set_listing(tx, key, last, &progress, *unit_rows, now)?;
                         if last {
                             listing_covers_company(tx, key, page_size, now)?;
                         }
                     }
                 }
             }
+            Event::Receipt(raw) => insert_raw(tx, key, raw, now)?,
             Event::YearEnded { query_year, state, total_records, pages_total, pages_fetched } => {
-                let progress = Progress {
-                    total_records: *total_records,
-                    pages_total: *pages_total,
-                    pages_fetched: *pages_fetched,
-                    page_size,
-                };
+                let stored = StoredPages { prefix: *pages_fetched, ..StoredPages::default() };
+                let progress =
+                    Progress { total_records: *total_records, pages_total: *pages_total, stored: &stored, page_size };
                 set_year(tx, key, query_year, *state, &progress, now)?;
                 let query = Query::Year(query_year.clone());
                 if *pages_fetched == 0 {
@@ -219,7 +216,7 @@ pub fn apply(tx: &Transaction<'_>, run_id: i64, commit: &Commit, now: &str) -> r
                     delete_unit(tx, STAGING, key, &query)?;
                     delete_unit(tx, CUSTOMERS, key, &query)?;
                 } else if has_rows(tx, STAGING, key, &query)? {
-                    promote(tx, key, &query)?;
+                    promote(tx, key, &query, *pages_fetched)?;
                 } else {
                     drop_pages_after(tx, key, &query, *pages_fetched)?;
                 }
@@ -279,10 +276,10 @@ fn insert_raw(tx: &Transaction<'_>, key: &str, raw: &RawPage, now: &str) -> rusq
 }
 
 /// A checkpoint's numbers.
-struct Progress {
+struct Progress<'a> {
     total_records: u64,
     pages_total: u32,
-    pages_fetched: u32,
+    stored: &'a StoredPages,
     page_size: Option<u32>,
 }
 
@@ -291,17 +288,18 @@ fn set_year(
     key: &str,
     year: &str,
     state: YearState,
-    p: &Progress,
+    p: &Progress<'_>,
     now: &str,
 ) -> rusqlite::Result<()> {
     tx.prepare_cached(
         "INSERT INTO company_years (search_key, year, state, total_records, pages_total, pages_fetched, fetched_at,
-                                    page_size, source)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 'year')
+                                    page_size, source, pages_beyond)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 'year', ?9)
          ON CONFLICT (search_key, year) DO UPDATE SET state = excluded.state,
             total_records = excluded.total_records, pages_total = excluded.pages_total,
             pages_fetched = excluded.pages_fetched, fetched_at = excluded.fetched_at,
-            page_size = COALESCE(excluded.page_size, company_years.page_size), source = 'year'",
+            page_size = COALESCE(excluded.page_size, company_years.page_size), source = 'year',
+            pages_beyond = excluded.pages_beyond",
     )?
     .execute(params![
         key,
@@ -309,44 +307,46 @@ fn set_year(
         state.as_str(),
         p.total_records as i64,
         p.pages_total,
-        p.pages_fetched,
+        p.stored.prefix,
         now,
-        p.page_size
+        p.page_size,
+        p.stored.beyond_text()
     ])?;
     Ok(())
 }
 
-/// The listing checkpoint after storing page `p.pages_fetched` of `rows` rows.
+/// The listing checkpoint after storing a page: its stored pages held `rows` rows.
 fn set_listing(
     tx: &Transaction<'_>,
     key: &str,
     complete: bool,
-    p: &Progress,
+    p: &Progress<'_>,
     rows: u64,
     now: &str,
 ) -> rusqlite::Result<()> {
+    // A cycle's listing starts with page 1 (the discovery page).
+    let first = p.stored.count() == 1;
     tx.prepare_cached(
         "INSERT INTO company_listings (search_key, state, total_records, pages_total, pages_fetched, rows_fetched,
-                                       page_size, started_at, fetched_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8)
+                                       page_size, started_at, fetched_at, pages_beyond)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8, ?10)
          ON CONFLICT (search_key) DO UPDATE SET state = excluded.state, total_records = excluded.total_records,
             pages_total = excluded.pages_total, pages_fetched = excluded.pages_fetched,
-            rows_fetched = CASE WHEN excluded.pages_fetched = 1 THEN excluded.rows_fetched
-                                ELSE company_listings.rows_fetched + excluded.rows_fetched END,
-            page_size = excluded.page_size,
-            started_at = CASE WHEN excluded.pages_fetched = 1 THEN excluded.started_at
-                              ELSE company_listings.started_at END,
-            fetched_at = excluded.fetched_at",
+            rows_fetched = excluded.rows_fetched, page_size = excluded.page_size,
+            started_at = CASE WHEN ?9 THEN excluded.started_at ELSE company_listings.started_at END,
+            fetched_at = excluded.fetched_at, pages_beyond = excluded.pages_beyond",
     )?
     .execute(params![
         key,
         if complete { "complete" } else { "partial" },
         p.total_records as i64,
         p.pages_total,
-        p.pages_fetched,
+        p.stored.prefix,
         rows as i64,
         p.page_size.unwrap_or(0),
-        now
+        now,
+        first,
+        p.stored.beyond_text()
     ])?;
     Ok(())
 }

@@ -153,18 +153,18 @@ impl Bench {
         f
     }
 
-    async fn run_in_process(&self, sim: &Simulator, input: &Path, db: &Path, fetch: &FetchArgs) -> anyhow::Result<Summary> {
-        self.run_against(&sim.endpoint(), input, db, fetch).await
-    }
-
-    /// A run of the pipeline in this process against `endpoint`.
-    async fn run_against(
+    async fn run_in_process(
         &self,
-        endpoint: &str,
+        sim: &Simulator,
         input: &Path,
         db: &Path,
         fetch: &FetchArgs,
     ) -> anyhow::Result<Summary> {
+        self.run_against(&sim.endpoint(), input, db, fetch).await
+    }
+
+    /// A run of the pipeline in this process against `endpoint`.
+    async fn run_against(&self, endpoint: &str, input: &Path, db: &Path, fetch: &FetchArgs) -> anyhow::Result<Summary> {
         let opts = qcc_customers::cmd::run::options(
             InputSource::Path(input.to_path_buf()),
             input.display().to_string(),

@@ -31,7 +31,7 @@ impl Bench {
         use qcc_customers::pipeline::writer::{self, WriteMsg};
         use qcc_customers::pipeline::{shutdown::Stop, Stats};
         use qcc_customers::qcc::ClientRow;
-        use qcc_customers::store::records::{CallRecord, Commit, Event, Query, RawPage, YearState};
+        use qcc_customers::store::records::{CallRecord, Commit, Event, Query, RawPage, StoredPages, YearState};
         let db = self.dir.path().join(format!("writer{index}.sqlite"));
         let store = qcc_customers::store::open_for_writing(&db)?;
         let run_id = qcc_customers::store::write::start_run(&store.conn, "bench", "2026-01-01T00:00:00.000Z")?;
@@ -99,6 +99,8 @@ impl Bench {
                     total_records: 50,
                     pages_total: 1,
                     year_state: YearState::Complete,
+                    stored: StoredPages { prefix: 1, ..StoredPages::default() },
+                    unit_rows: 50,
                     rows,
                     raw: Some(RawPage { query_year: year, page_index: 1, order_number: None, body: body.clone() }),
                 }],
