@@ -70,6 +70,8 @@ impl CommitWindow {
 }
 
 /// What the writer is asked to do.
+// A commit is the common message and is moved once, through a bounded channel.
+#[allow(clippy::large_enum_variant)]
 pub enum WriteMsg {
     /// Register input rows; the reply says what is known of each.
     Register { records: Vec<InputRecord>, reply: oneshot::Sender<Vec<Registration>> },
