@@ -20,6 +20,15 @@
 -- The view decodes each of these exactly: `SELECT * FROM customers` gives
 -- what it gave before, value for value.
 
+-- Rows whose company has no record (the tool never leaves such rows; a file
+-- edited by hand might) get one, so that no row is lost on the way.
+INSERT INTO companies (search_key, norm_key, state, message, updated_at)
+SELECT DISTINCT k.search_key, char(0) || 'orphan ' || k.search_key, 'pending',
+       'rows found without a company record; kept by the upgrade to version 6',
+       strftime('%Y-%m-%dT%H:%M:%fZ', 'now')
+FROM (SELECT search_key FROM customers UNION SELECT search_key FROM customers_staging) k
+WHERE k.search_key NOT IN (SELECT search_key FROM companies);
+
 ALTER TABLE companies ADD COLUMN company_id INTEGER;
 UPDATE companies SET company_id = rowid;
 CREATE UNIQUE INDEX companies_company_id ON companies(company_id);
@@ -81,7 +90,7 @@ SELECT co.company_id, c.query_year, c.from_listing, c.page_index, c.row_index,
             ELSE c.image_url END,
        c.sales_amount, c.sales_amount_text, c.sales_percent, c.sales_percent_text, c.relationship, c.source,
        CASE WHEN c.fetched_at GLOB '[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]T[0-9][0-9]:[0-9][0-9]:[0-9][0-9].[0-9][0-9][0-9]Z'
-                 AND strftime('%Y-%m-%dT%H:%M:%fZ', c.fetched_at) = c.fetched_at
+                 AND c.fetched_at >= '1970' AND strftime('%Y-%m-%dT%H:%M:%fZ', c.fetched_at) = c.fetched_at
             THEN (unixepoch(c.fetched_at) * 1000 + CAST(substr(c.fetched_at, 21, 3) AS INTEGER))
             ELSE c.fetched_at END
 FROM customers c JOIN companies co ON co.search_key = c.search_key;
@@ -98,7 +107,7 @@ SELECT co.company_id, c.query_year, c.from_listing, c.page_index, c.row_index,
             ELSE c.image_url END,
        c.sales_amount, c.sales_amount_text, c.sales_percent, c.sales_percent_text, c.relationship, c.source,
        CASE WHEN c.fetched_at GLOB '[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]T[0-9][0-9]:[0-9][0-9]:[0-9][0-9].[0-9][0-9][0-9]Z'
-                 AND strftime('%Y-%m-%dT%H:%M:%fZ', c.fetched_at) = c.fetched_at
+                 AND c.fetched_at >= '1970' AND strftime('%Y-%m-%dT%H:%M:%fZ', c.fetched_at) = c.fetched_at
             THEN (unixepoch(c.fetched_at) * 1000 + CAST(substr(c.fetched_at, 21, 3) AS INTEGER))
             ELSE c.fetched_at END
 FROM customers_staging c JOIN companies co ON co.search_key = c.search_key;

@@ -38,12 +38,14 @@
 //! | one call and its retries (205, transient) | `src/pipeline/call.rs` |
 //! | what each status code means | `src/qcc/codes.rs` |
 //! | checkpoints: what is stored, where a resume goes on | `src/store/write.rs` (writing them), `src/pipeline/plan.rs` (reading them) |
-//! | replacing a year's or a listing's rows | `src/store/customers.rs` |
+//! | replacing a year's or a listing's rows | `src/store/customers.rs` (`src/store/write.rs` decides when) |
 //! | the all-years listing plan (learning, deciding, contradictions) | `src/pipeline/listing.rs`, paged in `src/pipeline/pages.rs` |
 //! | 110 parking | `src/pipeline/parking.rs` |
 //! | refresh policy (`--refresh-after`, latest year, unchanged) | `src/pipeline/plan.rs`, with `listing.rs` for the unchanged and cheaper-refresh rules |
 //! | daily limit and `--max-calls` | `src/pipeline/budget.rs` |
-//! | commit window | `src/pipeline/writer.rs` (`CommitWindow`) |
+//! | commit window and group commit | `src/pipeline/writer.rs` (`CommitWindow`, `GROUP_COMMIT`) |
+//! | pages of a company side by side (no slow tail) | `src/pipeline/pages.rs` (`Occupancy`, `Lanes`) |
+//! | how a customer row is stored (compact encodings) | `src/store/customers.rs`, decoded by the `customers` view (`migrations/0006_compact_rows.sql`) |
 //! | when the run's work is done | `src/pipeline/dispatch.rs` |
 //! | stopping (signals, quotas, account errors) | `src/pipeline/shutdown.rs` |
 

@@ -155,11 +155,11 @@ async fn a_refresh_of_unchanged_companies_costs_one_call_each_and_a_changed_one_
     let s = h.run_on(&revised, &fast_fetch()).await;
     assert_eq!(s.exit_code, 0, "{}", s.render());
     assert_same_rows(&stored_rows(&h.conn()), &expected_after(h.seed(), &keys, 1, 5));
-    assert_eq!(count(&h.conn(), "SELECT COUNT(*) FROM customers_staging"), 0);
+    assert_eq!(count(&h.conn(), "SELECT COUNT(*) FROM customer_rows_staging"), 0);
 
     // And `rebuild` re-derives that mix of listing and per-year rows exactly.
     let before = dump_customers(&h.conn());
-    h.conn().execute("UPDATE customers SET name = 'corrupted', sales_amount = -1", []).unwrap();
+    h.conn().execute("UPDATE customer_rows SET name = 'corrupted', sales_amount = -1", []).unwrap();
     h.rebuild();
     assert_eq!(dump_customers(&h.conn()), before);
 }
@@ -182,7 +182,7 @@ async fn a_listing_that_contradicts_what_was_learned_sends_its_company_back_to_p
     assert!(s.render().contains("contradicted"), "{}", s.render());
     assert_eq!(evidence(&h, "contradiction") as u64, s.listing.contradictions);
     assert_same_rows(&stored_rows(&h.conn()), &expected_rows(h.seed(), &keys));
-    assert_eq!(count(&h.conn(), "SELECT COUNT(*) FROM customers_staging"), 0);
+    assert_eq!(count(&h.conn(), "SELECT COUNT(*) FROM customer_rows_staging"), 0);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -208,7 +208,7 @@ async fn sigkill_at_random_moments_while_listing_pages_are_fetched_then_a_resume
     assert!(twice <= kills * per_kill, "{twice} pages paid twice after {kills} kills");
     let check: String = h.conn().query_row("PRAGMA integrity_check", [], |r| r.get(0)).unwrap();
     assert_eq!(check, "ok");
-    assert_eq!(count(&h.conn(), "SELECT COUNT(*) FROM customers_staging"), 0);
+    assert_eq!(count(&h.conn(), "SELECT COUNT(*) FROM customer_rows_staging"), 0);
 }
 
 /// The schema of version 3 (before the listing), as `migrations/` built it.
@@ -299,4 +299,92 @@ async fn a_run_narrowed_by_since_costs_no_more_than_paging_those_years_and_store
     let recent: BTreeMap<_, _> = want.iter().filter(|(id, _)| id.1.as_str() >= "2024").collect();
     let got: BTreeMap<_, _> = stored.iter().filter(|(id, _)| id.1.as_str() >= "2024").collect();
     assert_eq!(got, recent);
+}
+
+/// Every value of a table or view, in key order, with its SQLite type.
+fn all_values(conn: &rusqlite::Connection, sql: &str) -> Vec<Vec<rusqlite::types::Value>> {
+    let mut stmt = conn.prepare(sql).unwrap();
+    let n = stmt.column_count();
+    stmt.query_map([], |r| (0..n).map(|i| r.get::<_, rusqlite::types::Value>(i)).collect())
+        .unwrap()
+        .collect::<rusqlite::Result<_>>()
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_version_5_file_upgraded_to_compact_rows_reads_back_every_value_exactly_as_a_run_stores_it() {
+    let h = Harness::default().await;
+    let keys = company_keys(40, "紧凑");
+    h.write_keys(&keys);
+    assert_eq!(h.run(&fast_fetch()).await.exit_code, 0);
+    let order = "ORDER BY search_key, query_year, from_listing, page_index, row_index";
+    let view = all_values(&h.conn(), &format!("SELECT * FROM customers {order}"));
+    let encoded = all_values(
+        &h.conn(),
+        "SELECT co.search_key, r.query_year, r.from_listing, r.page_index, r.row_index, r.year, r.name, r.key_no,
+                r.image_url, r.sales_amount, r.sales_amount_text, r.sales_percent, r.sales_percent_text,
+                r.relationship, r.source, r.fetched_at
+         FROM customer_rows r JOIN companies co USING (company_id)
+         ORDER BY co.search_key, r.query_year, r.from_listing, r.page_index, r.row_index",
+    );
+    assert!(view.len() > 1000, "{} rows", view.len());
+
+    // The same rows as version 5 stored them, plus the unusual ones: no
+    // year, a KeyNo that is not lower-case hex, an absent or another picture
+    // address, a fetched_at that is not the tool's own, and a row whose
+    // company has no record.
+    let old = h.dir.path().join("v5.sqlite");
+    let conn = rusqlite::Connection::open(&old).unwrap();
+    for sql in [
+        include_str!("../migrations/0001_init.sql"),
+        include_str!("../migrations/0002_staging.sql"),
+        include_str!("../migrations/0003_page_size.sql"),
+        include_str!("../migrations/0004_listing.sql"),
+        include_str!("../migrations/0005_pages_stored.sql"),
+    ] {
+        conn.execute_batch(sql).unwrap();
+    }
+    conn.execute_batch("PRAGMA user_version = 5;").unwrap();
+    conn.execute("ATTACH DATABASE ?1 AS v6", [h.db.to_str().unwrap()]).unwrap();
+    conn.execute_batch(
+        "INSERT INTO companies (search_key, norm_key, state, updated_at)
+             SELECT search_key, norm_key, state, updated_at FROM v6.companies;
+         INSERT INTO customers SELECT * FROM v6.customers;
+         INSERT INTO customers VALUES
+           ('紧凑特例公司', NULL, '', 1, 1, 0, '无年份', 'ABCDEF0123456789ABCDEF0123456789', NULL, 1.5, '1.5', NULL, '-', '', '年报', '2026-01-01T00:00:00.000Z'),
+           ('紧凑特例公司', '2021-06', '2021', 1, 1, 1, '半年', '0123456789abcdef0123456789abcdef', NULL, NULL, '未披露', NULL, NULL, NULL, NULL, '2026-01-01 08:00:00'),
+           ('紧凑特例公司', '2021', '2021', 1, 1, 2, '别的图', '0123456789abcdef0123456789abcdef', 'https://example.invalid/x.jpg', NULL, NULL, NULL, NULL, NULL, NULL, '1969-12-31T23:59:59.999Z'),
+           ('紧凑特例公司', '2021', '2021', 1, 1, 3, '无编号', NULL, 'https://qccdata.qichacha.com/AutoImage/.jpg?x-oss-process=image/resize,w_120', NULL, NULL, NULL, NULL, NULL, NULL, '2026-02-30T00:00:00.000Z');
+         INSERT INTO companies (search_key, norm_key, state, updated_at) VALUES ('紧凑特例公司', '紧凑特例公司', 'done', 'x');
+         INSERT INTO customers_staging VALUES
+           ('无记录公司', '2020', '2020', 0, 1, 0, '孤行', 'fedcba9876543210fedcba9876543210', 'https://qccdata.qichacha.com/AutoImage/fedcba9876543210fedcba9876543210.jpg?x-oss-process=image/resize,w_120', 2.0, '2', 3.0, '3%', '', '年报', '2026-03-01T12:00:00.007Z');",
+    )
+    .unwrap();
+    let before = all_values(&conn, &format!("SELECT * FROM customers {order}"));
+    let staged_before = all_values(&conn, &format!("SELECT * FROM customers_staging {order}"));
+    drop(conn);
+
+    let store = qcc_customers::store::open_for_writing(&old).unwrap();
+    let after = all_values(&store.conn, &format!("SELECT * FROM customers {order}"));
+    assert_eq!(after, before, "the upgrade keeps every value, with its type");
+    assert_eq!(after.len(), view.len() + 4);
+    let staged_after = all_values(
+        &store.conn,
+        "SELECT co.search_key, r.year, r.query_year, r.from_listing, r.page_index, r.row_index, r.name,
+                lower(hex(r.key_no)), r.image_url, r.sales_amount, r.sales_amount_text, r.sales_percent,
+                r.sales_percent_text, r.relationship, r.source, r.fetched_at
+         FROM customer_rows_staging r JOIN companies co USING (company_id)",
+    );
+    assert_eq!(staged_after.len(), staged_before.len(), "a row without a company record is kept");
+    // What the migration encoded is what a run's writer encodes.
+    let migrated = all_values(
+        &store.conn,
+        "SELECT co.search_key, r.query_year, r.from_listing, r.page_index, r.row_index, r.year, r.name, r.key_no,
+                r.image_url, r.sales_amount, r.sales_amount_text, r.sales_percent, r.sales_percent_text,
+                r.relationship, r.source, r.fetched_at
+         FROM customer_rows r JOIN companies co USING (company_id) WHERE co.search_key <> '紧凑特例公司'
+         ORDER BY co.search_key, r.query_year, r.from_listing, r.page_index, r.row_index",
+    );
+    assert_eq!(migrated, encoded);
+    assert!(count(&store.conn, "SELECT COUNT(*) FROM customer_rows WHERE typeof(key_no) = 'blob'") > 0);
 }

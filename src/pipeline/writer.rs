@@ -138,15 +138,17 @@ fn writer_loop(
         // transaction that only waits for pages.
         let deadline = last_commit.map_or_else(Instant::now, |t| t + GROUP_COMMIT);
         let mut pages = 0;
+        let mut now_please = false;
         let mut next = Some(first);
         while let Some(m) = next.take() {
             match &m {
                 // Someone waits for the answer: do not hold it.
-                WriteMsg::Register { .. } | WriteMsg::TakeDueParked { .. } => pages = usize::MAX,
+                WriteMsg::Register { .. } | WriteMsg::TakeDueParked { .. } => now_please = true,
                 WriteMsg::Commit { slot, .. } => {
                     // Once half the window waits, pages arrive faster than
                     // one by one: no need to wait for more.
-                    pages = if pages + 1 >= slot.capacity / 2 { usize::MAX } else { pages + 1 };
+                    pages += 1;
+                    now_please |= pages >= slot.capacity / 2;
                 }
             }
             batch.push(m);
@@ -158,7 +160,7 @@ fn writer_loop(
                 Err(mpsc::error::TryRecvError::Disconnected) => None,
                 Err(mpsc::error::TryRecvError::Empty) => {
                     let wait = deadline.saturating_duration_since(Instant::now());
-                    if wait.is_zero() || pages == usize::MAX {
+                    if wait.is_zero() || now_please {
                         None
                     } else {
                         timer.block_on(async { tokio::time::timeout(wait, rx.recv()).await }).ok().flatten()

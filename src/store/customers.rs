@@ -1,22 +1,74 @@
 //! Where customer rows go: each unit of fetching (one year, or a company's
-//! whole listing) owns a set of rows in `customers`, and a re-fetch of a unit
-//! collects its pages in `customers_staging` and replaces exactly those rows
-//! in one transaction. One API row is never stored twice.
+//! whole listing) owns a set of rows in `customer_rows` (what the
+//! `customers` view reads), and a re-fetch of a unit collects its pages in
+//! `customer_rows_staging` and replaces exactly those rows in one
+//! transaction. One API row is never stored twice.
+//!
+//! Rows are stored compactly (migration 0006 says how, and the view decodes
+//! it): the company's integer id, `fetched_at` in milliseconds, a KeyNo of
+//! 32 hex digits as its 16 bytes, no picture address when it is the KeyNo's
+//! usual one, no `year` when it is the query year.
 
+use rusqlite::types::{ToSqlOutput, ValueRef};
 use rusqlite::{params, Transaction};
 
 use super::records::{report_year, Query};
 use crate::qcc::ClientRow;
 
-pub(super) const CUSTOMERS: &str = "customers";
-pub(super) const STAGING: &str = "customers_staging";
+pub(super) const CUSTOMERS: &str = "customer_rows";
+pub(super) const STAGING: &str = "customer_rows_staging";
 
-/// The rows a unit of fetching owns, as a condition on `search_key = ?1`.
-/// In `customers` a year is every row of that report year and the listing is
-/// every row of the company, whichever query brought them: re-fetching
-/// either replaces exactly those. In the staging table each unit owns only
-/// the rows it staged. `?2` is the year (NULL for the listing), so every
-/// statement built on this binds the same two parameters.
+/// The vendor's picture address of a company is this, its KeyNo, and [`IMAGE_SUFFIX`].
+const IMAGE_PREFIX: &str = "https://qccdata.qichacha.com/AutoImage/";
+const IMAGE_SUFFIX: &str = ".jpg?x-oss-process=image/resize,w_120";
+
+/// A company's integer id, which its stored rows carry.
+pub(super) fn company_id(tx: &Transaction<'_>, key: &str) -> rusqlite::Result<i64> {
+    tx.prepare_cached("SELECT company_id FROM companies WHERE search_key = ?1")?.query_row([key], |r| r.get(0))
+}
+
+/// A KeyNo of 32 lower-case hex digits, as its 16 bytes.
+fn key_bytes(key_no: &str) -> Option<[u8; 16]> {
+    let b = key_no.as_bytes();
+    if b.len() != 32 {
+        return None;
+    }
+    let digit = |c: u8| match c {
+        b'0'..=b'9' => Some(c - b'0'),
+        b'a'..=b'f' => Some(c - b'a' + 10),
+        _ => None,
+    };
+    let mut out = [0u8; 16];
+    for (i, pair) in b.chunks_exact(2).enumerate() {
+        out[i] = digit(pair[0])? << 4 | digit(pair[1])?;
+    }
+    Some(out)
+}
+
+/// `fetched_at` as stored: milliseconds since 1970 when the view spells them
+/// back exactly as `now` (`2026-11-30T20:40:52.938Z`), else the text.
+pub(super) fn stored_time(now: &str) -> ToSqlOutput<'_> {
+    const FORMAT: &str = "%Y-%m-%dT%H:%M:%S%.3fZ";
+    let ms = chrono::NaiveDateTime::parse_from_str(now, FORMAT)
+        .ok()
+        .map(|t| t.and_utc())
+        .filter(|t| (1970..=9999).contains(&chrono::Datelike::year(t)) && t.format(FORMAT).to_string() == now)
+        .map(|t| t.timestamp_millis());
+    match ms {
+        Some(ms) => ToSqlOutput::Owned(ms.into()),
+        None => ToSqlOutput::Borrowed(ValueRef::Text(now.as_bytes())),
+    }
+}
+
+/// An empty blob: "none" where NULL means "derived".
+const NONE: ToSqlOutput<'static> = ToSqlOutput::Borrowed(ValueRef::Blob(&[]));
+
+/// The rows a unit of fetching owns, as a condition on `company_id = ?1`.
+/// In `customer_rows` a year is every row of that report year and the
+/// listing is every row of the company, whichever query brought them:
+/// re-fetching either replaces exactly those. In the staging table each unit
+/// owns only the rows it staged. `?2` is the year (NULL for the listing), so
+/// every statement built on this binds the same two parameters.
 fn unit_rows(table: &str, query: &Query) -> &'static str {
     match (table == CUSTOMERS, query) {
         (true, Query::Year(_)) => "query_year = ?2",
@@ -26,46 +78,77 @@ fn unit_rows(table: &str, query: &Query) -> &'static str {
     }
 }
 
-/// Store one page's rows under their identity (key, query, page, position)
-/// in `customers` or `customers_staging`. A row of a year's query belongs to
-/// that year; a listing row to the report year of its own `Year`.
+/// Store one page's rows under their identity (company, query, page,
+/// position) in `customer_rows` or the staging table. A row of a year's
+/// query belongs to that year; a listing row to the report year of its own
+/// `Year`. `fetched_at` is when the page was stored.
+#[allow(clippy::too_many_arguments)]
 pub(super) fn insert_rows<'r>(
     tx: &Transaction<'_>,
     table: &str,
-    key: &str,
+    company: i64,
     query: &Query,
     page_index: u32,
     rows: impl Iterator<Item = (usize, &'r ClientRow)>,
-    now: &str,
+    fetched_at: &str,
 ) -> rusqlite::Result<()> {
     // Callers clear what a page replaces; OR REPLACE only guards the identity.
     let mut insert = tx.prepare_cached(&format!(
-        "INSERT OR REPLACE INTO {table} (search_key, year, query_year, from_listing, page_index, row_index, name,
+        "INSERT OR REPLACE INTO {table} (company_id, year, query_year, from_listing, page_index, row_index, name,
                               key_no, image_url, sales_amount, sales_amount_text, sales_percent, sales_percent_text,
                               relationship, source, fetched_at)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)"
     ))?;
     // The page's constant columns are bound once; per row only what changes
     // (bindings survive between executions of a statement).
-    insert.raw_bind_parameter(1, key)?;
+    insert.raw_bind_parameter(1, company)?;
     insert.raw_bind_parameter(4, i64::from(*query == Query::Listing))?;
     insert.raw_bind_parameter(5, page_index)?;
-    insert.raw_bind_parameter(16, now)?;
+    insert.raw_bind_parameter(16, stored_time(fetched_at))?;
     if let Query::Year(y) = query {
         insert.raw_bind_parameter(3, y)?;
     }
+    let mut image = String::with_capacity(IMAGE_PREFIX.len() + 32 + IMAGE_SUFFIX.len());
     for (i, r) in rows {
+        // `year` is stored only when it is not the query year.
         match query {
-            Query::Year(y) => insert.raw_bind_parameter(2, r.year.as_deref().unwrap_or(y))?,
+            Query::Year(y) => {
+                let year = r.year.as_deref().unwrap_or(y);
+                insert.raw_bind_parameter(2, (year != y).then_some(year))?;
+            }
             Query::Listing => {
-                insert.raw_bind_parameter(2, &r.year)?;
-                insert.raw_bind_parameter(3, report_year(r.year.as_deref()).unwrap_or(""))?;
+                let query_year = report_year(r.year.as_deref()).unwrap_or("");
+                insert.raw_bind_parameter(3, query_year)?;
+                match r.year.as_deref() {
+                    None => insert.raw_bind_parameter(2, NONE)?,
+                    Some(y) => insert.raw_bind_parameter(2, (y != query_year).then_some(y))?,
+                }
             }
         }
         insert.raw_bind_parameter(6, i as i64)?;
         insert.raw_bind_parameter(7, &r.name)?;
-        insert.raw_bind_parameter(8, &r.key_no)?;
-        insert.raw_bind_parameter(9, &r.image_url)?;
+        let key = r.key_no.as_deref().and_then(key_bytes);
+        match (&key, r.key_no.as_deref()) {
+            (Some(bytes), _) => insert.raw_bind_parameter(8, &bytes[..])?,
+            (None, text) => insert.raw_bind_parameter(8, text)?,
+        }
+        match (&key, r.key_no.as_deref(), r.image_url.as_deref()) {
+            // Without a KeyNo there is nothing to derive from.
+            (_, None, url) => insert.raw_bind_parameter(9, url)?,
+            (_, Some(_), None) => insert.raw_bind_parameter(9, NONE)?,
+            (Some(_), Some(k), Some(url))
+                if {
+                    image.clear();
+                    image.push_str(IMAGE_PREFIX);
+                    image.push_str(k);
+                    image.push_str(IMAGE_SUFFIX);
+                    url == image
+                } =>
+            {
+                insert.raw_bind_parameter(9, None::<&str>)?
+            }
+            (_, Some(_), url) => insert.raw_bind_parameter(9, url)?,
+        }
         insert.raw_bind_parameter(10, r.sales_amount)?;
         insert.raw_bind_parameter(11, &r.sales_amount_text)?;
         insert.raw_bind_parameter(12, r.sales_percent)?;
@@ -77,52 +160,52 @@ pub(super) fn insert_rows<'r>(
     Ok(())
 }
 
-pub(super) fn delete_unit(tx: &Transaction<'_>, table: &str, key: &str, query: &Query) -> rusqlite::Result<()> {
-    tx.prepare_cached(&format!("DELETE FROM {table} WHERE search_key = ?1 AND {}", unit_rows(table, query)))?
-        .execute(params![key, query.year()])?;
+pub(super) fn delete_unit(tx: &Transaction<'_>, table: &str, company: i64, query: &Query) -> rusqlite::Result<()> {
+    tx.prepare_cached(&format!("DELETE FROM {table} WHERE company_id = ?1 AND {}", unit_rows(table, query)))?
+        .execute(params![company, query.year()])?;
     Ok(())
 }
 
 /// Whether `table` holds rows of this unit.
-pub(super) fn has_rows(tx: &Transaction<'_>, table: &str, key: &str, query: &Query) -> rusqlite::Result<bool> {
+pub(super) fn has_rows(tx: &Transaction<'_>, table: &str, company: i64, query: &Query) -> rusqlite::Result<bool> {
     tx.prepare_cached(&format!(
-        "SELECT EXISTS (SELECT 1 FROM {table} WHERE search_key = ?1 AND {})",
+        "SELECT EXISTS (SELECT 1 FROM {table} WHERE company_id = ?1 AND {})",
         unit_rows(table, query)
     ))?
-    .query_row(params![key, query.year()], |r| r.get(0))
+    .query_row(params![company, query.year()], |r| r.get(0))
 }
 
-/// A unit fetched straight into `customers` is complete at `page` (its last
-/// page): drop what an earlier, longer fetch, or a page answered past the
-/// unit's end, left past it (and, for the listing, anything not
-/// from the listing: it replaces the whole company).
-pub(super) fn drop_pages_after(tx: &Transaction<'_>, key: &str, query: &Query, page: u32) -> rusqlite::Result<()> {
+/// A unit fetched straight into `customer_rows` is complete at `page` (its
+/// last page): drop what an earlier, longer fetch, or a page answered past
+/// the unit's end, left past it (and, for the listing, anything not from the
+/// listing: it replaces the whole company).
+pub(super) fn drop_pages_after(tx: &Transaction<'_>, company: i64, query: &Query, page: u32) -> rusqlite::Result<()> {
     let sql = match query {
         Query::Year(_) => {
-            "DELETE FROM customers WHERE search_key = ?1 AND query_year = ?2 AND from_listing = 0 AND page_index > ?3"
+            "DELETE FROM customer_rows WHERE company_id = ?1 AND query_year = ?2 AND from_listing = 0 AND page_index > ?3"
         }
         Query::Listing => {
-            "DELETE FROM customers WHERE search_key = ?1 AND ?2 IS NULL AND (from_listing = 0 OR page_index > ?3)"
+            "DELETE FROM customer_rows WHERE company_id = ?1 AND ?2 IS NULL AND (from_listing = 0 OR page_index > ?3)"
         }
     };
-    tx.prepare_cached(sql)?.execute(params![key, query.year(), page])?;
+    tx.prepare_cached(sql)?.execute(params![company, query.year(), page])?;
     Ok(())
 }
 
 /// A unit's pages `1..=last` are all in: its staged rows of those pages
 /// replace its stored rows (anything staged past `last` — a page answered
 /// before a lower page said the unit ends — is dropped with the rest).
-pub(super) fn promote(tx: &Transaction<'_>, key: &str, query: &Query, last: u32) -> rusqlite::Result<()> {
-    delete_unit(tx, CUSTOMERS, key, query)?;
+pub(super) fn promote(tx: &Transaction<'_>, company: i64, query: &Query, last: u32) -> rusqlite::Result<()> {
+    delete_unit(tx, CUSTOMERS, company, query)?;
     tx.prepare_cached(&format!(
-        "INSERT INTO customers (search_key, year, query_year, from_listing, page_index, row_index, name, key_no,
-                                image_url, sales_amount, sales_amount_text, sales_percent, sales_percent_text,
-                                relationship, source, fetched_at)
-         SELECT search_key, year, query_year, from_listing, page_index, row_index, name, key_no, image_url,
+        "INSERT INTO customer_rows (company_id, year, query_year, from_listing, page_index, row_index, name, key_no,
+                                    image_url, sales_amount, sales_amount_text, sales_percent, sales_percent_text,
+                                    relationship, source, fetched_at)
+         SELECT company_id, year, query_year, from_listing, page_index, row_index, name, key_no, image_url,
                 sales_amount, sales_amount_text, sales_percent, sales_percent_text, relationship, source, fetched_at
-         FROM customers_staging WHERE search_key = ?1 AND {} AND page_index <= ?3",
+         FROM customer_rows_staging WHERE company_id = ?1 AND {} AND page_index <= ?3",
         unit_rows(STAGING, query)
     ))?
-    .execute(params![key, query.year(), last])?;
-    delete_unit(tx, STAGING, key, query)
+    .execute(params![company, query.year(), last])?;
+    delete_unit(tx, STAGING, company, query)
 }

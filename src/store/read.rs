@@ -39,7 +39,7 @@ pub fn calls_by_status(conn: &Connection, run_id: i64) -> rusqlite::Result<Count
 
 /// Rows in `customers`, all companies.
 pub fn customer_rows_total(conn: &Connection) -> rusqlite::Result<u64> {
-    conn.query_row("SELECT COUNT(*) FROM customers", [], |r| r.get::<_, i64>(0)).map(|n| n.max(0) as u64)
+    conn.query_row("SELECT COUNT(*) FROM customer_rows", [], |r| r.get::<_, i64>(0)).map(|n| n.max(0) as u64)
 }
 
 /// Calls recorded since an ISO timestamp (for `--daily-limit`).
@@ -373,9 +373,8 @@ pub fn export_rows(
         ExportFilter::All => ("", ""),
         ExportFilter::Year(_) => ("", "WHERE c.query_year = ?1"),
         ExportFilter::Latest => (
-            "JOIN (SELECT search_key, MAX(query_year) AS query_year FROM customers GROUP BY search_key) l
-               ON l.search_key = c.search_key AND l.query_year = c.query_year",
             "",
+            "WHERE c.query_year = (SELECT MAX(m.query_year) FROM customer_rows m WHERE m.company_id = co.company_id)",
         ),
     };
     let sql = format!(

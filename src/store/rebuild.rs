@@ -1,9 +1,9 @@
-//! `rebuild`: re-derive `customers` from the receipts in `raw_pages`,
+//! `rebuild`: re-derive the customer rows from the receipts in `raw_pages`,
 //! without any call.
 
 use rusqlite::{params, OptionalExtension, Transaction};
 
-use super::customers::{delete_unit, insert_rows, CUSTOMERS};
+use super::customers::{company_id, delete_unit, insert_rows, CUSTOMERS};
 use super::records::{report_year, Query, YearState};
 use crate::qcc::ClientRow;
 
@@ -64,9 +64,10 @@ pub fn rebuild(tx: &Transaction<'_>, parse: impl Fn(&[u8]) -> Option<Vec<ClientR
             continue;
         };
         let query = Query::Year(year);
-        delete_unit(tx, CUSTOMERS, &key, &query)?;
+        let company = company_id(tx, &key)?;
+        delete_unit(tx, CUSTOMERS, company, &query)?;
         for (i, (rows, fetched_at)) in pages_rows.iter().enumerate() {
-            insert_rows(tx, CUSTOMERS, &key, &query, i as u32 + 1, rows.iter().enumerate(), fetched_at)?;
+            insert_rows(tx, CUSTOMERS, company, &query, i as u32 + 1, rows.iter().enumerate(), fetched_at)?;
             out.rows += rows.len() as u64;
         }
         out.years += 1;
@@ -93,10 +94,12 @@ pub fn rebuild(tx: &Transaction<'_>, parse: impl Fn(&[u8]) -> Option<Vec<ClientR
         // Only the listing's rows of the years it is the source of: a year
         // re-fetched per year since then keeps those rows.
         let ours = |r: &ClientRow| years.contains(report_year(r.year.as_deref()).unwrap_or(""));
-        tx.prepare_cached("DELETE FROM customers WHERE search_key = ?1 AND from_listing = 1")?.execute([&key])?;
+        let company = company_id(tx, &key)?;
+        tx.prepare_cached("DELETE FROM customer_rows WHERE company_id = ?1 AND from_listing = 1")?
+            .execute([company])?;
         for (i, (rows, fetched_at)) in pages_rows.iter().enumerate() {
             let kept = rows.iter().enumerate().filter(|(_, r)| ours(r));
-            insert_rows(tx, CUSTOMERS, &key, &Query::Listing, i as u32 + 1, kept, fetched_at)?;
+            insert_rows(tx, CUSTOMERS, company, &Query::Listing, i as u32 + 1, kept, fetched_at)?;
             out.rows += rows.iter().filter(|r| ours(r)).count() as u64;
         }
         out.years += years.len() as u64;

@@ -4,7 +4,7 @@
 
 use rusqlite::{params, Connection, Transaction};
 
-use super::customers::{delete_unit, drop_pages_after, has_rows, insert_rows, promote, CUSTOMERS, STAGING};
+use super::customers::{company_id, delete_unit, drop_pages_after, has_rows, insert_rows, promote, CUSTOMERS, STAGING};
 
 use super::records::{
     CallRecord, Commit, CompanySnapshot, CompanyState, Event, InputRecord, Query, RawPage, Registration, StoredPages,
@@ -45,8 +45,9 @@ pub fn register(tx: &Transaction<'_>, run_id: i64, rec: &InputRecord, now: &str)
         let state = if rec.invalid.is_some() { CompanyState::Invalid } else { CompanyState::Pending };
         tx.prepare_cached(
             "INSERT INTO companies (search_key, norm_key, input_row, input_line, state, message,
-                                    first_run_id, last_run_id, updated_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7, ?8)",
+                                    first_run_id, last_run_id, updated_at, company_id)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7, ?8,
+                     (SELECT COALESCE(MAX(company_id), 0) + 1 FROM companies))",
         )?
         .execute(params![
             rec.search_key,
@@ -122,6 +123,16 @@ pub fn apply(tx: &Transaction<'_>, run_id: i64, commit: &Commit, now: &str) -> r
     let key = commit.search_key.as_str();
     // A page's checkpoint counts in the page size of the call that fetched it.
     let page_size = commit.call.as_ref().map(|c| c.page_size);
+    // The company's id, looked up once if an event touches its rows.
+    let mut id = None;
+    let mut company = || -> rusqlite::Result<i64> {
+        if let Some(id) = id {
+            return Ok(id);
+        }
+        let found = company_id(tx, key)?;
+        id = Some(found);
+        Ok(found)
+    };
     for event in &commit.events {
         match event {
             Event::Discovered { year_list, total_records, digest, plan, raw } => {
@@ -157,36 +168,37 @@ pub fn apply(tx: &Transaction<'_>, run_id: i64, commit: &Commit, now: &str) -> r
             Event::ListingAbandoned => {
                 tx.prepare_cached("UPDATE companies SET fetch_plan = 'years', updated_at = ?2 WHERE search_key = ?1")?
                     .execute(params![key, now])?;
-                delete_unit(tx, STAGING, key, &Query::Listing)?;
+                delete_unit(tx, STAGING, company()?, &Query::Listing)?;
             }
             Event::Page { query, page_index, total_records, pages_total, year_state, stored, unit_rows, rows, raw } => {
                 let last = *year_state != YearState::Partial;
                 let page = *page_index;
+                let co = company()?;
                 // Page 1 of a unit is always stored before its other pages
                 // (they are known from its answer), so it decides where the
                 // unit's pages of this cycle go.
                 if page == 1 && last {
                     // A one-page unit replaces its rows in this transaction.
-                    delete_unit(tx, CUSTOMERS, key, query)?;
-                    delete_unit(tx, STAGING, key, query)?;
-                    insert_rows(tx, CUSTOMERS, key, query, page, rows.iter().enumerate(), now)?;
-                } else if has_rows(tx, if page == 1 { CUSTOMERS } else { STAGING }, key, query)? {
+                    delete_unit(tx, CUSTOMERS, co, query)?;
+                    delete_unit(tx, STAGING, co, query)?;
+                    insert_rows(tx, CUSTOMERS, co, query, page, rows.iter().enumerate(), now)?;
+                } else if has_rows(tx, if page == 1 { CUSTOMERS } else { STAGING }, co, query)? {
                     // Page 1 of a unit that has stored rows is a re-fetch;
                     // later pages follow wherever page 1 went.
                     // The unit has rows to protect: collect the new ones aside.
                     if page == 1 {
-                        delete_unit(tx, STAGING, key, query)?;
+                        delete_unit(tx, STAGING, co, query)?;
                     }
-                    insert_rows(tx, STAGING, key, query, page, rows.iter().enumerate(), now)?;
+                    insert_rows(tx, STAGING, co, query, page, rows.iter().enumerate(), now)?;
                     if last {
-                        promote(tx, key, query, *pages_total)?;
+                        promote(tx, co, query, *pages_total)?;
                     }
                 } else {
                     // A first fetch: nothing to protect, rows go straight in
                     // (the checkpoint says `partial` until it is done).
-                    insert_rows(tx, CUSTOMERS, key, query, page, rows.iter().enumerate(), now)?;
+                    insert_rows(tx, CUSTOMERS, co, query, page, rows.iter().enumerate(), now)?;
                     if last {
-                        drop_pages_after(tx, key, query, *pages_total)?;
+                        drop_pages_after(tx, co, query, *pages_total)?;
                     }
                 }
                 rows_stored += rows.len() as u64;
@@ -211,14 +223,15 @@ pub fn apply(tx: &Transaction<'_>, run_id: i64, commit: &Commit, now: &str) -> r
                     Progress { total_records: *total_records, pages_total: *pages_total, stored: &stored, page_size };
                 set_year(tx, key, query_year, *state, &progress, now)?;
                 let query = Query::Year(query_year.clone());
+                let co = company()?;
                 if *pages_fetched == 0 {
                     // The year is empty now: it replaces whatever was stored.
-                    delete_unit(tx, STAGING, key, &query)?;
-                    delete_unit(tx, CUSTOMERS, key, &query)?;
-                } else if has_rows(tx, STAGING, key, &query)? {
-                    promote(tx, key, &query, *pages_fetched)?;
+                    delete_unit(tx, STAGING, co, &query)?;
+                    delete_unit(tx, CUSTOMERS, co, &query)?;
+                } else if has_rows(tx, STAGING, co, &query)? {
+                    promote(tx, co, &query, *pages_fetched)?;
                 } else {
-                    drop_pages_after(tx, key, &query, *pages_fetched)?;
+                    drop_pages_after(tx, co, &query, *pages_fetched)?;
                 }
             }
             Event::Company { state, status_code, message, retry_after } => {
@@ -360,7 +373,8 @@ fn listing_covers_company(tx: &Transaction<'_>, key: &str, page_size: Option<u32
         "INSERT INTO company_years (search_key, year, state, total_records, pages_total, pages_fetched, fetched_at,
                                     page_size, source)
          SELECT ?1, j.value, 'complete',
-                (SELECT COUNT(*) FROM customers c WHERE c.search_key = ?1 AND c.query_year = j.value), 0, 0, ?2, ?3,
+                (SELECT COUNT(*) FROM customer_rows c WHERE c.company_id = co.company_id AND c.query_year = j.value),
+                0, 0, ?2, ?3,
                 'listing'
          FROM companies co, json_each(co.year_list) j WHERE co.search_key = ?1
          ON CONFLICT (search_key, year) DO UPDATE SET state = 'complete', total_records = excluded.total_records,
