@@ -73,15 +73,27 @@ pub struct ExportArgs {
     /// The database to export from (opened read-only).
     #[arg(long, value_name = "FILE")]
     pub db: PathBuf,
-    /// The CSV file to write (UTF-8 with BOM), or - for stdout.
+    /// The file to write: a CSV in UTF-8 with BOM (or - for stdout), or an
+    /// Excel workbook when it ends in .xlsx (identifiers such as credit codes
+    /// stay text there: Excel keeps only 15 digits of a number it reads from a CSV).
     #[arg(long, value_name = "FILE")]
     pub out: String,
+    /// csv or xlsx; by default from --out's extension (.xlsx: xlsx).
+    #[arg(long, value_enum)]
+    pub format: Option<ExportFormat>,
     /// Only rows of this query year (e.g. 2023).
     #[arg(long)]
     pub year: Option<String>,
     /// Only each company's latest year.
     #[arg(long, conflicts_with = "year")]
     pub latest: bool,
+}
+
+/// What `export` writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ExportFormat {
+    Csv,
+    Xlsx,
 }
 
 #[derive(Debug, Args)]

@@ -14,7 +14,7 @@
 //!
 //! * [`cli`] — clap types only.
 //! * [`cmd`] — one module per subcommand: `run`, `demo`, `mock_server`,
-//!   `status`, `export`, `rebuild`.
+//!   `status`, `export` (with `xlsx`, the workbook writer), `rebuild`.
 //! * [`qcc`] — the upstream API: signing, wire types, status-code table, client.
 //! * [`pipeline`] — the stages (`feed`, `dispatch`, `worker`, `pages`, `call`,
 //!   `writer`) and what they decide with (`plan`, `listing`, `flow`, `budget`,

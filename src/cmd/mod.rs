@@ -8,6 +8,7 @@ pub mod mock_server;
 pub mod rebuild;
 pub mod run;
 pub mod status;
+pub mod xlsx;
 
 /// An error with the exit code it should produce.
 #[derive(Debug, thiserror::Error)]

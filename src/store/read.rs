@@ -362,12 +362,12 @@ pub const EXPORT_COLUMNS: &[&str] = &[
     "fetched_at",
 ];
 
-/// Stream customers joined with their company's input row to `each`:
-/// the values of [`EXPORT_COLUMNS`] as text, then the input row JSON.
-pub fn export_rows(
+/// Stream customers joined with their company's input row to `each`: the
+/// values of [`EXPORT_COLUMNS`] as SQLite typed them, then the input row JSON.
+pub fn export_values(
     conn: &Connection,
     filter: &ExportFilter,
-    mut each: impl FnMut(&[Option<String>], Option<&str>) -> std::io::Result<()>,
+    mut each: impl FnMut(&[rusqlite::types::Value], Option<&str>) -> std::io::Result<()>,
 ) -> Result<u64, Box<dyn std::error::Error + Send + Sync>> {
     let (join, condition) = match filter {
         ExportFilter::All => ("", ""),
@@ -390,21 +390,98 @@ pub fn export_rows(
         _ => stmt.query([])?,
     };
     let mut n = 0;
-    let mut values: Vec<Option<String>> = Vec::with_capacity(EXPORT_COLUMNS.len());
+    let mut values: Vec<rusqlite::types::Value> = Vec::with_capacity(EXPORT_COLUMNS.len());
     while let Some(r) = rows.next()? {
         values.clear();
         for i in 0..EXPORT_COLUMNS.len() {
-            let v: rusqlite::types::Value = r.get(i)?;
-            values.push(match v {
-                rusqlite::types::Value::Null => None,
-                rusqlite::types::Value::Integer(i) => Some(i.to_string()),
-                rusqlite::types::Value::Real(f) => Some(f.to_string()),
-                rusqlite::types::Value::Text(t) => Some(t),
-                rusqlite::types::Value::Blob(_) => None,
-            });
+            values.push(r.get(i)?);
         }
         let input: Option<String> = r.get(EXPORT_COLUMNS.len())?;
         each(&values, input.as_deref())?;
+        n += 1;
+    }
+    Ok(n)
+}
+
+/// A value as export text (NULL and blobs: empty).
+pub fn value_text(v: &rusqlite::types::Value) -> String {
+    match v {
+        rusqlite::types::Value::Null | rusqlite::types::Value::Blob(_) => String::new(),
+        rusqlite::types::Value::Integer(i) => i.to_string(),
+        rusqlite::types::Value::Real(f) => f.to_string(),
+        rusqlite::types::Value::Text(t) => t.clone(),
+    }
+}
+
+/// The export's header: [`EXPORT_COLUMNS`], then the input's own columns
+/// (one whose name collides with ours gets " (input)").
+pub fn export_header(input_columns: &[String]) -> Vec<String> {
+    EXPORT_COLUMNS
+        .iter()
+        .map(|c| c.to_string())
+        .chain(input_columns.iter().map(|c| {
+            if EXPORT_COLUMNS.contains(&c.as_str()) {
+                format!("{c} (input)")
+            } else {
+                c.clone()
+            }
+        }))
+        .collect()
+}
+
+/// The input row's values for `columns` (its JSON as stored; missing: None).
+pub fn input_values(input: Option<&str>, columns: &[String]) -> Vec<Option<String>> {
+    let row: serde_json::Map<String, serde_json::Value> =
+        input.and_then(|j| serde_json::from_str(j).ok()).unwrap_or_default();
+    columns
+        .iter()
+        .map(|col| match row.get(col) {
+            Some(serde_json::Value::String(s)) => Some(s.clone()),
+            Some(serde_json::Value::Null) | None => None,
+            Some(other) => Some(other.to_string()),
+        })
+        .collect()
+}
+
+/// Columns of the export's companies sheet.
+pub const COMPANY_SHEET_COLUMNS: &[&str] = &[
+    "search_key",
+    "state",
+    "status_code",
+    "years_covered",
+    "first_year",
+    "last_year",
+    "customer_rows",
+    "top_customer_latest_year",
+    "top_customer_percent",
+    "fetched_at",
+    "retry_after",
+    "message",
+];
+
+/// Every company in input order, as [`COMPANY_SHEET_COLUMNS`]: what
+/// `company_summary` knows, with `retry_after` and, for a company that is
+/// not `done`, its message.
+pub fn company_rows(
+    conn: &Connection,
+    mut each: impl FnMut(&[rusqlite::types::Value]) -> std::io::Result<()>,
+) -> Result<u64, Box<dyn std::error::Error + Send + Sync>> {
+    let mut stmt = conn.prepare(
+        "SELECT s.search_key, s.state, s.status_code, s.years_covered, s.first_year, s.last_year, s.customer_rows,
+                s.top_customer_latest_year, s.top_customer_percent, s.fetched_at, co.retry_after,
+                CASE WHEN co.state <> 'done' THEN co.message END
+         FROM company_summary s JOIN companies co ON co.search_key = s.search_key
+         ORDER BY co.company_id",
+    )?;
+    let mut rows = stmt.query([])?;
+    let mut values = Vec::with_capacity(COMPANY_SHEET_COLUMNS.len());
+    let mut n = 0;
+    while let Some(r) = rows.next()? {
+        values.clear();
+        for i in 0..COMPANY_SHEET_COLUMNS.len() {
+            values.push(r.get(i)?);
+        }
+        each(&values)?;
         n += 1;
     }
     Ok(n)

@@ -7,7 +7,7 @@ use std::time::Instant;
 
 use rusqlite::Connection;
 
-use crate::measure::{own_cpu, SimProcess, Spread};
+use crate::measure::{main_binary, own_cpu, run_sampled, SimProcess, Spread};
 use crate::Bench;
 use qcc_customers::simulator::{SimConfig, Simulator};
 
@@ -141,6 +141,20 @@ impl Bench {
                 slower.map(|s| format!("; worst {s:.2}×")).unwrap_or_default()
             ),
             self.smoke || slower.is_some_and(|s| s <= 2.0),
+        );
+        drop(conn);
+
+        // The same file exported to Excel: time and peak memory.
+        let out = self.dir.path().join("queries.xlsx");
+        let mut cmd = std::process::Command::new(main_binary());
+        cmd.args(["export", "--db"]).arg(&db).arg("--out").arg(&out);
+        let (code, wall, peak, _) = run_sampled(&mut cmd, std::time::Duration::from_millis(200))?;
+        let size = std::fs::metadata(&out).map(|m| m.len()).unwrap_or(0) as f64 / (1 << 20) as f64;
+        self.push(
+            format!("export --out F.xlsx of {rows} customer rows (constant-memory workbook)"),
+            "memory flat: peak RSS ≤ 64 MB",
+            format!("{:.1} s, peak RSS {peak:.1} MiB, {size:.0} MiB file (exit {code})", wall.as_secs_f64()),
+            code == 0 && peak <= 64.0,
         );
         Ok(())
     }
