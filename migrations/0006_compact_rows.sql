@@ -78,39 +78,34 @@ CREATE TABLE customer_rows_staging (
 
 -- The encodings, as SQL (the writer applies the same rules in Rust; a test
 -- checks the two agree).
-INSERT INTO customer_rows
-SELECT co.company_id, c.query_year, c.from_listing, c.page_index, c.row_index,
-       CASE WHEN c.year IS NULL THEN X'' WHEN c.year = c.query_year THEN NULL ELSE c.year END,
+CREATE TEMP VIEW v6_encoded AS
+SELECT c.staged, co.company_id, c.query_year, c.from_listing, c.page_index, c.row_index,
+       CASE WHEN c.year IS NULL THEN X'' WHEN c.year = c.query_year THEN NULL ELSE c.year END AS year,
        c.name,
-       CASE WHEN length(c.key_no) = 32 AND c.key_no NOT GLOB '*[^0-9a-f]*' THEN unhex(c.key_no) ELSE c.key_no END,
+       CASE WHEN length(c.key_no) = 32 AND c.key_no NOT GLOB '*[^0-9a-f]*' THEN unhex(c.key_no) ELSE c.key_no END
+         AS key_no,
        CASE WHEN c.key_no IS NULL THEN c.image_url
             WHEN c.image_url IS NULL THEN X''
             WHEN c.image_url = 'https://qccdata.qichacha.com/AutoImage/' || c.key_no || '.jpg?x-oss-process=image/resize,w_120'
                  AND length(c.key_no) = 32 AND c.key_no NOT GLOB '*[^0-9a-f]*' THEN NULL
-            ELSE c.image_url END,
+            ELSE c.image_url END AS image_url,
        c.sales_amount, c.sales_amount_text, c.sales_percent, c.sales_percent_text, c.relationship, c.source,
        CASE WHEN c.fetched_at GLOB '[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]T[0-9][0-9]:[0-9][0-9]:[0-9][0-9].[0-9][0-9][0-9]Z'
                  AND c.fetched_at >= '1970' AND strftime('%Y-%m-%dT%H:%M:%fZ', c.fetched_at) = c.fetched_at
             THEN (unixepoch(c.fetched_at) * 1000 + CAST(substr(c.fetched_at, 21, 3) AS INTEGER))
-            ELSE c.fetched_at END
-FROM customers c JOIN companies co ON co.search_key = c.search_key;
+            ELSE c.fetched_at END AS fetched_at
+FROM (SELECT 0 AS staged, * FROM customers UNION ALL SELECT 1, * FROM customers_staging) c
+JOIN companies co ON co.search_key = c.search_key;
 
+INSERT INTO customer_rows
+SELECT company_id, query_year, from_listing, page_index, row_index, year, name, key_no, image_url, sales_amount,
+       sales_amount_text, sales_percent, sales_percent_text, relationship, source, fetched_at
+FROM v6_encoded WHERE staged = 0;
 INSERT INTO customer_rows_staging
-SELECT co.company_id, c.query_year, c.from_listing, c.page_index, c.row_index,
-       CASE WHEN c.year IS NULL THEN X'' WHEN c.year = c.query_year THEN NULL ELSE c.year END,
-       c.name,
-       CASE WHEN length(c.key_no) = 32 AND c.key_no NOT GLOB '*[^0-9a-f]*' THEN unhex(c.key_no) ELSE c.key_no END,
-       CASE WHEN c.key_no IS NULL THEN c.image_url
-            WHEN c.image_url IS NULL THEN X''
-            WHEN c.image_url = 'https://qccdata.qichacha.com/AutoImage/' || c.key_no || '.jpg?x-oss-process=image/resize,w_120'
-                 AND length(c.key_no) = 32 AND c.key_no NOT GLOB '*[^0-9a-f]*' THEN NULL
-            ELSE c.image_url END,
-       c.sales_amount, c.sales_amount_text, c.sales_percent, c.sales_percent_text, c.relationship, c.source,
-       CASE WHEN c.fetched_at GLOB '[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]T[0-9][0-9]:[0-9][0-9]:[0-9][0-9].[0-9][0-9][0-9]Z'
-                 AND c.fetched_at >= '1970' AND strftime('%Y-%m-%dT%H:%M:%fZ', c.fetched_at) = c.fetched_at
-            THEN (unixepoch(c.fetched_at) * 1000 + CAST(substr(c.fetched_at, 21, 3) AS INTEGER))
-            ELSE c.fetched_at END
-FROM customers_staging c JOIN companies co ON co.search_key = c.search_key;
+SELECT company_id, query_year, from_listing, page_index, row_index, year, name, key_no, image_url, sales_amount,
+       sales_amount_text, sales_percent, sales_percent_text, relationship, source, fetched_at
+FROM v6_encoded WHERE staged = 1;
+DROP VIEW v6_encoded;
 
 DROP TABLE customers;
 DROP TABLE customers_staging;
