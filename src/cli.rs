@@ -48,7 +48,7 @@ pub enum Command {
     Status(StatusArgs),
     /// Write the customers (joined with the input's own columns) to a CSV that Excel opens correctly.
     Export(ExportArgs),
-    /// Re-derive the customers table from the archived raw pages, without any call.
+    /// Re-derive the customer rows from the archived raw pages, without any call.
     Rebuild(RebuildArgs),
 }
 
