@@ -172,6 +172,32 @@ impl<'a> Pager<'a> {
         }
     }
 
+    /// An answer that ends the company for this run. The unit's first is
+    /// recorded and halts the company; a later one (or a deferral after
+    /// another unit halted the company) only records its call. A rejection is
+    /// recorded even after another unit halted the company: it is final, and
+    /// says more than a deferral.
+    async fn ending(&self, outcome: &mut Option<UnitEnd>, end: CompanyEnd) {
+        let first = outcome.is_none()
+            && match &end {
+                CompanyEnd::Rejected { .. } => true,
+                CompanyEnd::NotNow(_) => !self.lanes.is_halted(),
+            };
+        if first {
+            *outcome = Some(self.company_ends(end).await);
+            return;
+        }
+        match end {
+            CompanyEnd::Rejected { call, .. } => {
+                self.ctx.commit_call(self.key, call, vec![]).await;
+            }
+            CompanyEnd::NotNow(why) => {
+                self.late_not_now(why).await;
+            }
+        }
+        outcome.get_or_insert(UnitEnd::Unfinished);
+    }
+
     /// The company ends for this run on this answer: record it, ask nothing more.
     async fn company_ends(&self, answer: CompanyEnd) -> UnitEnd {
         self.lanes.halt();
@@ -309,19 +335,9 @@ pub(super) async fn fetch_listing(pager: &Pager<'_>, cycle: &mut Cycle) -> UnitE
                 outcome = Some(end);
             }
             Fetched::Final { answer: Final::Rejected, code, message, call } => {
-                if outcome.is_some() {
-                    ctx.commit_call(key, call, vec![]).await;
-                } else {
-                    outcome = Some(pager.company_ends(CompanyEnd::Rejected { code, message, call }).await);
-                }
+                pager.ending(&mut outcome, CompanyEnd::Rejected { code, message, call }).await;
             }
-            Fetched::NotNow(why) => {
-                if outcome.is_some() {
-                    pager.late_not_now(why).await;
-                } else {
-                    outcome = Some(pager.company_ends(CompanyEnd::NotNow(why)).await);
-                }
-            }
+            Fetched::NotNow(why) => pager.ending(&mut outcome, CompanyEnd::NotNow(why)).await,
         }
     }
     match outcome {
@@ -478,20 +494,9 @@ pub(super) async fn fetch_year(pager: &Pager<'_>, task: YearTask, listed: Option
                 unit_stop.store(true, Ordering::SeqCst);
             }
             Fetched::Final { answer: Final::Rejected, code, message, call } => {
-                if outcome.is_some() {
-                    ctx.commit_call(key, call, vec![]).await;
-                } else {
-                    outcome = Some(pager.company_ends(CompanyEnd::Rejected { code, message, call }).await);
-                }
+                pager.ending(&mut outcome, CompanyEnd::Rejected { code, message, call }).await;
             }
-            Fetched::NotNow(why) => {
-                if outcome.is_some() || pager.lanes.is_halted() {
-                    pager.late_not_now(why).await;
-                    outcome.get_or_insert(UnitEnd::Unfinished);
-                } else {
-                    outcome = Some(pager.company_ends(CompanyEnd::NotNow(why)).await);
-                }
-            }
+            Fetched::NotNow(why) => pager.ending(&mut outcome, CompanyEnd::NotNow(why)).await,
         }
     }
     match outcome {
