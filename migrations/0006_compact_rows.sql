@@ -135,12 +135,14 @@ SELECT co.search_key AS search_key,
             ELSE r.fetched_at END AS fetched_at
 FROM customer_rows r JOIN companies co ON co.company_id = r.company_id;
 
--- Each company's customers in its latest year that has any.
+-- Each company's customers in its latest year that has any (as before; a
+-- filter on search_key reaches the inner query, so one company's rows are
+-- all that is read for it).
 CREATE VIEW latest_customers AS
 SELECT c.*
 FROM customers c
-WHERE c.query_year = (SELECT MAX(m.query_year) FROM customer_rows m
-                      WHERE m.company_id = (SELECT co.company_id FROM companies co WHERE co.search_key = c.search_key));
+JOIN (SELECT search_key, MAX(query_year) AS query_year FROM customers GROUP BY search_key) l
+  ON l.search_key = c.search_key AND l.query_year = c.query_year;
 
 -- One line per company: state, years covered, customers, the largest customer.
 CREATE VIEW company_summary AS
