@@ -114,3 +114,17 @@ async fn past_the_row_limit_customers_continue_on_numbered_sheets_with_their_hea
     assert_eq!(seen, total, "every row once, across the sheets");
     assert_eq!(written.customer_rows as usize, total);
 }
+
+#[test]
+fn a_workbook_to_stdout_is_refused_with_a_usage_error_before_anything_is_opened() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = bin()
+        .args(["export", "--format", "xlsx", "--out", "-", "--db"])
+        .arg(dir.path().join("none.sqlite"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(64));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("needs a file"), "{stderr}");
+    assert!(!dir.path().join("none.sqlite").exists(), "no database was created");
+}
