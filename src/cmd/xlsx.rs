@@ -65,7 +65,6 @@ pub fn write(
         Ok(())
     };
     start_sheet(&mut workbook, &mut sheets)?;
-    let mut cells: Vec<Value> = Vec::new();
     let mut failure: Option<XlsxError> = None;
     let n = read::export_values(conn, filter, |values, input| {
         if row + 1 >= rows_per_sheet {
@@ -81,11 +80,18 @@ pub fn write(
             row = 0;
         }
         row += 1;
-        cells.clear();
-        cells.extend(values.iter().cloned());
-        cells.extend(read::input_values(input, &input_columns).into_iter().map(|v| v.map_or(Value::Null, Value::Text)));
         let ws = workbook.worksheet_from_index(sheets.len() - 1).map_err(std::io::Error::other)?;
-        if let Err(e) = data_row(ws, row, &cells, &numeric, &text) {
+        // Our columns as SQLite typed them, then the input's own, all text.
+        let written = data_row(ws, row, values, &numeric, &text).and_then(|()| {
+            let inputs = read::input_values(input, &input_columns);
+            for (i, v) in inputs.into_iter().enumerate() {
+                if let Some(v) = v {
+                    ws.write_string_with_format(row, (EXPORT_COLUMNS.len() + i) as u16, v, &text)?;
+                }
+            }
+            Ok(())
+        });
+        if let Err(e) = written {
             failure = Some(e);
             return Err(std::io::Error::other("the workbook could not be written"));
         }

@@ -143,7 +143,8 @@ pub async fn run(opts: RunOptions, cancel: CancellationToken) -> Result<Summary,
     };
 
     let (write_tx, write_rx) = mpsc::channel::<WriteMsg>(1024);
-    let writer = writer::spawn(store, run_id, write_rx, stats.clone(), stop.clone(), opts.clock)
+    let window = CommitWindow::new(workers_n);
+    let writer = writer::spawn(store, run_id, write_rx, stats.clone(), stop.clone(), opts.clock, &window)
         .map_err(|e| RunError::Internal(e.to_string()))?;
 
     let (job_tx, job_rx) = mpsc::channel::<Job>(workers_n * 2);
@@ -165,7 +166,7 @@ pub async fn run(opts: RunOptions, cancel: CancellationToken) -> Result<Summary,
         flow: flow.clone(),
         stop: stop.clone(),
         writer: write_tx,
-        window: CommitWindow::new(workers_n),
+        window,
         plan: opts.plan.clone(),
         retry: opts.retry.clone(),
         archive: opts.archive,

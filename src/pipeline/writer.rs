@@ -48,12 +48,7 @@ pub struct CommitWindow {
 }
 
 /// A place in the [`CommitWindow`], travelling with one commit to the writer.
-pub struct WindowSlot {
-    _place: OwnedSemaphorePermit,
-    /// The window's size: the writer stops holding a batch open once half
-    /// of it waits in the batch, so workers never wait on the group commit.
-    capacity: usize,
-}
+pub struct WindowSlot(#[allow(dead_code)] OwnedSemaphorePermit);
 
 impl CommitWindow {
     /// A window for `workers` workers.
@@ -65,7 +60,7 @@ impl CommitWindow {
     /// Wait for room; `None` once the window is closed.
     pub async fn enter(&self) -> Option<WindowSlot> {
         let place = self.places.clone().acquire_owned().await.ok()?;
-        Some(WindowSlot { _place: place, capacity: self.capacity })
+        Some(WindowSlot(place))
     }
 }
 
@@ -93,11 +88,16 @@ pub fn spawn(
     stats: Arc<Stats>,
     stop: Arc<Stop>,
     clock: Clock,
+    window: &CommitWindow,
 ) -> std::io::Result<JoinHandle<Result<WriteStore, rusqlite::Error>>> {
+    // Once half the window waits in a batch, pages arrive faster than one by
+    // one: the batch is committed without waiting, so workers never wait on
+    // the group commit.
+    let enough = (window.capacity / 2).max(1);
     std::thread::Builder::new().name("sqlite-writer".into()).spawn(move || {
         let mut store = store;
         let mut rx = rx;
-        match writer_loop(&mut store, run_id, &mut rx, &stats, clock) {
+        match writer_loop(&mut store, run_id, &mut rx, &stats, clock, enough) {
             Ok(()) => Ok(store),
             Err(e) => {
                 tracing::error!(error = %e, "Database write failed; stopping the run.");
@@ -121,6 +121,7 @@ fn writer_loop(
     rx: &mut mpsc::Receiver<WriteMsg>,
     stats: &Stats,
     clock: Clock,
+    enough: usize,
 ) -> rusqlite::Result<()> {
     // Only for timed waits on the channel; the writer never runs tasks.
     let timer = tokio::runtime::Builder::new_current_thread()
@@ -144,11 +145,9 @@ fn writer_loop(
             match &m {
                 // Someone waits for the answer: do not hold it.
                 WriteMsg::Register { .. } | WriteMsg::TakeDueParked { .. } => now_please = true,
-                WriteMsg::Commit { slot, .. } => {
-                    // Once half the window waits, pages arrive faster than
-                    // one by one: no need to wait for more.
+                WriteMsg::Commit { .. } => {
                     pages += 1;
-                    now_please |= pages >= slot.capacity / 2;
+                    now_please |= pages >= enough;
                 }
             }
             batch.push(m);

@@ -38,9 +38,9 @@ impl Bench {
         let stats = Arc::new(Stats::default());
         let (tx, rx) = tokio::sync::mpsc::channel(1024);
         let clock = qcc_customers::clock::Clock::system();
-        let handle = writer::spawn(store, run_id, rx, stats.clone(), Arc::new(Stop::default()), clock)?;
         // A real commit window, as wide as the writer's channel.
         let window = writer::CommitWindow::new(128);
+        let handle = writer::spawn(store, run_id, rx, stats.clone(), Arc::new(Stop::default()), clock, &window)?;
         let runtime = tokio::runtime::Handle::current();
         let body: Vec<u8> = (0..4000u32).map(|i| (i * 7 % 251) as u8).collect();
         // Register the companies first, as a run does (company_years refers to them).
