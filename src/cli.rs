@@ -14,7 +14,7 @@ pub const DEFAULT_ENDPOINT: &str = "https://pro.qcc.com/api/yj/Customer/GetList"
     version,
     about = "Fetch every company's customers from Qichacha (企查查) Customer/GetList into one SQLite file.",
     long_about = "Fetch every company's customers from Qichacha (企查查) Customer/GetList into one SQLite file.\n\n\
-        Reads a CSV of companies, pages through the paid API at a polite rate, and stores every customer row \
+        Reads a list of companies (an Excel workbook or a CSV), pages through the paid API at a polite rate, and stores every customer row \
         with a checkpoint per page, so an interrupted run resumes without paying twice.\n\n\
         Exit codes: 0 all companies final, 64 usage, 65 bad input, 73 database problem or locked, \
         75 stopped early but resumable, 78 credentials or account refused."
@@ -38,7 +38,7 @@ pub enum LogFormat {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Run the pipeline over an input CSV into a SQLite file. Re-running the same command resumes.
+    /// Run the pipeline over a company list (workbook or CSV) into a SQLite file. Re-running the same command resumes.
     Run(Box<RunArgs>),
     /// Run the whole pipeline against the built-in simulator on the sample input (no key, no network).
     Demo(DemoArgs),
@@ -112,7 +112,7 @@ pub struct RebuildArgs {
     every year of its YearList), never assumes it; `status` shows the evidence. A refresh of an unchanged company \
     costs its one discovery call.")]
 pub struct RunArgs {
-    /// Input CSV file, or - for stdin.
+    /// The company list: an .xlsx/.xlsm/.xlsb/.xls/.ods workbook, or comma-, tab-, ;- or |-separated text (- for stdin).
     #[arg(long, value_name = "FILE")]
     pub input: String,
     /// SQLite database to create or resume.
@@ -211,15 +211,37 @@ pub struct FetchArgs {
 
 #[derive(Debug, Args, Clone, Default)]
 pub struct InputArgs {
-    /// The CSV column holding the search key (header name; a 1-based number with --no-header).
+    /// The column holding the search key (header name; a 1-based number with --no-header).
     #[arg(long)]
     pub column: Option<String>,
-    /// The CSV has no header row.
+    /// The list has no header row.
     #[arg(long)]
     pub no_header: bool,
-    /// Input encoding (utf-8, gbk, gb18030, utf-16le, utf-16be); detected when not given.
+    /// Text encoding (utf-8, gbk, gb18030, utf-16le, utf-16be); detected when not given.
     #[arg(long)]
     pub encoding: Option<String>,
+    /// Separator of a text list: , tab ; | (or any one ASCII character); detected when not given, tab for .tsv.
+    #[arg(long, value_name = "SEP", value_parser = parse_delimiter)]
+    pub delimiter: Option<u8>,
+    /// Sheet of a workbook (.xlsx, .xlsm, .xlsb, .xls, .ods) to read; the first when not given.
+    #[arg(long, value_name = "NAME")]
+    pub sheet: Option<String>,
+}
+
+/// `--delimiter`: one ASCII character, or a name for the invisible one.
+fn parse_delimiter(s: &str) -> Result<u8, String> {
+    match s {
+        "tab" | "\\t" | "\t" => Ok(b'\t'),
+        "comma" => Ok(b','),
+        "semicolon" => Ok(b';'),
+        "pipe" => Ok(b'|'),
+        _ => match s.as_bytes() {
+            [b] if b.is_ascii() && !b.is_ascii_alphanumeric() && *b != b'"' && *b != b'\n' && *b != b'\r' => Ok(*b),
+            _ => Err(format!(
+                "{s:?} is not a separator: give one of , tab ; | (or one other ASCII punctuation character)"
+            )),
+        },
+    }
 }
 
 #[derive(Debug, Args)]

@@ -142,7 +142,7 @@ fn a_broken_byte_in_a_utf8_file_costs_one_row_not_the_file() {
     bytes.extend("乙公司有限公司\n".as_bytes());
     let bytes: &'static [u8] = Box::leak(bytes.into_boxed_slice());
     let mut reader = InputReader::open(InputSource::Bytes(bytes), &InputOptions::default()).unwrap();
-    assert_eq!(reader.encoding, "UTF-8");
+    assert_eq!(reader.layout.encoding.as_deref(), Some("UTF-8"));
     let mut keys = Vec::new();
     let mut problems = Vec::new();
     while let Some(item) = reader.next_item() {

@@ -13,17 +13,7 @@ fn bin() -> Command {
 }
 
 fn dry_run(h: &Harness) -> String {
-    let out = bin()
-        .args(["run", "--dry-run", "--input"])
-        .arg(&h.input)
-        .arg("--db")
-        .arg(&h.db)
-        .env_remove("QCC_KEY")
-        .env_remove("QCC_SECRET_KEY")
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
-    String::from_utf8(out.stdout).unwrap()
+    dry_run_report(&h.input, &h.db, &[])
 }
 
 fn number_after(text: &str, before: &str) -> u64 {

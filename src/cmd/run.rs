@@ -56,7 +56,13 @@ fn dry_run(input: InputSource, args: &RunArgs) -> anyhow::Result<i32> {
 }
 
 fn input_options(args: &InputArgs) -> InputOptions {
-    InputOptions { column: args.column.clone(), no_header: args.no_header, encoding: args.encoding.clone() }
+    InputOptions {
+        column: args.column.clone(),
+        no_header: args.no_header,
+        encoding: args.encoding.clone(),
+        delimiter: args.delimiter,
+        sheet: args.sheet.clone(),
+    }
 }
 
 /// What to fetch, from the flags (shared by a run and a dry run).

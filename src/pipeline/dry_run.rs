@@ -9,7 +9,7 @@ use std::collections::HashSet;
 use std::hash::{Hash, Hasher};
 use std::path::Path;
 
-use super::input::{InputOptions, InputReader, InputSource, Item};
+use super::input::{InputOptions, InputReader, InputSource, Item, Layout};
 use super::listing::{self, Coverage};
 use super::plan::{self, Job, PlanOptions, Skip};
 use super::RunError;
@@ -19,6 +19,12 @@ use crate::store::{self, read, StoreError};
 /// What a run over this input would do.
 #[derive(Debug, Default, Clone, serde::Serialize)]
 pub struct DryRun {
+    /// What the input was found to be: format, separator, key column.
+    pub layout: Option<Layout>,
+    /// The first keys exactly as they will be sent.
+    pub first_keys: Vec<String>,
+    /// The first invalid rows: line, key, why.
+    pub first_invalid: Vec<(u64, String, String)>,
     pub rows: u64,
     pub blank: u64,
     pub unreadable: u64,
@@ -53,10 +59,27 @@ pub struct DryRun {
 impl DryRun {
     pub fn render(&self) -> String {
         let mut out = String::new();
+        if let Some(layout) = &self.layout {
+            out.push_str(&format!("read as    {layout}\n"));
+        }
+        if !self.first_keys.is_empty() {
+            let keys: Vec<String> = self.first_keys.iter().map(|k| format!("{k:?}")).collect();
+            out.push_str(&format!("first keys {} (exactly as they will be sent)\n", keys.join(", ")));
+        }
         out.push_str(&format!(
             "input      {} rows: {} duplicates, {} blank, {} unreadable, {} invalid (never sent)\n",
             self.rows, self.duplicates, self.blank, self.unreadable, self.invalid
         ));
+        for (line, key, why) in &self.first_invalid {
+            out.push_str(&format!("invalid    line {line} {key:?}: {why}\n"));
+        }
+        if self.invalid > self.first_invalid.len() as u64 {
+            out.push_str(&format!(
+                "           … and {} more invalid rows (run, then: SELECT input_line, search_key, message FROM \
+                 companies WHERE state = 'invalid')\n",
+                self.invalid - self.first_invalid.len() as u64
+            ));
+        }
         out.push_str(&format!(
             "companies  {} new, {} due, {} fresh (skipped at no cost), {} rejected before, {} parked\n",
             self.new, self.due, self.fresh, self.rejected, self.parked
@@ -102,6 +125,9 @@ impl DryRun {
     }
 }
 
+/// How many invalid rows the dry run names.
+const FIRST_INVALID_SHOWN: usize = 5;
+
 fn key_hash(norm: &str) -> u64 {
     let mut h = std::hash::DefaultHasher::new();
     norm.hash(&mut h);
@@ -117,12 +143,16 @@ pub fn dry_run(
 ) -> Result<DryRun, RunError> {
     let mut reader = InputReader::open(input, input_options)?;
     reader.keep_rows(false);
+    let layout = reader.layout.clone();
+    let first_keys = reader.first_keys(super::FIRST_KEYS_SHOWN);
     let conn = if db.exists() { Some(store::open_for_reading(db)?) } else { None };
     let basis = match &conn {
         Some(c) => Basis::read(c, plan_opts.page_size).map_err(StoreError::from)?,
         None => Basis::default(),
     };
     let mut out = DryRun {
+        layout: Some(layout),
+        first_keys,
         estimate_basis: basis.new_company.is_some(),
         listing: match basis.coverage {
             Coverage::EveryYear => "every_year",
@@ -157,8 +187,11 @@ pub fn dry_run(
             out.duplicates += 1;
             continue;
         }
-        if record.invalid.is_some() {
+        if let Some(why) = record.invalid {
             out.invalid += 1;
+            if out.first_invalid.len() < FIRST_INVALID_SHOWN {
+                out.first_invalid.push((record.line, record.search_key, why));
+            }
             continue;
         }
         let known = match &conn {

@@ -19,6 +19,9 @@ use crate::store::records::Registration;
 /// How many input rows travel to the writer per registration message.
 const REGISTER_BATCH: usize = 256;
 
+/// How many invalid keys are named in the log (all are in `companies`).
+const INVALID_LOGGED: usize = 20;
+
 /// Read the whole input (or until the run stops), queueing jobs. Returns when
 /// the input is exhausted, the run stops, or the dispatcher or the writer is gone.
 pub fn feed(
@@ -61,6 +64,7 @@ pub fn feed(
 
     let mut batch = Vec::with_capacity(REGISTER_BATCH);
     let mut done = false;
+    let mut invalid_logged = 0usize;
     while !done && !stop.is_stopped() {
         while batch.len() < REGISTER_BATCH {
             match reader.next_item() {
@@ -81,6 +85,12 @@ pub fn feed(
                 }
                 Some(Item::Record(r)) => {
                     stats.input_rows.fetch_add(1, Ordering::Relaxed);
+                    if let Some(why) = &r.invalid {
+                        invalid_logged += 1;
+                        if invalid_logged <= INVALID_LOGGED {
+                            tracing::warn!(line = r.line, key = %r.search_key, reason = %why, "Invalid key: recorded, never sent.");
+                        }
+                    }
                     batch.push(r);
                 }
             }

@@ -1,20 +1,28 @@
-//! Stage 1: the input CSV, streamed record by record (docs/design.md §3).
+//! Stage 1: the input list, streamed record by record (docs/design.md §3).
 //!
-//! Detects the encoding (UTF-8 with or without BOM, UTF-16 with BOM, else
-//! GB18030, which also reads GBK), finds the search-key column, trims and
-//! normalises keys, and validates them locally so nothing invalid is paid for.
-//! Memory stays flat: one record at a time, whatever the file size.
+//! Says what the file is before anything is paid for: a workbook (read with
+//! calamine, [`sheet`]), delimited text (its encoding and separator
+//! detected, [`sniff`]), or something else, which is refused. Finds the
+//! search-key column, trims and normalises keys, and validates them locally
+//! so nothing invalid is paid for. Memory stays flat: one record at a time,
+//! whatever the file size.
 
+mod sheet;
+mod sniff;
+
+use std::collections::{HashSet, VecDeque};
 use std::fs::File;
 use std::io::{BufReader, Cursor, Read};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use encoding_rs::Encoding;
 use encoding_rs_io::DecodeReaderBytesBuilder;
 
+use self::sheet::{Cell, SheetRows};
+use self::sniff::Kind;
 use crate::store::records::InputRecord;
 
-/// Where the CSV comes from.
+/// Where the list comes from.
 #[derive(Debug, Clone)]
 pub enum InputSource {
     Path(PathBuf),
@@ -23,7 +31,7 @@ pub enum InputSource {
     Bytes(&'static [u8]),
 }
 
-/// How to read the CSV.
+/// How to read the list.
 #[derive(Debug, Clone, Default)]
 pub struct InputOptions {
     /// The column holding the search key; auto-detected when `None`.
@@ -32,6 +40,10 @@ pub struct InputOptions {
     pub no_header: bool,
     /// Force an encoding (a WHATWG label such as `gbk`, `utf-16le`).
     pub encoding: Option<String>,
+    /// The separator of a text list; detected when `None`.
+    pub delimiter: Option<u8>,
+    /// The sheet of a workbook; the first when `None`.
+    pub sheet: Option<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -49,6 +61,18 @@ pub enum InputError {
     Empty,
     #[error("cannot read the header row: {0}; no call was made — check the file is a CSV (or use --no-header)")]
     Header(csv::Error),
+    #[error(
+        "input {path} looks like {looks_like}, not a list of companies; no call was made and nothing was written — \
+         {hint}"
+    )]
+    NotAList { path: String, looks_like: String, hint: String },
+    #[error(
+        "the workbook {path} has no sheet named {wanted:?} (its sheets: {sheets:?}); no call was made — name one \
+         with --sheet"
+    )]
+    NoSheet { path: String, wanted: String, sheets: Vec<String> },
+    #[error("cannot read the workbook {path}: {message}; no call was made — open it in Excel and save it again")]
+    Workbook { path: String, message: String },
 }
 
 /// Header names that hold a search key, in order of preference (compared
@@ -69,6 +93,10 @@ const KEY_HEADERS: &[&str] = &[
     "keyno",
 ];
 
+/// How many records are read ahead when the list is opened: the keys shown
+/// before a run starts, and the look at whether they are keys at all.
+const LOOK_AHEAD: usize = 100;
+
 /// A problem with one input record; the record is skipped, the run goes on.
 #[derive(Debug)]
 pub struct RowProblem {
@@ -85,15 +113,55 @@ pub enum Item {
     Problem(RowProblem),
 }
 
+/// What the reader found the list to be, for the log and the dry run.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Layout {
+    /// `CSV text` or the workbook's kind.
+    pub format: String,
+    /// The sheet read, for a workbook.
+    pub sheet: Option<String>,
+    /// The separator of a text list, and how it was chosen.
+    pub separator: Option<String>,
+    pub encoding: Option<String>,
+    /// The key column: its header, or its number without a header.
+    pub column: String,
+    /// 1-based.
+    pub column_number: usize,
+}
+
+impl std::fmt::Display for Layout {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", self.format)?;
+        if let Some(sheet) = &self.sheet {
+            write!(f, ", sheet {sheet:?}")?;
+        }
+        if let Some(sep) = &self.separator {
+            write!(f, ", separator {sep}")?;
+        }
+        if let Some(enc) = &self.encoding {
+            write!(f, ", {enc}")?;
+        }
+        write!(f, "; search keys from column {} ({:?})", self.column_number, self.column)
+    }
+}
+
+enum Rows {
+    Csv { csv: csv::Reader<Box<dyn Read + Send>>, record: csv::StringRecord },
+    Sheet(SheetRows),
+}
+
 pub struct InputReader {
-    csv: csv::Reader<Box<dyn Read + Send>>,
+    rows: Rows,
     key_column: usize,
     headers: Vec<String>,
-    record: csv::StringRecord,
+    /// A text list's separator: a key holding it was split wrongly.
+    separator: Option<u8>,
+    /// Items read when the list was opened, handed out first.
+    ahead: VecDeque<Item>,
     /// Build each row's JSON (off for a dry run, which does not keep it).
     keep_rows: bool,
-    /// Which encoding was used, for the log.
-    pub encoding: &'static str,
+    /// What the list was found to be.
+    pub layout: Layout,
 }
 
 fn header_key(h: &str) -> String {
@@ -113,45 +181,158 @@ impl InputReader {
             InputSource::Bytes(_) => "<built-in sample>".to_string(),
         };
         let unreadable = |source| InputError::Unreadable { path: label.clone(), source };
-        let mut raw: Box<dyn Read + Send> = match source {
-            InputSource::Path(p) => Box::new(BufReader::with_capacity(1 << 16, File::open(&p).map_err(unreadable)?)),
+        let extension = match &source {
+            InputSource::Path(p) => p.extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase),
+            _ => None,
+        };
+        let mut raw: Box<dyn Read + Send> = match &source {
+            InputSource::Path(p) => Box::new(BufReader::with_capacity(1 << 16, File::open(p).map_err(unreadable)?)),
             InputSource::Stdin => Box::new(std::io::stdin()),
-            InputSource::Bytes(b) => Box::new(Cursor::new(b)),
+            InputSource::Bytes(b) => Box::new(Cursor::new(*b)),
         };
         // Sniff the first 64 KiB, then put it back in front of the stream.
         let mut head = Vec::with_capacity(1 << 16);
         (&mut raw).take(1 << 16).read_to_end(&mut head).map_err(unreadable)?;
-        let forced = match &opts.encoding {
-            Some(label) => {
-                Some(Encoding::for_label(label.as_bytes()).ok_or_else(|| InputError::UnknownEncoding(label.clone()))?)
-            }
-            None => None,
+        let not_a_list = |looks_like: &str, hint: &str| InputError::NotAList {
+            path: label.clone(),
+            looks_like: looks_like.to_string(),
+            hint: hint.to_string(),
         };
-        let encoding = forced.unwrap_or_else(|| sniff(&head));
-        let decoded: Box<dyn Read + Send> = if encoding == encoding_rs::UTF_8 && forced.is_none() {
-            // Plain UTF-8 passes through undecoded, BOM removed: an invalid
-            // byte later in the file then becomes a per-row error with its line
-            // number instead of a silent U+FFFD.
-            let skip = if head.starts_with(b"\xEF\xBB\xBF") { 3 } else { 0 };
-            head.drain(..skip);
-            Box::new(Cursor::new(head).chain(raw))
-        } else {
-            let stream = Cursor::new(head).chain(raw);
-            Box::new(DecodeReaderBytesBuilder::new().encoding(Some(encoding)).bom_override(true).build(stream))
-        };
-        let mut csv = csv::ReaderBuilder::new().has_headers(false).flexible(true).from_reader(decoded);
 
-        let mut record = csv::StringRecord::new();
-        let headers: Vec<String> = if opts.no_header {
-            Vec::new()
-        } else {
-            if !csv.read_record(&mut record).map_err(InputError::Header)? {
-                return Err(InputError::Empty);
+        let (rows, headers, separator, layout) = match sniff::classify(&head) {
+            Kind::Refused { looks_like, hint } => return Err(not_a_list(looks_like, hint)),
+            kind @ (Kind::Zip | Kind::Ole) => {
+                let mut candidates = match kind {
+                    Kind::Ole => vec![sheet::Format::Xls],
+                    _ => vec![sheet::Format::Xlsx, sheet::Format::Xlsb, sheet::Format::Ods],
+                };
+                // The extension only says which reader to try first.
+                let first = match extension.as_deref() {
+                    Some("ods") => Some(sheet::Format::Ods),
+                    Some("xlsb") => Some(sheet::Format::Xlsb),
+                    _ => None,
+                };
+                if let Some(first) = first {
+                    candidates.retain(|f| *f != first);
+                    candidates.insert(0, first);
+                }
+                let sheet = open_sheet(&source, head.clone(), raw, &candidates, opts, &label).map_err(|e| match e {
+                    sheet::OpenError::NotAWorkbook => not_a_list(
+                        sniff::container_hint(kind, &head),
+                        "save the company list as .xlsx, .csv or tab-separated text",
+                    ),
+                    sheet::OpenError::NoSheet { wanted, sheets } => {
+                        InputError::NoSheet { path: label.clone(), wanted, sheets }
+                    }
+                    sheet::OpenError::Unreadable(message) => InputError::Workbook { path: label.clone(), message },
+                })?;
+                let layout = Layout {
+                    format: sheet.format.name().to_string(),
+                    sheet: Some(sheet.sheet.clone()),
+                    separator: None,
+                    encoding: None,
+                    column: String::new(),
+                    column_number: 0,
+                };
+                let mut rows = Rows::Sheet(sheet);
+                let headers = if opts.no_header { Vec::new() } else { rows.header_row()? };
+                (rows, headers, None, layout)
             }
-            record.iter().map(|h| h.trim().trim_start_matches('\u{feff}').to_string()).collect()
+            Kind::Text => {
+                let forced = match &opts.encoding {
+                    Some(label) => Some(
+                        Encoding::for_label(label.as_bytes())
+                            .ok_or_else(|| InputError::UnknownEncoding(label.clone()))?,
+                    ),
+                    None => None,
+                };
+                let encoding = forced.unwrap_or_else(|| sniff::encoding(&head));
+                let utf16 = encoding == encoding_rs::UTF_16LE || encoding == encoding_rs::UTF_16BE;
+                if head.contains(&0) && !utf16 {
+                    return Err(not_a_list(
+                        "binary data (it holds NUL bytes)",
+                        "give the company list as .xlsx, .csv or tab-separated text; UTF-16 text without a \
+                         byte-order mark needs --encoding utf-16le (or utf-16be)",
+                    ));
+                }
+                let (text, _, _) = encoding.decode(&head);
+                if let Some(what) = sniff::binary_text(&text) {
+                    return Err(not_a_list(
+                        &what,
+                        "give the company list as .xlsx, .csv or tab-separated text (or name its --encoding)",
+                    ));
+                }
+                let (separator, how) = match (opts.delimiter, extension.as_deref()) {
+                    (Some(d), _) => (d, "(--delimiter)"),
+                    (None, Some("tsv" | "tab")) => (b'\t', "(a .tsv file)"),
+                    (None, _) => (sniff::separator(&text, head.len() < 1 << 16), "(detected)"),
+                };
+                let mut rows = Rows::Csv {
+                    csv: csv_reader(head, raw, encoding, forced.is_some(), separator),
+                    record: csv::StringRecord::new(),
+                };
+                let headers = if opts.no_header { Vec::new() } else { rows.header_row()? };
+                let layout = Layout {
+                    format: "CSV text".to_string(),
+                    sheet: None,
+                    separator: Some(format!("{} {how}", sniff::separator_name(separator))),
+                    encoding: Some(encoding.name().to_string()),
+                    column: String::new(),
+                    column_number: 0,
+                };
+                (rows, headers, Some(separator), layout)
+            }
         };
         let key_column = find_key_column(&headers, opts)?;
-        Ok(Self { csv, key_column, headers, record, keep_rows: true, encoding: encoding.name() })
+        let layout = Layout {
+            column: headers.get(key_column).cloned().unwrap_or_else(|| format!("column {}", key_column + 1)),
+            column_number: key_column + 1,
+            ..layout
+        };
+        let mut reader = Self { rows, key_column, headers, separator, ahead: VecDeque::new(), keep_rows: true, layout };
+        reader.look_ahead(&label)?;
+        Ok(reader)
+    }
+
+    /// Read the first records ahead: text whose keys are mostly control or
+    /// undecodable characters is binary data, refused before any call.
+    fn look_ahead(&mut self, label: &str) -> Result<(), InputError> {
+        let (mut keys, mut garbled) = (0usize, 0usize);
+        while self.ahead.len() < LOOK_AHEAD {
+            let Some(item) = self.read_item() else { break };
+            if let Item::Record(r) = &item {
+                keys += 1;
+                garbled += usize::from(r.search_key.chars().any(sniff::suspicious));
+            }
+            self.ahead.push_back(item);
+        }
+        if garbled >= 3 && garbled * 2 > keys {
+            return Err(InputError::NotAList {
+                path: label.to_string(),
+                looks_like: format!(
+                    "binary data or text in another encoding ({garbled} of its first {keys} keys hold control \
+                     characters or undecodable bytes)"
+                ),
+                hint: "give the company list as .xlsx, .csv or tab-separated text, or name its --encoding".into(),
+            });
+        }
+        Ok(())
+    }
+
+    /// The first `n` distinct keys exactly as they will be sent (invalid
+    /// ones left out), from the records read ahead.
+    pub fn first_keys(&self, n: usize) -> Vec<String> {
+        let mut seen = HashSet::new();
+        self.ahead
+            .iter()
+            .filter_map(|item| match item {
+                Item::Record(r) if r.invalid.is_none() && seen.insert(r.norm_key.as_str()) => {
+                    Some(r.search_key.clone())
+                }
+                _ => None,
+            })
+            .take(n)
+            .collect()
     }
 
     /// Rows with a key in the whole input, counted by a second pass that
@@ -174,40 +355,52 @@ impl InputReader {
         Some(n)
     }
 
-    /// Whether to build each row's JSON ([`InputRecord::row_json`]).
+    /// Whether to build each row's JSON ([`InputRecord::row_json`]) from
+    /// here on (records already read ahead keep theirs).
     pub fn keep_rows(&mut self, keep: bool) {
         self.keep_rows = keep;
     }
 
     /// The next item, or `None` at the end of the input.
     pub fn next_item(&mut self) -> Option<Item> {
-        match self.csv.read_record(&mut self.record) {
-            Ok(false) => None,
-            Ok(true) => Some(self.item()),
-            Err(e) => {
-                let line = e.position().map(|p| p.line()).unwrap_or(0);
-                let message = match e.kind() {
-                    csv::ErrorKind::Utf8 { .. } => {
-                        "not valid UTF-8 (pass --encoding if the file is GBK or UTF-16)".to_string()
-                    }
-                    _ => e.to_string(),
-                };
-                // An I/O error is not a bad row: the stream itself failed.
-                let fatal = matches!(e.kind(), csv::ErrorKind::Io(_));
-                Some(Item::Problem(RowProblem { line, message, fatal }))
-            }
+        self.ahead.pop_front().or_else(|| self.read_item())
+    }
+
+    fn read_item(&mut self) -> Option<Item> {
+        match &mut self.rows {
+            Rows::Csv { csv, record } => match csv.read_record(record) {
+                Ok(false) => None,
+                Ok(true) => Some(self.csv_item()),
+                Err(e) => {
+                    let line = e.position().map(|p| p.line()).unwrap_or(0);
+                    let message = match e.kind() {
+                        csv::ErrorKind::Utf8 { .. } => {
+                            "not valid UTF-8 (pass --encoding if the file is GBK or UTF-16)".to_string()
+                        }
+                        _ => e.to_string(),
+                    };
+                    // An I/O error is not a bad row: the stream itself failed.
+                    let fatal = matches!(e.kind(), csv::ErrorKind::Io(_));
+                    Some(Item::Problem(RowProblem { line, message, fatal }))
+                }
+            },
+            Rows::Sheet(sheet) => match sheet.next_row()? {
+                Ok(row) => Some(self.sheet_item(row)),
+                Err(message) => Some(Item::Problem(RowProblem {
+                    line: 0,
+                    message: format!("the sheet cannot be read further: {message}"),
+                    fatal: true,
+                })),
+            },
         }
     }
 
-    fn item(&self) -> Item {
-        let line = self.record.position().map(|p| p.line()).unwrap_or(0);
-        let cell = self.record.get(self.key_column).unwrap_or("");
-        let key = cell.trim().trim_start_matches('\u{feff}').trim();
-        if key.is_empty() {
-            return Item::Blank;
-        }
-        if key.contains(['\n', '\r']) {
-            let last = self.csv.position().line().saturating_sub(1);
+    fn csv_item(&self) -> Item {
+        let Rows::Csv { csv, record } = &self.rows else { unreachable!("csv_item reads CSV rows") };
+        let line = record.position().map(|p| p.line()).unwrap_or(0);
+        let key = record.get(self.key_column).unwrap_or("");
+        if key.trim().contains(['\n', '\r']) {
+            let last = csv.position().line().saturating_sub(1);
             return Item::Problem(RowProblem {
                 line,
                 message: format!(
@@ -217,25 +410,129 @@ impl InputReader {
                 fatal: false,
             });
         }
+        self.item(line, key, None, || record.iter().map(str::to_string).collect())
+    }
+
+    fn sheet_item(&self, row: sheet::SheetRow) -> Item {
+        let key = row.cells.get(self.key_column).map_or(Ok(String::new()), Cell::key);
+        let (key, not_a_key) = match key {
+            Ok(k) => (k, None),
+            Err(why) => (row.cells[self.key_column].text(), Some(why)),
+        };
+        self.item(row.line, &key, not_a_key, || row.cells.iter().map(Cell::text).collect())
+    }
+
+    /// A record from its key cell; `cells` gives the row's cells for its JSON.
+    fn item(&self, line: u64, cell: &str, not_a_key: Option<String>, cells: impl FnOnce() -> Vec<String>) -> Item {
+        let key = cell.trim().trim_start_matches('\u{feff}').trim();
+        if key.is_empty() {
+            return Item::Blank;
+        }
         let row_json = if self.keep_rows {
             let mut row = serde_json::Map::new();
-            for (i, value) in self.record.iter().enumerate() {
+            for (i, value) in cells().into_iter().enumerate() {
                 let name = self.headers.get(i).cloned().unwrap_or_else(|| format!("column_{}", i + 1));
-                row.insert(name, serde_json::Value::String(value.to_string()));
+                row.insert(name, serde_json::Value::String(value));
             }
             serde_json::Value::Object(row).to_string()
         } else {
             String::new()
         };
         let norm_key = normalize(key);
-        Item::Record(InputRecord {
-            line,
-            search_key: key.to_string(),
-            invalid: validate(&norm_key),
-            norm_key,
-            row_json,
-        })
+        let invalid = not_a_key.or_else(|| unsendable(key, self.separator)).or_else(|| validate(&norm_key));
+        Item::Record(InputRecord { line, search_key: key.to_string(), invalid, norm_key, row_json })
     }
+}
+
+impl Rows {
+    /// The header row's cells, trimmed.
+    fn header_row(&mut self) -> Result<Vec<String>, InputError> {
+        let cells: Vec<String> = match self {
+            Rows::Csv { csv, record } => {
+                if !csv.read_record(record).map_err(InputError::Header)? {
+                    return Err(InputError::Empty);
+                }
+                record.iter().map(str::to_string).collect()
+            }
+            Rows::Sheet(sheet) => match sheet.next_row() {
+                Some(Ok(row)) => row.cells.iter().map(Cell::text).collect(),
+                Some(Err(message)) => return Err(InputError::Workbook { path: sheet.sheet.clone(), message }),
+                None => return Err(InputError::Empty),
+            },
+        };
+        Ok(cells.iter().map(|h| h.trim().trim_start_matches('\u{feff}').to_string()).collect())
+    }
+}
+
+/// A CSV reader over the sniffed head and the rest of the stream.
+fn csv_reader(
+    mut head: Vec<u8>,
+    raw: Box<dyn Read + Send>,
+    encoding: &'static Encoding,
+    forced: bool,
+    separator: u8,
+) -> csv::Reader<Box<dyn Read + Send>> {
+    let decoded: Box<dyn Read + Send> = if encoding == encoding_rs::UTF_8 && !forced {
+        // Plain UTF-8 passes through undecoded, BOM removed: an invalid
+        // byte later in the file then becomes a per-row error with its line
+        // number instead of a silent U+FFFD.
+        let skip = if head.starts_with(b"\xEF\xBB\xBF") { 3 } else { 0 };
+        head.drain(..skip);
+        Box::new(Cursor::new(head).chain(raw))
+    } else {
+        let stream = Cursor::new(head).chain(raw);
+        Box::new(DecodeReaderBytesBuilder::new().encoding(Some(encoding)).bom_override(true).build(stream))
+    };
+    csv::ReaderBuilder::new().has_headers(false).flexible(true).delimiter(separator).from_reader(decoded)
+}
+
+/// Open a workbook: a file is opened afresh for each reader tried; stdin is
+/// read whole first (a workbook cannot be read as a stream).
+fn open_sheet(
+    source: &InputSource,
+    head: Vec<u8>,
+    mut raw: Box<dyn Read + Send>,
+    candidates: &[sheet::Format],
+    opts: &InputOptions,
+    label: &str,
+) -> Result<SheetRows, sheet::OpenError> {
+    let sheet = opts.sheet.as_deref();
+    match source {
+        InputSource::Path(path) => {
+            let path: &Path = path;
+            sheet::open(|| File::open(path).map(BufReader::new), candidates, sheet)
+        }
+        InputSource::Bytes(b) => sheet::open(|| Ok(Cursor::new(*b)), candidates, sheet),
+        InputSource::Stdin => {
+            let mut all = head;
+            raw.read_to_end(&mut all).map_err(|e| sheet::OpenError::Unreadable(format!("reading {label}: {e}")))?;
+            let all = bytes::Bytes::from(all);
+            sheet::open(|| Ok(Cursor::new(all.clone())), candidates, sheet)
+        }
+    }
+}
+
+/// Why a key must not be sent although it is long enough: it holds a
+/// character no company name holds, which says the line was read wrongly
+/// (the wrong separator or encoding) or the cell holds more than a name.
+fn unsendable(key: &str, separator: Option<u8>) -> Option<String> {
+    if key.contains('\t') {
+        return Some("the key holds a tab: the line was split at the wrong separator (see --delimiter)".into());
+    }
+    if let Some(c) = key.chars().find(|c| sniff::suspicious(*c)) {
+        return Some(format!(
+            "the key holds the control or undecodable character {c:?} (a line break in the cell, binary data, or \
+             the wrong --encoding)"
+        ));
+    }
+    let separators = [separator.map(char::from), Some(';'), Some('|')];
+    if let Some(sep) = separators.into_iter().flatten().find(|s| key.contains(*s)) {
+        return Some(format!(
+            "the key holds the separator {sep:?}: the line was split at the wrong separator (see --delimiter), or \
+             the cell holds more than one name"
+        ));
+    }
+    None
 }
 
 fn find_key_column(headers: &[String], opts: &InputOptions) -> Result<usize, InputError> {
@@ -268,43 +565,6 @@ fn find_key_column(headers: &[String], opts: &InputOptions) -> Result<usize, Inp
         headers: headers.to_vec(),
         hint: " (name it with --column, or call it searchKey, company, name or 企业名称)".to_string(),
     })
-}
-
-/// Guess the encoding of the first bytes of a file: a BOM decides; else
-/// UTF-8 when the non-ASCII text is (almost all) valid UTF-8 — one broken byte
-/// must not turn a whole UTF-8 file into GB18030 mojibake that would then be
-/// paid for — else GB18030 (a superset of GBK).
-fn sniff(head: &[u8]) -> &'static Encoding {
-    if let Some((enc, _)) = Encoding::for_bom(head) {
-        return enc;
-    }
-    let (mut valid_multibyte, mut invalid) = (0usize, 0usize);
-    let mut rest = head;
-    while !rest.is_empty() {
-        match std::str::from_utf8(rest) {
-            Ok(s) => {
-                valid_multibyte += s.chars().filter(|c| !c.is_ascii()).count();
-                break;
-            }
-            Err(e) => {
-                let (good, bad) = rest.split_at(e.valid_up_to());
-                valid_multibyte += std::str::from_utf8(good).map_or(0, |s| s.chars().filter(|c| !c.is_ascii()).count());
-                match e.error_len() {
-                    Some(n) => {
-                        invalid += 1;
-                        rest = &bad[n..];
-                    }
-                    // A character cut by the end of the sniffed head.
-                    None => break,
-                }
-            }
-        }
-    }
-    if invalid == 0 || valid_multibyte >= 4 * invalid {
-        encoding_rs::UTF_8
-    } else {
-        encoding_rs::GB18030
-    }
 }
 
 /// Trim and fold full-width ASCII (ＡＢＣ１２３（）) to half-width, so the same
@@ -368,18 +628,6 @@ mod tests {
         assert!(credit_code_check_digit_ok("91350100m000100y43"));
         assert!(looks_like_credit_code("91350100M000100Y43"));
         assert!(!looks_like_credit_code("上海浦东发展银行股份有限公司上海分行"));
-    }
-
-    #[test]
-    fn sniffing_tells_gbk_from_utf8_with_a_broken_byte() {
-        let text = "企业名称\n中国平安保险股份有限公司\n比亚迪股份有限公司\n";
-        assert_eq!(sniff(text.as_bytes()), encoding_rs::UTF_8);
-        let mut broken = text.as_bytes().to_vec();
-        broken.extend(b"\xff\n");
-        assert_eq!(sniff(&broken), encoding_rs::UTF_8);
-        let (gbk, _, _) = encoding_rs::GBK.encode(text);
-        assert_eq!(sniff(&gbk), encoding_rs::GB18030);
-        assert_eq!(sniff(b"plain,ascii\n"), encoding_rs::UTF_8);
     }
 
     #[test]

@@ -56,6 +56,9 @@ use crate::exit;
 use crate::qcc::{Client, ClientConfig, Credentials};
 use crate::store::{self, read, write, StoreError};
 
+/// How many of the input's first keys the log and the dry run show.
+pub const FIRST_KEYS_SHOWN: usize = 5;
+
 /// Everything a run needs, already validated (see `cmd::run`).
 pub struct RunOptions {
     pub input: InputSource,
@@ -119,7 +122,12 @@ pub async fn run(opts: RunOptions, cancel: CancellationToken) -> Result<Summary,
         });
     }
     let reader = InputReader::open(opts.input, &opts.input_options)?;
-    tracing::info!(input = %opts.input_label, encoding = reader.encoding, "Reading input.");
+    tracing::info!(
+        input = %opts.input_label,
+        layout = %reader.layout,
+        first_keys = ?reader.first_keys(FIRST_KEYS_SHOWN),
+        "Reading input; the first keys are shown exactly as they will be sent."
+    );
 
     let db = opts.db.clone();
     let store = tokio::task::spawn_blocking(move || store::open_for_writing(&db))

@@ -382,3 +382,20 @@ pub fn assert_same_rows(stored: &BTreeMap<RowId, RowFields>, expected: &BTreeMap
 pub fn count(conn: &Connection, sql: &str) -> i64 {
     conn.query_row(sql, [], |r| r.get(0)).unwrap()
 }
+
+/// `run --dry-run` on `input` and `db` without credentials; panics unless it
+/// exits 0; its report.
+pub fn dry_run_report(input: &std::path::Path, db: &std::path::Path, extra: &[&str]) -> String {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_qcc-customers"))
+        .args(["run", "--dry-run", "--input"])
+        .arg(input)
+        .arg("--db")
+        .arg(db)
+        .args(extra)
+        .env_remove("QCC_KEY")
+        .env_remove("QCC_SECRET_KEY")
+        .output()
+        .expect("binary runs");
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8(out.stdout).expect("UTF-8 report")
+}

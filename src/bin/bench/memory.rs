@@ -33,6 +33,33 @@ impl Bench {
             format!("peak RSS {peak:.1} MiB, {:.2} s (exit {code})", wall.as_secs_f64()),
             code == 0 && peak <= 100.0 && wall.as_secs_f64() <= 10.0,
         );
+
+        // The same list as an Excel workbook, written as Excel writes one
+        // (names in the shared-string table, which calamine holds whole).
+        let xlsx = self.dir.path().join("million.xlsx");
+        {
+            let mut book = rust_xlsxwriter::Workbook::new();
+            let sheet = book.add_worksheet();
+            for (col, header) in ["企业名称", "统一社会信用代码", "备注"].iter().enumerate() {
+                sheet.write_string(0, col as u16, *header)?;
+            }
+            for i in 0..n {
+                let row = i as u32 + 1;
+                sheet.write_string(row, 0, format!("百万行测试{i:07}科技有限公司"))?;
+                sheet.write_string(row, 2, format!("第{i}行"))?;
+            }
+            book.save(&xlsx)?;
+        }
+        let size = std::fs::metadata(&xlsx)?.len() as f64 / (1 << 20) as f64;
+        let mut cmd = Command::new(main_binary());
+        cmd.args(["run", "--dry-run", "--quiet", "--input"]).arg(&xlsx).arg("--db").arg(&db);
+        let (code, wall, peak, _) = run_sampled(&mut cmd, Duration::from_secs(1))?;
+        self.push(
+            format!("memory: run --dry-run over a {n}-row .xlsx ({size:.0} MiB, shared strings)"),
+            "recorded: the README states it",
+            format!("peak RSS {peak:.1} MiB, {:.2} s (exit {code})", wall.as_secs_f64()),
+            code == 0,
+        );
         Ok(())
     }
 
