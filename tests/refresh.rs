@@ -112,3 +112,30 @@ async fn max_calls_stops_at_exactly_n_calls_and_daily_limit_holds_across_runs() 
     assert_eq!(s.calls, 0);
     assert_eq!(h.sim.handle.request_count(), 50);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refresh_after_7d_run_every_night_at_the_same_time_rechecks_a_company_every_7_nights() {
+    let h = Harness::per_year().await;
+    let keys = company_keys(5, "每周");
+    h.write_keys(&keys);
+    let mut fetch = fast_fetch();
+    fetch.refresh_after = std::time::Duration::from_secs(7 * 86_400);
+    // Each night's run starts at 01:15 (its clock starts there); the
+    // companies are stamped some milliseconds later, as in a real run.
+    let first_night = chrono::Utc::now().date_naive().and_hms_opt(1, 15, 0).unwrap().and_utc();
+    let mut nights_with_discovery = Vec::new();
+    for night in 0..15 {
+        let before = h.sim.handle.arrivals().len();
+        let start = first_night + chrono::Duration::days(night);
+        let clock = qcc_customers::clock::Clock::shifted(start - chrono::Utc::now());
+        let s = h.run_at(&fetch, clock).await;
+        assert_eq!(s.exit_code, 0, "{}", s.render());
+        let discoveries =
+            h.sim.handle.arrivals()[before..].iter().filter(|a| a.year.is_none() && a.page_index == 1).count();
+        if discoveries > 0 {
+            assert_eq!(discoveries, keys.len(), "night {night}: every company or none");
+            nights_with_discovery.push(night);
+        }
+    }
+    assert_eq!(nights_with_discovery, vec![0, 7, 14]);
+}

@@ -114,6 +114,15 @@ impl YearTask {
     }
 }
 
+/// How much earlier than `--refresh-after` says a company is already due: a
+/// company is stamped a few seconds into the run that fetched it, so without
+/// this the run a whole period later (a nightly cron job's, at the same time
+/// of day) would find it seconds short of due and leave it for the next
+/// night — `7d` would mean every 8 nights. An hour, or 1/24 of a shorter period.
+pub fn due_tolerance(refresh_after: chrono::Duration) -> chrono::Duration {
+    chrono::Duration::hours(1).min(refresh_after / 24)
+}
+
 /// Decide what a company needs this run.
 pub fn plan(company: CompanySnapshot, opts: &PlanOptions, now: DateTime<Utc>) -> Result<Job, Skip> {
     // A listing resumed with another --page-size would not line up with
@@ -128,8 +137,8 @@ pub fn plan(company: CompanySnapshot, opts: &PlanOptions, now: DateTime<Utc>) ->
         (company.state == CompanyState::Done && !opts.full_refresh).then_some(company.discovery_digest).flatten();
     match company.state {
         CompanyState::Done | CompanyState::NoResult if !opts.full_refresh => {
-            let fresh =
-                company.fetched_at.as_deref().and_then(clock::parse_iso).is_some_and(|t| now < t + opts.refresh_after);
+            let due_at = |t| t + opts.refresh_after - due_tolerance(opts.refresh_after);
+            let fresh = company.fetched_at.as_deref().and_then(clock::parse_iso).is_some_and(|t| now < due_at(t));
             if fresh {
                 return Err(Skip::Fresh);
             }
@@ -325,7 +334,13 @@ mod tests {
         s.fetched_at = Some(clock::iso(now - chrono::Duration::days(1)));
         assert_eq!(plan(s.clone(), &opts(), now).unwrap_err(), Skip::Fresh);
         s.fetched_at = Some(clock::iso(now - chrono::Duration::days(8)));
-        assert!(plan(s, &opts(), now).unwrap().discovery);
+        assert!(plan(s.clone(), &opts(), now).unwrap().discovery);
+        // Fetched seconds into last week's run at this time of day: due now.
+        s.fetched_at = Some(clock::iso(now - chrono::Duration::days(7) + chrono::Duration::seconds(30)));
+        assert!(plan(s.clone(), &opts(), now).unwrap().discovery);
+        // …but not two hours early.
+        s.fetched_at = Some(clock::iso(now - chrono::Duration::days(7) + chrono::Duration::hours(2)));
+        assert_eq!(plan(s, &opts(), now).unwrap_err(), Skip::Fresh);
     }
 
     #[test]
