@@ -347,8 +347,8 @@ async fn a_version_5_file_upgraded_to_compact_rows_reads_back_every_value_exactl
     conn.execute_batch("PRAGMA user_version = 5;").unwrap();
     conn.execute("ATTACH DATABASE ?1 AS v6", [h.db.to_str().unwrap()]).unwrap();
     conn.execute_batch(
-        "INSERT INTO companies (search_key, norm_key, state, updated_at)
-             SELECT search_key, norm_key, state, updated_at FROM v6.companies;
+        "INSERT INTO companies (search_key, norm_key, state, updated_at, fetched_at)
+             SELECT search_key, norm_key, state, updated_at, fetched_at FROM v6.companies;
          INSERT INTO customers SELECT * FROM v6.customers;
          INSERT INTO customers VALUES
            ('紧凑特例公司', NULL, '', 1, 1, 0, '无年份', 'ABCDEF0123456789ABCDEF0123456789', NULL, 1.5, '1.5', NULL, '-', '', '年报', '2026-01-01T00:00:00.000Z'),
@@ -387,4 +387,21 @@ async fn a_version_5_file_upgraded_to_compact_rows_reads_back_every_value_exactl
     );
     assert_eq!(migrated, encoded);
     assert!(count(&store.conn, "SELECT COUNT(*) FROM customer_rows WHERE typeof(key_no) = 'blob'") > 0);
+    // The history the revisit schedule learns from starts with what the file
+    // knew: each fetched company's stored periods, and its last fetch as a check.
+    let fetched_with_rows = count(
+        &store.conn,
+        "SELECT COUNT(DISTINCT r.company_id) FROM customer_rows r JOIN companies co USING (company_id)
+         WHERE co.fetched_at IS NOT NULL",
+    );
+    assert!(fetched_with_rows > 0);
+    assert_eq!(count(&store.conn, "SELECT COUNT(DISTINCT company_id) FROM company_periods"), fetched_with_rows);
+    assert_eq!(count(&store.conn, "SELECT COUNT(*) FROM company_periods WHERE not_before IS NOT NULL"), 0);
+    assert_eq!(
+        count(&store.conn, "SELECT COUNT(*) FROM company_checks"),
+        count(
+            &store.conn,
+            "SELECT COUNT(*) FROM companies WHERE state IN ('done', 'no_result') AND fetched_at IS NOT NULL"
+        )
+    );
 }

@@ -27,6 +27,7 @@ const MIGRATIONS: &[(&str, &str)] = &[
     ("0004_listing.sql", include_str!("../../migrations/0004_listing.sql")),
     ("0005_pages_stored.sql", include_str!("../../migrations/0005_pages_stored.sql")),
     ("0006_compact_rows.sql", include_str!("../../migrations/0006_compact_rows.sql")),
+    ("0007_history.sql", include_str!("../../migrations/0007_history.sql")),
 ];
 
 /// The schema version this build writes (`PRAGMA user_version`).

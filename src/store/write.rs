@@ -250,10 +250,53 @@ pub fn apply(tx: &Transaction<'_>, run_id: i64, commit: &Commit, now: &str) -> r
                     fetched,
                     now
                 ])?;
+                if fetched {
+                    record_check(tx, run_id, company()?, *state, now)?;
+                }
             }
         }
     }
     Ok(rows_stored)
+}
+
+/// A company's check has ended (done or no_result): record what it found,
+/// and the periods it disclosed for the first time (docs/design.md §4).
+fn record_check(tx: &Transaction<'_>, run_id: i64, co: i64, state: CompanyState, now: &str) -> rusqlite::Result<()> {
+    let previous: Option<String> = tx
+        .prepare_cached("SELECT MAX(checked_at) FROM company_checks WHERE company_id = ?1")?
+        .query_row([co], |r| r.get(0))?;
+    // A period first stored by a later check appeared since the previous one.
+    let new_periods = tx
+        .prepare_cached(
+            "INSERT OR IGNORE INTO company_periods (company_id, period, first_seen_at, not_before)
+             SELECT DISTINCT company_id, CASE WHEN typeof(year) = 'text' THEN year ELSE query_year END, ?2, ?3
+             FROM customer_rows WHERE company_id = ?1",
+        )?
+        .execute(params![co, now, previous])?;
+    let outcome = if state == CompanyState::NoResult {
+        "no_result"
+    } else if previous.is_none() {
+        "first"
+    } else {
+        // Rows stored since this cycle's discovery: the check found a change.
+        let changed: bool = tx
+            .prepare_cached(
+                "SELECT new_periods > 0 OR EXISTS (
+                     SELECT 1 FROM customer_rows r, companies c
+                     WHERE c.company_id = ?1 AND r.company_id = ?1 AND c.discovered_at IS NOT NULL
+                       AND r.fetched_at >= CAST(round((julianday(c.discovered_at) - 2440587.5) * 86400000) AS INTEGER))
+                 FROM (SELECT ?2 AS new_periods)",
+            )?
+            .query_row(params![co, new_periods as i64], |r| r.get(0))?;
+        if changed {
+            "changed"
+        } else {
+            "unchanged"
+        }
+    };
+    tx.prepare_cached("INSERT INTO company_checks (company_id, checked_at, run_id, outcome) VALUES (?1, ?2, ?3, ?4)")?
+        .execute(params![co, now, run_id, outcome])?;
+    Ok(())
 }
 
 fn insert_call(tx: &Transaction<'_>, run_id: i64, c: &CallRecord) -> rusqlite::Result<()> {
