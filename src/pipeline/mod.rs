@@ -25,6 +25,7 @@ pub mod listing;
 pub mod pages;
 pub mod parking;
 pub mod plan;
+pub mod schedule;
 pub mod shutdown;
 pub mod stats;
 pub mod summary;

@@ -1,0 +1,440 @@
+//! When to ask a company again: the revisit schedule (docs/design.md §4).
+//!
+//! A company's customer data changes when a report comes out: the annual
+//! report by 30 April of the next year, the half-year report by 31 August.
+//! So a check is worth paying for around the date a company's next period is
+//! expected, and rarely otherwise. Pure functions over what the database
+//! knows ([`History`], [`Calendar`]); no I/O and no clock of their own.
+//!
+//! Where the expected date comes from, best first: a booked date from the
+//! input; the company's own date last year (when the database saw it appear
+//! within a few days); the dates the database has seen across companies;
+//! the statutory calendar. The more precise the source, the narrower and
+//! denser the window. Around every window: a thinning tail after the
+//! deadline, a hard staleness bound, and a deep check for companies of more
+//! than one page.
+
+use chrono::{DateTime, Datelike, Duration, NaiveDate, TimeZone, Utc};
+
+/// The two kinds of report that disclose customers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Season {
+    /// `2023`: the annual report of 2023, due by 30 April 2024.
+    Annual,
+    /// `2023-06`: the half-year report of 2023, due by 31 August 2023.
+    HalfYear,
+}
+
+impl Season {
+    /// The season and report year of a period label (`2023`, `2023-06`).
+    pub fn of(period: &str) -> Option<(Season, i32)> {
+        let year: i32 = period.get(..4)?.parse().ok()?;
+        match &period[4..] {
+            "" => Some((Season::Annual, year)),
+            "-06" => Some((Season::HalfYear, year)),
+            _ => None,
+        }
+    }
+
+    /// The statutory deadline of the report of `year`.
+    pub fn deadline(self, year: i32) -> NaiveDate {
+        match self {
+            Season::Annual => NaiveDate::from_ymd_opt(year + 1, 4, 30),
+            Season::HalfYear => NaiveDate::from_ymd_opt(year, 8, 31),
+        }
+        .unwrap_or(NaiveDate::MIN)
+    }
+
+    pub fn label(self, year: i32) -> String {
+        match self {
+            Season::Annual => year.to_string(),
+            Season::HalfYear => format!("{year}-06"),
+        }
+    }
+}
+
+/// A period the database saw: first stored at `first_seen`; it appeared at
+/// the vendor after `not_before` (the check before), or at an unknown time
+/// when `None` (it was there at the company's first fetch).
+#[derive(Debug, Clone)]
+pub struct Sighting {
+    pub period: String,
+    pub first_seen: DateTime<Utc>,
+    pub not_before: Option<DateTime<Utc>>,
+}
+
+/// A sighting is a publication date only when it was seen appearing
+/// between two checks at most this far apart.
+const PRECISE_GAP_DAYS: i64 = 10;
+
+impl Sighting {
+    /// When the period appeared, if the sighting says so precisely: the
+    /// middle of the gap between the two checks.
+    pub fn appeared(&self) -> Option<DateTime<Utc>> {
+        let before = self.not_before?;
+        let gap = self.first_seen - before;
+        (gap <= Duration::days(PRECISE_GAP_DAYS)).then(|| before + gap / 2)
+    }
+}
+
+/// What the database knows of one company.
+#[derive(Debug, Clone)]
+pub struct History<'a> {
+    pub sightings: &'a [Sighting],
+    /// The check that just ended (or the last one).
+    pub last_check: DateTime<Utc>,
+    /// The company has no data at all (201).
+    pub no_result: bool,
+    /// A publication date booked with the exchange, from the input.
+    pub booked: Option<NaiveDate>,
+    /// Pages a full fetch of the company takes (the listing, or its years).
+    pub pages: u32,
+    /// The last deep check, or the first fetch when there was none.
+    pub last_deep: DateTime<Utc>,
+    /// Spreads the deep checks of companies fetched the same night.
+    pub spread: u64,
+}
+
+/// The publication dates the database has seen across companies, as days
+/// from each report's deadline (negative: before it), sorted.
+#[derive(Debug, Clone, Default)]
+pub struct Calendar {
+    annual: Vec<i64>,
+    half_year: Vec<i64>,
+}
+
+/// How many precise sightings a season needs before the database's own
+/// distribution replaces the statutory calendar.
+const LEARNED_AFTER: usize = 20;
+
+impl Calendar {
+    /// Learn from every company's precise sightings.
+    pub fn learn<'a>(sightings: impl IntoIterator<Item = &'a Sighting>) -> Self {
+        let mut cal = Calendar::default();
+        for s in sightings {
+            let (Some((season, year)), Some(at)) = (Season::of(&s.period), s.appeared()) else { continue };
+            let days = (beijing_date(at) - season.deadline(year)).num_days();
+            match season {
+                Season::Annual => cal.annual.push(days),
+                Season::HalfYear => cal.half_year.push(days),
+            }
+        }
+        cal.annual.sort_unstable();
+        cal.half_year.sort_unstable();
+        cal
+    }
+
+    /// The learned days from the deadline at quantile `q`, when enough are known.
+    fn quantile(&self, season: Season, q: f64) -> Option<i64> {
+        let days = match season {
+            Season::Annual => &self.annual,
+            Season::HalfYear => &self.half_year,
+        };
+        (days.len() >= LEARNED_AFTER).then(|| days[((days.len() - 1) as f64 * q).round() as usize])
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct ScheduleOptions {
+    /// No company goes longer than this without a check.
+    pub max_staleness: Duration,
+    /// A company of more than one page is re-paged this often.
+    pub deep_every: Duration,
+}
+
+impl Default for ScheduleOptions {
+    fn default() -> Self {
+        ScheduleOptions { max_staleness: Duration::days(60), deep_every: Duration::days(180) }
+    }
+}
+
+/// Why a check is due.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Reason {
+    /// Around the date the period is expected, from the company's own history.
+    Usual(String),
+    /// Around a booked publication date.
+    Booked(String),
+    /// Around the dates seen across companies, or the statutory calendar.
+    Season(String),
+    /// After the period's deadline, for late filers and the vendor's delay.
+    Late(String),
+    /// The staleness bound.
+    Staleness,
+    /// Re-page the latest report years: a change past page 1 is invisible
+    /// to the check of page 1.
+    Deep,
+}
+
+impl std::fmt::Display for Reason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Reason::Usual(p) => write!(f, "usual date of {p}"),
+            Reason::Booked(p) => write!(f, "booked date of {p}"),
+            Reason::Season(p) => write!(f, "season of {p}"),
+            Reason::Late(p) => write!(f, "after the deadline of {p}"),
+            Reason::Staleness => write!(f, "staleness bound"),
+            Reason::Deep => write!(f, "deep check"),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NextCheck {
+    pub at: DateTime<Utc>,
+    pub reason: Reason,
+}
+
+/// How long after a deadline a period is still looked for.
+const TAIL: [i64; 4] = [3, 7, 14, 30];
+
+/// The next check of a company after `now` (the end of its last check).
+pub fn next_check(h: &History<'_>, cal: &Calendar, opts: &ScheduleOptions, now: DateTime<Utc>) -> NextCheck {
+    let mut best = NextCheck { at: h.last_check + opts.max_staleness, reason: Reason::Staleness };
+    let mut consider = |at: DateTime<Utc>, reason: Reason| {
+        if at > now && at < best.at {
+            best = NextCheck { at, reason };
+        }
+    };
+    if h.pages > 1 {
+        let first = h.last_deep + Duration::days((h.spread % opts.deep_every.num_days().max(1) as u64) as i64);
+        let due =
+            if h.last_deep + opts.deep_every > now && first > now { first } else { h.last_deep + opts.deep_every };
+        consider(due, Reason::Deep);
+    }
+    let discloses_half = h.sightings.iter().any(|s| matches!(Season::of(&s.period), Some((Season::HalfYear, _))));
+    for season in [Season::Annual, Season::HalfYear] {
+        let year = expected_year(h.sightings, season, now);
+        let label = season.label(year);
+        let deadline = season.deadline(year);
+        for days in TAIL {
+            consider(day_start(deadline + Duration::days(days)), Reason::Late(label.clone()));
+            if h.no_result || (season == Season::HalfYear && !discloses_half) {
+                // One look after the deadline is enough for what the company does not do.
+                break;
+            }
+        }
+        if h.no_result || (season == Season::HalfYear && !discloses_half) {
+            continue;
+        }
+        for (day, reason) in window(h, cal, season, year) {
+            consider(day_start(day), reason);
+        }
+    }
+    best
+}
+
+/// The report year of the next period of `season` not yet seen, whose
+/// deadline (with its tail) is not yet past: a period a company skipped is
+/// not waited for.
+fn expected_year(sightings: &[Sighting], season: Season, now: DateTime<Utc>) -> i32 {
+    let today = beijing_date(now);
+    let tail = Duration::days(TAIL[TAIL.len() - 1]);
+    let latest =
+        sightings.iter().filter_map(|s| Season::of(&s.period)).filter(|(s, _)| *s == season).map(|(_, y)| y).max();
+    let mut year = match latest {
+        Some(y) => y + 1,
+        None => today.year() - 2,
+    };
+    while season.deadline(year) + tail < today {
+        year += 1;
+    }
+    year
+}
+
+/// The days to check around the expected date of `season`'s report of `year`.
+fn window(h: &History<'_>, cal: &Calendar, season: Season, year: i32) -> Vec<(NaiveDate, Reason)> {
+    let label = season.label(year);
+    let deadline = season.deadline(year);
+    let around = |centre: NaiveDate, reason: fn(String) -> Reason| -> Vec<(NaiveDate, Reason)> {
+        // Nightly from two days before to three after, then thinning.
+        [-2, -1, 0, 1, 2, 3, 5, 8].iter().map(|d| (centre + Duration::days(*d), reason(label.clone()))).collect()
+    };
+    if let Some(booked) = h.booked.filter(|b| (*b - deadline).num_days().abs() <= 120) {
+        return around(booked, Reason::Booked);
+    }
+    // The company's own date for the same report a year (or more) before.
+    let own = h
+        .sightings
+        .iter()
+        .filter_map(|s| {
+            let (s_season, s_year) = Season::of(&s.period)?;
+            (s_season == season && s_year < year).then_some((s_year, s.appeared()?))
+        })
+        .max_by_key(|(y, _)| *y);
+    if let Some((seen_year, at)) = own {
+        let date = beijing_date(at);
+        let shifted = date.with_year(date.year() + (year - seen_year)).unwrap_or(date);
+        return around(shifted, Reason::Usual);
+    }
+    // Across companies, from the learned spread; else the statutory calendar.
+    let (from, dense) = match (cal.quantile(season, 0.1), cal.quantile(season, 0.5)) {
+        (Some(q10), Some(q50)) => (deadline + Duration::days(q10), deadline + Duration::days(q50.min(-1))),
+        _ => match season {
+            Season::Annual => (deadline - Duration::days(60), deadline - Duration::days(10)),
+            Season::HalfYear => (deadline - Duration::days(45), deadline - Duration::days(10)),
+        },
+    };
+    let mut days = Vec::new();
+    let mut day = from;
+    while day <= deadline + Duration::days(1) {
+        days.push((day, Reason::Season(label.clone())));
+        day = if day < dense { (day + Duration::days(4)).min(dense) } else { day + Duration::days(1) };
+    }
+    days
+}
+
+/// The start of a Beijing calendar day, in UTC: a nightly run on that day
+/// (at any hour) finds the check due.
+fn day_start(day: NaiveDate) -> DateTime<Utc> {
+    let midnight = day.and_hms_opt(0, 0, 0).unwrap_or_default();
+    Utc.from_utc_datetime(&midnight) - Duration::hours(8)
+}
+
+fn beijing_date(t: DateTime<Utc>) -> NaiveDate {
+    (t + Duration::hours(8)).date_naive()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(s: &str) -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)
+    }
+
+    fn seen(period: &str, first_seen: &str, gap_days: Option<i64>) -> Sighting {
+        let first_seen = at(first_seen);
+        Sighting { period: period.into(), first_seen, not_before: gap_days.map(|d| first_seen - Duration::days(d)) }
+    }
+
+    fn history<'a>(sightings: &'a [Sighting], last_check: &str) -> History<'a> {
+        History {
+            sightings,
+            last_check: at(last_check),
+            no_result: false,
+            booked: None,
+            pages: 1,
+            last_deep: at(last_check),
+            spread: 0,
+        }
+    }
+
+    /// Every check from `from` to `until`, as a nightly job that takes each
+    /// due check at 01:15 Beijing time and nothing ever changes would see them.
+    fn checks(h: &History<'_>, cal: &Calendar, from: &str, until: &str) -> Vec<(NaiveDate, Reason)> {
+        let opts = ScheduleOptions::default();
+        let mut h = h.clone();
+        let mut out = Vec::new();
+        let mut now = at(from);
+        while now < at(until) {
+            let next = next_check(&h, cal, &opts, now);
+            // The nightly run at or after it.
+            let mut run = day_start(beijing_date(next.at)) + Duration::minutes(75);
+            if run < next.at {
+                run += Duration::days(1);
+            }
+            out.push((beijing_date(run), next.reason));
+            h.last_check = run;
+            now = run;
+        }
+        out
+    }
+
+    #[test]
+    fn periods_and_deadlines() {
+        assert_eq!(Season::of("2023"), Some((Season::Annual, 2023)));
+        assert_eq!(Season::of("2023-06"), Some((Season::HalfYear, 2023)));
+        assert_eq!(Season::of("2023-12"), None);
+        assert_eq!(Season::Annual.deadline(2023), NaiveDate::from_ymd_opt(2024, 4, 30).unwrap());
+        assert_eq!(Season::HalfYear.deadline(2023), NaiveDate::from_ymd_opt(2023, 8, 31).unwrap());
+    }
+
+    #[test]
+    fn a_company_with_its_own_date_is_checked_nightly_around_it_and_rarely_otherwise() {
+        // Its 2024 annual report appeared around 20 April 2025.
+        let s = [seen("2024", "2025-04-21T01:15:00Z", Some(2)), seen("2023", "2024-04-20T01:15:00Z", None)];
+        let h = history(&s, "2025-05-01T01:15:00Z");
+        let year = checks(&h, &Calendar::default(), "2025-05-01T01:15:00Z", "2026-05-01T01:15:00Z");
+        let usual: Vec<_> = year.iter().filter(|(_, r)| matches!(r, Reason::Usual(_))).map(|(d, _)| *d).collect();
+        assert!(usual.contains(&NaiveDate::from_ymd_opt(2026, 4, 20).unwrap()), "{year:?}");
+        assert!(usual.iter().all(|d| d.month() == 4), "{usual:?}");
+        // Never more than 60 days apart, and about a dozen checks in a year.
+        for pair in year.windows(2) {
+            assert!((pair[1].0 - pair[0].0).num_days() <= 60, "{year:?}");
+        }
+        assert!(year.len() <= 16, "{} checks: {year:?}", year.len());
+    }
+
+    #[test]
+    fn a_company_that_never_disclosed_half_year_customers_is_not_checked_densely_in_august() {
+        let s = [seen("2024", "2025-04-21T01:15:00Z", Some(1))];
+        let h = history(&s, "2025-05-01T01:15:00Z");
+        let year = checks(&h, &Calendar::default(), "2025-05-01T01:15:00Z", "2026-01-01T00:00:00Z");
+        let half_year =
+            |r: &Reason| matches!(r, Reason::Usual(p) | Reason::Season(p) | Reason::Late(p) if p.ends_with("-06"));
+        assert_eq!(year.iter().filter(|(_, r)| half_year(r)).count(), 1, "one look after 31 August: {year:?}");
+        assert!(year.iter().all(|(d, r)| !half_year(r) || *d > NaiveDate::from_ymd_opt(2025, 8, 31).unwrap()));
+        // One that did is.
+        let s = [seen("2024", "2025-04-21T01:15:00Z", Some(1)), seen("2024-06", "2024-08-27T01:15:00Z", Some(1))];
+        let h = history(&s, "2025-05-01T01:15:00Z");
+        let year = checks(&h, &Calendar::default(), "2025-05-01T01:15:00Z", "2026-01-01T00:00:00Z");
+        let august = year.iter().filter(|(d, _)| d.month() == 8).count();
+        assert!(august >= 5, "{year:?}");
+    }
+
+    #[test]
+    fn no_company_goes_longer_than_the_staleness_bound_unchecked() {
+        let h = History { no_result: true, ..history(&[], "2025-01-10T01:15:00Z") };
+        let year = checks(&h, &Calendar::default(), "2025-01-10T01:15:00Z", "2027-01-10T00:00:00Z");
+        for pair in year.windows(2) {
+            assert!((pair[1].0 - pair[0].0).num_days() <= 60, "{year:?}");
+        }
+        // A company without data: the bound and a look after each deadline.
+        assert!(year.iter().any(|(d, r)| matches!(r, Reason::Late(_)) && d.month() == 5), "{year:?}");
+        assert!(year.len() <= 16, "{year:?}");
+    }
+
+    #[test]
+    fn a_booked_date_centres_the_window() {
+        let s = [seen("2024", "2025-04-21T01:15:00Z", Some(1))];
+        let booked = NaiveDate::from_ymd_opt(2026, 3, 28).unwrap();
+        let h = History { booked: Some(booked), ..history(&s, "2025-05-01T01:15:00Z") };
+        let year = checks(&h, &Calendar::default(), "2025-05-01T01:15:00Z", "2026-05-01T00:00:00Z");
+        assert!(year.iter().any(|(d, r)| *d == booked && matches!(r, Reason::Booked(_))), "{year:?}");
+    }
+
+    #[test]
+    fn without_any_history_the_statutory_calendar_covers_the_last_days_before_the_deadline_nightly() {
+        let h = history(&[], "2025-12-01T01:15:00Z");
+        let year = checks(&h, &Calendar::default(), "2025-12-01T01:15:00Z", "2026-05-10T00:00:00Z");
+        for day in 20..=30 {
+            let d = NaiveDate::from_ymd_opt(2026, 4, day).unwrap();
+            assert!(year.iter().any(|(c, _)| *c == d), "{d}: {year:?}");
+        }
+    }
+
+    #[test]
+    fn a_multi_page_company_gets_a_deep_check_within_the_deep_interval() {
+        let h = History { pages: 6, spread: 17, ..history(&[], "2025-06-01T01:15:00Z") };
+        let year = checks(&h, &Calendar::default(), "2025-06-01T01:15:00Z", "2026-06-01T00:00:00Z");
+        let first_deep = year.iter().find(|(_, r)| *r == Reason::Deep).map(|(d, _)| *d).unwrap();
+        assert!(first_deep <= NaiveDate::from_ymd_opt(2025, 11, 28).unwrap(), "{year:?}");
+    }
+
+    #[test]
+    fn the_learned_spread_replaces_the_statutory_calendar_once_enough_is_seen() {
+        // Thirty companies seen publishing their 2024 reports 10 to 40 days before the deadline.
+        let s: Vec<Sighting> = (0..30)
+            .map(|i| {
+                let day = at("2025-03-21T01:15:00Z") + Duration::days(i);
+                Sighting { period: "2024".into(), first_seen: day, not_before: Some(day - Duration::days(1)) }
+            })
+            .collect();
+        let cal = Calendar::learn(&s);
+        assert_eq!(cal.quantile(Season::Annual, 0.5), Some(-26));
+        let h = history(&[], "2025-12-01T01:15:00Z");
+        let year = checks(&h, &cal, "2025-12-01T01:15:00Z", "2026-05-10T00:00:00Z");
+        assert!(year.iter().any(|(d, _)| d.month() == 3 && d.day() >= 23), "{year:?}");
+    }
+}
