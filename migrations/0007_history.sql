@@ -17,7 +17,8 @@ CREATE TABLE company_periods (
 
 -- `company_checks`: every completed check of a company (a fetch cycle that
 -- ended done or no_result) and what it found: 'first' (the first fetch),
--- 'changed' (rows were stored), 'unchanged', or 'no_result'.
+-- 'changed' (rows were stored, or a period is new), 'unchanged', 'deep' (a deep
+-- check re-paged the latest years whatever page 1 said), or 'no_result'.
 CREATE TABLE company_checks (
     company_id INTEGER NOT NULL,
     checked_at TEXT NOT NULL,
@@ -39,3 +40,10 @@ INSERT INTO company_checks (company_id, checked_at, run_id, outcome)
 SELECT company_id, fetched_at, last_run_id, CASE WHEN state = 'no_result' THEN 'no_result' ELSE 'first' END
 FROM companies
 WHERE fetched_at IS NOT NULL AND state IN ('done', 'no_result') AND company_id IS NOT NULL;
+
+-- The revisit schedule's verdict after each check: when the company is asked
+-- again and why ('usual date of 2025', 'staleness bound', 'deep check', …),
+-- and when it was last re-paged by a deep check.
+ALTER TABLE companies ADD COLUMN next_check_at TEXT;
+ALTER TABLE companies ADD COLUMN next_check_reason TEXT;
+ALTER TABLE companies ADD COLUMN deep_checked_at TEXT;

@@ -163,9 +163,18 @@ pub struct FetchArgs {
     /// Only years from this one on.
     #[arg(long, value_name = "YEAR")]
     pub since: Option<u32>,
-    /// Companies fetched more recently than this are skipped at no cost (e.g. 7d, 12h).
-    #[arg(long, default_value = "7d", value_parser = parse_duration)]
-    pub refresh_after: Duration,
+    /// A fixed schedule instead of the revisit schedule: every company is asked again this long after its
+    /// last fetch (e.g. 7d, 12h); more recently fetched ones are skipped at no cost.
+    #[arg(long, value_parser = parse_duration)]
+    pub refresh_after: Option<Duration>,
+    /// The revisit schedule's bound: no company goes longer than this without a check (catches corrections
+    /// and reports outside the seasons).
+    #[arg(long, default_value = "60d", value_parser = parse_duration)]
+    pub max_staleness: Duration,
+    /// An input column with each company's booked publication date (e.g. 预约披露日期, 2026-04-25): the
+    /// revisit schedule checks around it.
+    #[arg(long, value_name = "NAME")]
+    pub expected_date_column: Option<String>,
     /// Re-fetch every year of every company, not just new and recent years.
     #[arg(long)]
     pub full_refresh: bool,

@@ -119,7 +119,7 @@ async fn refresh_after_7d_run_every_night_at_the_same_time_rechecks_a_company_ev
     let keys = company_keys(5, "每周");
     h.write_keys(&keys);
     let mut fetch = fast_fetch();
-    fetch.refresh_after = std::time::Duration::from_secs(7 * 86_400);
+    fetch.refresh_after = Some(std::time::Duration::from_secs(7 * 86_400));
     // Each night's run starts at 01:15 (its clock starts there); the
     // companies are stamped some milliseconds later, as in a real run.
     let first_night = chrono::Utc::now().date_naive().and_hms_opt(1, 15, 0).unwrap().and_utc();

@@ -64,7 +64,7 @@ async fn rejected_codes_are_asked_exactly_once_and_never_again_unless_asked() {
     }
     // Even past the refresh window, a rejected company is not asked again…
     let mut fetch = fast_fetch();
-    fetch.refresh_after = Duration::ZERO;
+    fetch.refresh_after = Some(Duration::ZERO);
     let again = h.run(&fetch).await;
     assert_eq!(again.calls, 0);
     // …unless the user asks for it.

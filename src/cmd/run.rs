@@ -67,7 +67,10 @@ fn input_options(args: &InputArgs) -> InputOptions {
 
 /// What to fetch, from the flags (shared by a run and a dry run).
 fn plan_options(fetch: &FetchArgs) -> anyhow::Result<PlanOptions> {
-    let refresh_after = chrono::Duration::from_std(fetch.refresh_after)
+    let refresh_after = fetch
+        .refresh_after
+        .map(chrono::Duration::from_std)
+        .transpose()
         .map_err(|_| Exit::new(exit::USAGE, "--refresh-after is too large"))?;
     Ok(PlanOptions {
         refresh_after,
@@ -124,6 +127,12 @@ pub fn options(
         max_calls: fetch.max_calls,
         daily_limit: fetch.daily_limit,
         min_free_space: fetch.min_free_space,
+        schedule: crate::pipeline::schedule::ScheduleOptions {
+            max_staleness: chrono::Duration::from_std(fetch.max_staleness)
+                .map_err(|_| Exit::new(exit::USAGE, "--max-staleness is too large"))?,
+            ..Default::default()
+        },
+        expected_date_column: fetch.expected_date_column.clone(),
         archive: !fetch.no_archive,
         progress,
         park_for: chrono::Duration::from_std(fetch.park_for)

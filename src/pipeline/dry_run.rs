@@ -255,7 +255,7 @@ impl Basis {
 /// the years a refresh takes (the latest, new and incomplete ones).
 fn if_changed(job: &Job, coverage: Coverage, opts: &PlanOptions, now_iso: &str) -> u64 {
     let year_list: Vec<String> = job.known_years.iter().map(|y| y.year.clone()).collect();
-    let per_year: u64 = plan::years_to_fetch(&year_list, &job.known_years, now_iso, opts)
+    let per_year: u64 = plan::years_to_fetch(&year_list, &job.known_years, now_iso, opts, plan::latest_years(job.deep))
         .iter()
         .map(|t| match t.total_records.or_else(|| job.known_years.iter().find(|y| y.year == t.year)?.total_records) {
             Some(n) => u64::from(plan::pages_for(n, opts.page_size).0.max(1)),
@@ -281,7 +281,7 @@ fn resume_cost(job: &Job, opts: &PlanOptions) -> u64 {
             .map_or(0, |l| u64::from(l.pages_total.saturating_sub(l.stored.count()))),
         Some(FetchPlan::Years) | None => {
             let cycle = job.discovered_at.clone().unwrap_or_default();
-            plan::years_to_fetch(&job.year_list, &job.known_years, &cycle, opts)
+            plan::years_to_fetch(&job.year_list, &job.known_years, &cycle, opts, plan::latest_years(job.deep))
                 .iter()
                 .map(|task| {
                     let total = task

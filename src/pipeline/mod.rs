@@ -76,6 +76,10 @@ pub struct RunOptions {
     pub daily_limit: Option<u64>,
     /// `--min-free-space`, in bytes.
     pub min_free_space: u64,
+    /// The revisit schedule's knobs (unused with `--refresh-after`).
+    pub schedule: schedule::ScheduleOptions,
+    /// `--expected-date-column`.
+    pub expected_date_column: Option<String>,
     pub archive: bool,
     pub progress: crate::progress::ProgressMode,
     /// How long 110 parks a company (2 h; shorter only in tests).
@@ -153,7 +157,19 @@ pub async fn run(opts: RunOptions, cancel: CancellationToken) -> Result<Summary,
 
     let (write_tx, write_rx) = mpsc::channel::<WriteMsg>(1024);
     let window = CommitWindow::new(workers_n);
-    let writer = writer::spawn(store, run_id, write_rx, stats.clone(), stop.clone(), opts.clock, &window)
+    let scheduling = writer::Scheduling {
+        revisit: schedule::Revisit::load(
+            &store.conn,
+            opts.plan.refresh_after,
+            &opts.schedule,
+            opts.expected_date_column.clone(),
+            now,
+        )
+        .map_err(StoreError::from)?,
+        page_size: opts.plan.page_size,
+    };
+    tracing::info!(schedule = %scheduling.revisit.describe(), "Revisits.");
+    let writer = writer::spawn(store, run_id, write_rx, stats.clone(), stop.clone(), opts.clock, &window, scheduling)
         .map_err(|e| RunError::Internal(e.to_string()))?;
 
     let (job_tx, job_rx) = mpsc::channel::<Job>(workers_n * 2);

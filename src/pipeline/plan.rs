@@ -36,7 +36,9 @@ impl YearFilter {
 /// Policy knobs for planning.
 #[derive(Debug, Clone)]
 pub struct PlanOptions {
-    pub refresh_after: chrono::Duration,
+    /// `--refresh-after`: the fixed schedule. `None`: the revisit schedule's
+    /// `next_check_at` decides (docs/design.md §4).
+    pub refresh_after: Option<chrono::Duration>,
     pub full_refresh: bool,
     pub retry_rejected: bool,
     pub years: YearFilter,
@@ -46,7 +48,7 @@ pub struct PlanOptions {
 /// Why a company costs nothing this run.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Skip {
-    /// Fetched within `--refresh-after`.
+    /// Not due yet: fetched within `--refresh-after`, or before its next check.
     Fresh,
     /// Rejected by the API before (`--retry-rejected` to ask again).
     Rejected,
@@ -74,8 +76,21 @@ pub struct Job {
     /// The listing checkpoint from the database.
     pub listing: Option<ListingRow>,
     /// The digest of the last completed cycle's discovery, when this job
-    /// refreshes a done company (not with `--full-refresh`).
+    /// refreshes a done company (not with `--full-refresh`, nor a deep check).
     pub done_digest: Option<String>,
+    /// A deep check: the latest report years are re-paged whatever page 1
+    /// says, because a change further down is invisible to it.
+    pub deep: bool,
+}
+
+/// How many of the latest years a refresh re-pages: the latest one, or the
+/// two latest for a deep check (where corrections and restatements land).
+pub fn latest_years(deep: bool) -> usize {
+    if deep {
+        2
+    } else {
+        1
+    }
 }
 
 impl Job {
@@ -133,15 +148,17 @@ pub fn plan(company: CompanySnapshot, opts: &PlanOptions, now: DateTime<Utc>) ->
         && company.year_list.is_some()
         && company.discovered_at.is_some()
         && listing_resumable;
-    let done_digest =
-        (company.state == CompanyState::Done && !opts.full_refresh).then_some(company.discovery_digest).flatten();
+    let deep = opts.refresh_after.is_none()
+        && company.next_check_reason.as_deref() == Some(crate::store::write::DEEP_CHECK)
+        && company.state == CompanyState::Done;
+    let done_digest = (company.state == CompanyState::Done && !opts.full_refresh && !deep)
+        .then_some(company.discovery_digest.clone())
+        .flatten();
     match company.state {
-        CompanyState::Done | CompanyState::NoResult if !opts.full_refresh => {
-            let due_at = |t| t + opts.refresh_after - due_tolerance(opts.refresh_after);
-            let fresh = company.fetched_at.as_deref().and_then(clock::parse_iso).is_some_and(|t| now < due_at(t));
-            if fresh {
-                return Err(Skip::Fresh);
-            }
+        CompanyState::Done | CompanyState::NoResult
+            if !opts.full_refresh && due_at(&company, opts).is_some_and(|t| now < t) =>
+        {
+            return Err(Skip::Fresh);
         }
         CompanyState::Rejected if !opts.retry_rejected => return Err(Skip::Rejected),
         CompanyState::Parked => {
@@ -163,7 +180,26 @@ pub fn plan(company: CompanySnapshot, opts: &PlanOptions, now: DateTime<Utc>) ->
         total_records: company.total_records,
         listing: company.listing,
         done_digest,
+        deep,
     })
+}
+
+/// A file from before the revisit schedule has no next check for its
+/// companies: they are due this long after their last fetch, as before.
+const UNSCHEDULED: chrono::Duration = chrono::Duration::days(7);
+
+/// When a done or no_result company is due again: `--refresh-after` after
+/// its last fetch, or at the next check the revisit schedule set (both an
+/// hour early, see [`due_tolerance`]). `None`: due now.
+pub fn due_at(company: &CompanySnapshot, opts: &PlanOptions) -> Option<DateTime<Utc>> {
+    let fetched = company.fetched_at.as_deref().and_then(clock::parse_iso);
+    match opts.refresh_after {
+        Some(d) => Some(fetched? + d - due_tolerance(d)),
+        None => match company.next_check_at.as_deref().and_then(clock::parse_iso) {
+            Some(next) => Some(next - due_tolerance(UNSCHEDULED)),
+            None => Some(fetched? + UNSCHEDULED - due_tolerance(UNSCHEDULED)),
+        },
+    }
 }
 
 /// Some year the filter accepts has no complete checkpoint: a refresh whose
@@ -219,8 +255,11 @@ pub fn years_to_fetch(
     known: &[YearRow],
     discovered_at: &str,
     opts: &PlanOptions,
+    refetch_latest: usize,
 ) -> Vec<YearTask> {
-    let latest = year_list.iter().max();
+    let mut sorted: Vec<&String> = year_list.iter().collect();
+    sorted.sort_unstable_by(|a, b| b.cmp(a));
+    let latest: Vec<&String> = sorted.into_iter().take(refetch_latest).collect();
     year_list
         .iter()
         .filter(|y| opts.years.accepts(y))
@@ -230,7 +269,7 @@ pub fn years_to_fetch(
                 return Some(fresh_start);
             };
             let before_cycle = row.fetched_at.as_deref().is_none_or(|f| f < discovered_at);
-            let refetch = before_cycle && (opts.full_refresh || Some(year) == latest);
+            let refetch = before_cycle && (opts.full_refresh || latest.contains(&year));
             match row.state {
                 YearState::Complete | YearState::Truncated if refetch => Some(fresh_start),
                 YearState::Complete | YearState::Truncated => None,
@@ -282,7 +321,7 @@ mod tests {
 
     fn opts() -> PlanOptions {
         PlanOptions {
-            refresh_after: chrono::Duration::days(7),
+            refresh_after: Some(chrono::Duration::days(7)),
             full_refresh: false,
             retry_rejected: false,
             years: YearFilter::default(),
@@ -370,7 +409,7 @@ mod tests {
         let cycle = "2026-01-01T00:00:00.000Z";
         let after = "2026-01-01T00:00:01.000Z";
         let known = vec![year("2023", YearState::Complete, 2, 2, after), year("2022", YearState::Partial, 3, 5, after)];
-        let tasks = years_to_fetch(&list, &known, cycle, &opts());
+        let tasks = years_to_fetch(&list, &known, cycle, &opts(), 1);
         assert_eq!(tasks.len(), 2);
         assert_eq!((tasks[0].year.as_str(), tasks[0].first_missing(), tasks[0].pages_total), ("2022", 4, Some(5)));
         assert_eq!((tasks[1].year.as_str(), tasks[1].first_missing()), ("2021", 1));
@@ -382,9 +421,9 @@ mod tests {
         let after = "2026-01-01T00:00:01.000Z";
         let known = vec![year("2023", YearState::Partial, 2, 5, after)];
         let mut o = opts();
-        assert_eq!(years_to_fetch(&list, &known, "2026-01-01T00:00:00.000Z", &o)[0].first_missing(), 3);
+        assert_eq!(years_to_fetch(&list, &known, "2026-01-01T00:00:00.000Z", &o, 1)[0].first_missing(), 3);
         o.page_size = 20;
-        assert_eq!(years_to_fetch(&list, &known, "2026-01-01T00:00:00.000Z", &o)[0].first_missing(), 1);
+        assert_eq!(years_to_fetch(&list, &known, "2026-01-01T00:00:00.000Z", &o, 1)[0].first_missing(), 1);
     }
 
     #[test]
@@ -394,14 +433,14 @@ mod tests {
         let cycle = "2026-01-01T00:00:00.000Z";
         let known = vec![year("2023", YearState::Complete, 2, 2, old), year("2022", YearState::Complete, 1, 1, old)];
         // 2024 is new; 2023 was the latest before but is not now: only 2024.
-        let tasks = years_to_fetch(&list, &known, cycle, &opts());
+        let tasks = years_to_fetch(&list, &known, cycle, &opts(), 1);
         assert_eq!(tasks.iter().map(|t| t.year.as_str()).collect::<Vec<_>>(), vec!["2024"]);
         let known = vec![year("2024", YearState::Complete, 2, 2, old), year("2023", YearState::Complete, 2, 2, old)];
-        let tasks = years_to_fetch(&list, &known, cycle, &opts());
+        let tasks = years_to_fetch(&list, &known, cycle, &opts(), 1);
         assert_eq!(tasks.iter().map(|t| t.year.as_str()).collect::<Vec<_>>(), vec!["2024", "2022"]);
         let mut full = opts();
         full.full_refresh = true;
-        assert_eq!(years_to_fetch(&list, &known, cycle, &full).len(), 3);
+        assert_eq!(years_to_fetch(&list, &known, cycle, &full, 1).len(), 3);
     }
 
     #[test]

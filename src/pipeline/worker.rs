@@ -262,7 +262,13 @@ pub async fn run_company(ctx: &Ctx, job: Job) -> bool {
     }
     if cycle.plan == FetchPlan::Years {
         let years = cycle.years.take().unwrap_or_else(|| {
-            plan::years_to_fetch(&cycle.year_list, &job.known_years, &cycle.discovered_at, &ctx.plan)
+            plan::years_to_fetch(
+                &cycle.year_list,
+                &job.known_years,
+                &cycle.discovered_at,
+                &ctx.plan,
+                plan::latest_years(job.deep),
+            )
         });
         let tasks = years
             .into_iter()
@@ -312,7 +318,13 @@ async fn discover(ctx: &Ctx, job: &Job) -> Result<Cycle, bool> {
         page_size: size,
     };
     let facts = listing::PageFacts::of(&resp.clients, &resp.year_list);
-    let tasks = plan::years_to_fetch(&resp.year_list, &job.known_years, &discovered_at, &ctx.plan);
+    let tasks = plan::years_to_fetch(
+        &resp.year_list,
+        &job.known_years,
+        &discovered_at,
+        &ctx.plan,
+        plan::latest_years(job.deep),
+    );
     let history = listing::History {
         has_rows: job.has_rows(),
         done_digest: job.done_digest.as_deref(),

@@ -15,11 +15,12 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::{mpsc, oneshot, OwnedSemaphorePermit, Semaphore};
 
+use super::schedule::Revisit;
 use super::shutdown::{Stop, StopReason};
 use super::stats::Stats;
 use crate::clock::Clock;
-use crate::store::records::{Commit, CompanySnapshot, InputRecord, Registration};
-use crate::store::{write, WriteStore};
+use crate::store::records::{Commit, CompanySnapshot, CompanyState, Event, InputRecord, Registration};
+use crate::store::{read, write, WriteStore};
 
 /// Most messages applied in one transaction.
 const MAX_BATCH: usize = 1024;
@@ -81,6 +82,15 @@ pub enum WriteMsg {
 
 /// Start the writer thread. It ends when every sender is dropped, and hands
 /// the store back for the end-of-run bookkeeping.
+/// When a company's check ends, the writer asks the revisit schedule for its
+/// next one, in the same transaction.
+#[derive(Debug, Clone)]
+pub struct Scheduling {
+    pub revisit: Revisit,
+    pub page_size: u32,
+}
+
+#[allow(clippy::too_many_arguments)]
 pub fn spawn(
     store: WriteStore,
     run_id: i64,
@@ -89,6 +99,7 @@ pub fn spawn(
     stop: Arc<Stop>,
     clock: Clock,
     window: &CommitWindow,
+    scheduling: Scheduling,
 ) -> std::io::Result<JoinHandle<Result<WriteStore, rusqlite::Error>>> {
     // Once half the window waits in a batch, pages arrive faster than one by
     // one: the batch is committed without waiting, so workers never wait on
@@ -97,7 +108,7 @@ pub fn spawn(
     std::thread::Builder::new().name("sqlite-writer".into()).spawn(move || {
         let mut store = store;
         let mut rx = rx;
-        match writer_loop(&mut store, run_id, &mut rx, &stats, clock, enough) {
+        match writer_loop(&mut store, run_id, &mut rx, &stats, clock, enough, &scheduling) {
             Ok(()) => Ok(store),
             Err(e) => {
                 tracing::error!(error = %e, "Database write failed; stopping the run.");
@@ -122,6 +133,7 @@ fn writer_loop(
     stats: &Stats,
     clock: Clock,
     enough: usize,
+    scheduling: &Scheduling,
 ) -> rusqlite::Result<()> {
     // Only for timed waits on the channel; the writer never runs tasks.
     let timer = tokio::runtime::Builder::new_current_thread()
@@ -185,6 +197,9 @@ fn writer_loop(
                 }
                 WriteMsg::Commit { commit, slot } => {
                     rows += write::apply(&tx, run_id, &commit, &now)?;
+                    if ends_check(&commit) {
+                        schedule(&tx, &commit.search_key, scheduling, clock)?;
+                    }
                     slots.push(slot);
                 }
             }
@@ -203,4 +218,17 @@ fn writer_loop(
         slots.clear();
     }
     Ok(())
+}
+
+/// The commit ends a check of its company (done or no_result).
+fn ends_check(commit: &Commit) -> bool {
+    commit.events.iter().any(|e| matches!(e, Event::Company { state: CompanyState::Done | CompanyState::NoResult, .. }))
+}
+
+/// Store the company's next check, from its history as this transaction left it.
+fn schedule(tx: &rusqlite::Transaction<'_>, key: &str, s: &Scheduling, clock: Clock) -> rusqlite::Result<()> {
+    let Some(history) = read::company_history(tx, key)? else { return Ok(()) };
+    let now = clock.now();
+    let next = s.revisit.next(&history, s.page_size, now);
+    write::set_next_check(tx, key, &crate::clock::iso(next.at), &next.reason.to_string())
 }

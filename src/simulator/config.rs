@@ -27,6 +27,8 @@ pub struct SimConfig {
     pub profile: data::Profile,
     /// What a query without `year` lists.
     pub listing: Listing,
+    /// When each report comes out (off: every year is there from the start).
+    pub timeline: Option<super::Timeline>,
     /// Keep every request's arrival ([`SimHandle::arrivals`]) for tests and
     /// benchmarks. The standalone `mock-server` turns it off so that its
     /// memory does not grow with every request it answers.
@@ -45,6 +47,7 @@ impl Default for SimConfig {
             revise_latest_year_only: false,
             profile: data::Profile::Paging,
             listing: Listing::EveryYear,
+            timeline: None,
             keep_arrivals: true,
         }
     }

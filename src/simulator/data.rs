@@ -269,7 +269,22 @@ impl serde::Serialize for Field {
     }
 }
 
+/// Whether row `index` of `year` is a half-year row (`2021-06`) in the
+/// original data: the first draw of [`SimRow::new`] at revision 0.
+pub fn row_is_half_year(seed: u64, search_key: &str, year: &str, index: u32) -> bool {
+    let idx = index.to_le_bytes();
+    Gen(hash(seed, &[b"row", search_key.trim().as_bytes(), year.as_bytes(), &idx])).below(6) == 0
+}
+
 impl SimRow {
+    /// The row as a report of `year` of the given kind (the timeline decides
+    /// which report a row belongs to; its contents stay as drawn).
+    pub fn in_report(mut self, year: &str, half: bool) -> SimRow {
+        self.year = if half { format!("{year}-06") } else { year.to_string() };
+        self.source = Field::Static(if half { "半年报" } else { "年报" });
+        self
+    }
+
     /// Row `index` of `year`; the draws from the generator are the contract
     /// (changing their order changes every simulated company).
     pub fn new(seed: u64, revision: u64, search_key: &str, year: &str, index: u32) -> SimRow {

@@ -8,10 +8,12 @@
 pub mod config;
 pub mod data;
 pub mod server;
+pub mod timeline;
 
 pub use config::{Faults, Listing, SimConfig};
 pub use data::Profile;
 pub use server::{ServedKey, SimHandle, Simulator};
+pub use timeline::{Correction, Timeline};
 
 /// The AppKey the simulator accepts unless told otherwise (used by `demo`).
 pub const DEMO_KEY: &str = "demo-app-key";

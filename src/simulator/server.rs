@@ -47,6 +47,15 @@ pub struct SimState {
     second_window: Mutex<(u64, u32)>,
     orders: AtomicU64,
     billed: AtomicU64,
+    /// The timeline's clock (`None`: the system clock).
+    as_of: Mutex<Option<chrono::DateTime<chrono::Utc>>>,
+}
+
+impl SimState {
+    /// The moment the timeline answers as of.
+    fn now(&self) -> chrono::DateTime<chrono::Utc> {
+        lock(&self.as_of).unwrap_or_else(chrono::Utc::now)
+    }
 }
 
 /// A cheap handle to the simulator's counters.
@@ -54,6 +63,11 @@ pub struct SimState {
 pub struct SimHandle(Arc<SimState>);
 
 impl SimHandle {
+    /// Move the timeline's clock: from now on the simulator answers as of `t`.
+    pub fn set_as_of(&self, t: chrono::DateTime<chrono::Utc>) {
+        *lock(&self.0.as_of) = Some(t);
+    }
+
     /// How often each (key, year, page) was answered with data or a final code
     /// (the billable answers). A count above 1 is a page paid for twice.
     pub fn served(&self) -> HashMap<ServedKey, u32> {
@@ -105,7 +119,9 @@ impl Simulator {
     /// Serve on an already-bound listener (so callers pick the address).
     pub fn serve(listener: TcpListener, config: SimConfig) -> std::io::Result<Self> {
         let addr = listener.local_addr()?;
+        let as_of = Mutex::new(config.timeline.as_ref().and_then(|t| t.as_of));
         let state = Arc::new(SimState {
+            as_of,
             config,
             started: Instant::now(),
             served: Mutex::default(),
@@ -340,6 +356,9 @@ fn bill(state: &SimState, search_key: &str, year: Option<&str>, page_index: u32,
 fn page_answer(state: &SimState, search_key: &str, year: Option<&str>, page_index: u32, page_size: u32) -> Answer {
     let config = &state.config;
     let seed = config.seed;
+    if let Some(timeline) = &config.timeline {
+        return timed_page_answer(state, timeline, search_key, year, page_index, page_size);
+    }
     let company = data::company_of(config.profile, seed, search_key, config.extra_years);
     if company.years.is_empty() {
         return Answer::Code(201);
@@ -388,6 +407,55 @@ fn page_answer(state: &SimState, search_key: &str, year: Option<&str>, page_inde
         message: codes::wire_message(200),
     };
     // Written straight from the rows: no JSON tree per page.
+    match serde_json::to_string(&page) {
+        Ok(body) => Answer::Data(body),
+        Err(_) => Answer::Http(StatusCode::INTERNAL_SERVER_ERROR),
+    }
+}
+
+/// [`page_answer`] with the timeline on: the company as the vendor shows it
+/// at the simulator's clock, paged the same way.
+fn timed_page_answer(
+    state: &SimState,
+    timeline: &super::Timeline,
+    search_key: &str,
+    year: Option<&str>,
+    page_index: u32,
+    page_size: u32,
+) -> Answer {
+    let config = &state.config;
+    let years = super::timeline::company_as_of(config.profile, config.seed, search_key, timeline, state.now());
+    if years.is_empty() || search_key.trim().starts_with(data::triggers::NO_RESULT) {
+        return Answer::Code(201);
+    }
+    let listed: &[super::timeline::TimedYear] = match year {
+        None => &years[..],
+        Some(y) => match years.iter().position(|ty| ty.year == y) {
+            Some(i) if !years[i].rows.is_empty() => &years[i..=i],
+            _ => return Answer::Code(201),
+        },
+    };
+    let total: u64 = listed.iter().map(|ty| ty.rows.len() as u64).sum();
+    let first = u64::from(page_index - 1) * u64::from(page_size);
+    if first >= total && (year.is_some() || page_index > 1) {
+        return Answer::Code(201);
+    }
+    let client_list = listed
+        .iter()
+        .flat_map(|ty| ty.rows.iter().map(move |r| (ty, r)))
+        .skip(first as usize)
+        .take(page_size as usize)
+        .map(|(ty, r)| {
+            data::SimRow::new(config.seed, r.revision, search_key, &ty.year, r.index).in_report(&ty.year, r.half)
+        })
+        .collect();
+    let page = DataPage {
+        order_number: order_number(state),
+        paging: Paging { page_size, page_index, total_records: total },
+        result: PageResult { year_list: years.iter().map(|y| y.year.as_str()).collect(), client_list },
+        status: "200",
+        message: codes::wire_message(200),
+    };
     match serde_json::to_string(&page) {
         Ok(body) => Answer::Data(body),
         Err(_) => Answer::Http(StatusCode::INTERNAL_SERVER_ERROR),

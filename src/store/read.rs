@@ -5,7 +5,8 @@ use rusqlite::{params, Connection};
 use rusqlite::OptionalExtension;
 
 use super::records::{
-    CompanySnapshot, CompanyState, Evidence, EvidenceKind, FetchPlan, ListingRow, StoredPages, YearRow, YearState,
+    CompanyHistory, CompanySnapshot, CompanyState, Evidence, EvidenceKind, FetchPlan, ListingRow, PeriodRow,
+    StoredPages, YearRow, YearState,
 };
 
 /// `(label, count)` pairs, in a stable order.
@@ -144,7 +145,7 @@ pub fn calls_total(conn: &Connection) -> rusqlite::Result<u64> {
 }
 
 const COMPANY_COLUMNS: &str = "search_key, state, year_list, discovered_at, fetched_at, retry_after, total_records,
-     discovery_digest, fetch_plan, last_run_id";
+     discovery_digest, fetch_plan, last_run_id, next_check_at, next_check_reason";
 
 /// A company row as stored, with the last run whose input held it.
 fn company_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<(CompanySnapshot, Option<i64>)> {
@@ -164,6 +165,8 @@ fn company_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<(CompanySnapshot, Opti
             fetch_plan: plan.as_deref().and_then(FetchPlan::parse),
             listing: None,
             years: Vec::new(),
+            next_check_at: r.get(10)?,
+            next_check_reason: r.get(11)?,
         },
         r.get::<_, Option<i64>>(9)?,
     ))
@@ -485,4 +488,75 @@ pub fn company_rows(
         n += 1;
     }
     Ok(n)
+}
+
+/// What the revisit schedule needs of one company (docs/design.md §4).
+pub fn company_history(conn: &Connection, search_key: &str) -> rusqlite::Result<Option<CompanyHistory>> {
+    let found = conn
+        .prepare_cached(
+            "SELECT company_id, state, deep_checked_at, total_records, input_row,
+                    (SELECT MAX(checked_at) FROM company_checks ch WHERE ch.company_id = co.company_id),
+                    (SELECT MIN(checked_at) FROM company_checks ch WHERE ch.company_id = co.company_id)
+             FROM companies co WHERE search_key = ?1",
+        )?
+        .query_row([search_key], |r| {
+            let state: String = r.get(1)?;
+            Ok((
+                r.get::<_, Option<i64>>(0)?,
+                CompanyHistory {
+                    search_key: search_key.to_string(),
+                    state: CompanyState::parse(&state).unwrap_or(CompanyState::Pending),
+                    periods: Vec::new(),
+                    deep_checked_at: r.get(2)?,
+                    total_records: r.get::<_, Option<i64>>(3)?.map(|v| v.max(0) as u64),
+                    input_row: r.get(4)?,
+                    last_check_at: r.get(5)?,
+                    first_check_at: r.get(6)?,
+                },
+            ))
+        })
+        .optional()?;
+    let Some((id, mut history)) = found else { return Ok(None) };
+    if let Some(id) = id {
+        history.periods = conn
+            .prepare_cached("SELECT period, first_seen_at, not_before FROM company_periods WHERE company_id = ?1")?
+            .query_map([id], period_row)?
+            .collect::<rusqlite::Result<_>>()?;
+    }
+    Ok(Some(history))
+}
+
+fn period_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<PeriodRow> {
+    Ok(PeriodRow { period: r.get(0)?, first_seen_at: r.get(1)?, not_before: r.get(2)? })
+}
+
+/// Every period seen appearing between two checks at most `max_gap_days`
+/// apart, first seen since `since`: the publication dates the database
+/// has observed across companies.
+pub fn observed_periods(conn: &Connection, since: &str, max_gap_days: i64) -> rusqlite::Result<Vec<PeriodRow>> {
+    conn.prepare(
+        "SELECT period, first_seen_at, not_before FROM company_periods
+         WHERE not_before IS NOT NULL AND first_seen_at >= ?1
+           AND julianday(first_seen_at) - julianday(not_before) <= ?2",
+    )?
+    .query_map(params![since, max_gap_days], period_row)?
+    .collect()
+}
+
+/// Every done or no_result company's history, one at a time (the forecast).
+pub fn each_history(
+    conn: &Connection,
+    mut each: impl FnMut(CompanyHistory, Option<String>) -> rusqlite::Result<()>,
+) -> rusqlite::Result<()> {
+    let mut stmt = conn.prepare(
+        "SELECT search_key, next_check_at FROM companies WHERE state IN ('done', 'no_result') ORDER BY company_id",
+    )?;
+    let keys = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, Option<String>>(1)?)))?;
+    for key in keys {
+        let (key, next) = key?;
+        if let Some(h) = company_history(conn, &key)? {
+            each(h, next)?;
+        }
+    }
+    Ok(())
 }

@@ -316,6 +316,33 @@ pub struct Commit {
     pub events: Vec<Event>,
 }
 
+/// A report period a company's rows carry, as `company_periods` holds it.
+#[derive(Debug, Clone)]
+pub struct PeriodRow {
+    pub period: String,
+    pub first_seen_at: String,
+    /// The check before the one that first stored it; `None` when it was
+    /// there at the company's first fetch.
+    pub not_before: Option<String>,
+}
+
+/// What the revisit schedule needs to know of one company.
+#[derive(Debug, Clone)]
+pub struct CompanyHistory {
+    pub search_key: String,
+    pub state: CompanyState,
+    pub periods: Vec<PeriodRow>,
+    /// The latest check (the one that just ended, in the writer).
+    pub last_check_at: Option<String>,
+    /// The company's first check.
+    pub first_check_at: Option<String>,
+    pub deep_checked_at: Option<String>,
+    /// The last discovery's TotalRecords.
+    pub total_records: Option<u64>,
+    /// The input row's columns (JSON), for a booked date.
+    pub input_row: Option<String>,
+}
+
 /// A row of the input, after validation, ready to register.
 #[derive(Debug, Clone)]
 pub struct InputRecord {
@@ -347,6 +374,9 @@ pub struct CompanySnapshot {
     /// The listing checkpoint, if a listing was ever stored.
     pub listing: Option<ListingRow>,
     pub years: Vec<YearRow>,
+    /// The revisit schedule's next check and why (`None` before it ran).
+    pub next_check_at: Option<String>,
+    pub next_check_reason: Option<String>,
 }
 
 /// A company-year checkpoint.

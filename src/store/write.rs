@@ -273,10 +273,16 @@ fn record_check(tx: &Transaction<'_>, run_id: i64, co: i64, state: CompanyState,
              FROM customer_rows WHERE company_id = ?1",
         )?
         .execute(params![co, now, previous])?;
+    let deep: bool = tx
+        .prepare_cached("SELECT COALESCE(next_check_reason = ?2, 0) FROM companies WHERE company_id = ?1")?
+        .query_row(params![co, DEEP_CHECK], |r| r.get(0))?;
     let outcome = if state == CompanyState::NoResult {
         "no_result"
     } else if previous.is_none() {
         "first"
+    } else if deep && new_periods == 0 {
+        // Re-paged whatever page 1 said: stored rows say nothing of a change.
+        "deep"
     } else {
         // Rows stored since this cycle's discovery: the check found a change.
         let changed: bool = tx
@@ -296,6 +302,19 @@ fn record_check(tx: &Transaction<'_>, run_id: i64, co: i64, state: CompanyState,
     };
     tx.prepare_cached("INSERT INTO company_checks (company_id, checked_at, run_id, outcome) VALUES (?1, ?2, ?3, ?4)")?
         .execute(params![co, now, run_id, outcome])?;
+    // The check the schedule asked for as a deep one re-paged the company.
+    tx.prepare_cached("UPDATE companies SET deep_checked_at = ?2 WHERE company_id = ?1 AND next_check_reason = ?3")?
+        .execute(params![co, now, DEEP_CHECK])?;
+    Ok(())
+}
+
+/// `next_check_reason` of a check that re-pages the company's latest years.
+pub const DEEP_CHECK: &str = "deep check";
+
+/// The revisit schedule's verdict for a company: its next check and why.
+pub fn set_next_check(tx: &Transaction<'_>, search_key: &str, at: &str, reason: &str) -> rusqlite::Result<()> {
+    tx.prepare_cached("UPDATE companies SET next_check_at = ?2, next_check_reason = ?3 WHERE search_key = ?1")?
+        .execute(params![search_key, at, reason])?;
     Ok(())
 }
 

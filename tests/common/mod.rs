@@ -103,7 +103,7 @@ impl Harness {
 
     /// Make every company of the database due for a refresh.
     pub fn age(&self) {
-        self.conn().execute("UPDATE companies SET fetched_at = '2000-01-01T00:00:00.000Z'", []).unwrap();
+        self.conn().execute("UPDATE companies SET fetched_at = '2000-01-01T00:00:00.000Z', next_check_at = '2000-01-01T00:00:00.000Z', next_check_reason = NULL", []).unwrap();
     }
 
     /// `qcc-customers rebuild` on the database; panics unless it exits 0.

@@ -12,7 +12,8 @@
 //! * one file per group of scenarios: `rate.rs` (rate accuracy, latency
 //!   hiding), `overhead.rs`, `writer.rs`, `memory.rs` (dry run and a real
 //!   run), `cost.rs` (calls per company), `lean.rs` (API rates, the tail of
-//!   a short list, bytes per row, the README's queries on a large file).
+//!   a short list, bytes per row, the README's queries on a large file),
+//!   `revisit.rs` (two simulated years of nightly runs: when to ask again).
 
 mod cost;
 mod lean;
@@ -20,6 +21,7 @@ mod measure;
 mod memory;
 mod overhead;
 mod rate;
+mod revisit;
 mod writer;
 
 use std::path::{Path, PathBuf};
@@ -93,6 +95,9 @@ fn main() -> anyhow::Result<()> {
         }
         if want("queries") {
             b.readme_queries().await?;
+        }
+        if want("revisit") {
+            b.revisit().await?;
         }
         anyhow::Ok(())
     })?;

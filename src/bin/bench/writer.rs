@@ -40,7 +40,12 @@ impl Bench {
         let clock = qcc_customers::clock::Clock::system();
         // A real commit window, as wide as the writer's channel.
         let window = writer::CommitWindow::new(128);
-        let handle = writer::spawn(store, run_id, rx, stats.clone(), Arc::new(Stop::default()), clock, &window)?;
+        let scheduling = writer::Scheduling {
+            revisit: qcc_customers::pipeline::schedule::Revisit::Fixed(chrono::Duration::days(7)),
+            page_size: 50,
+        };
+        let handle =
+            writer::spawn(store, run_id, rx, stats.clone(), Arc::new(Stop::default()), clock, &window, scheduling)?;
         let runtime = tokio::runtime::Handle::current();
         let body: Vec<u8> = (0..4000u32).map(|i| (i * 7 % 251) as u8).collect();
         // Register the companies first, as a run does (company_years refers to them).
