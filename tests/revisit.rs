@@ -292,3 +292,42 @@ async fn refresh_after_7d_keeps_todays_behaviour_otherwise() {
     let reason = count(&h.conn(), "SELECT COUNT(*) FROM companies WHERE next_check_reason = '--refresh-after 7d'");
     assert_eq!(reason, keys.len() as i64);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_dry_runs_forecast_for_the_next_week_equals_the_checks_the_next_seven_nights_make() {
+    let keys = company_keys(16, "预测");
+    let h = Harness::new(SimConfig {
+        seed: SEED,
+        profile: Profile::Annual,
+        timeline: Some(Timeline::default()),
+        ..SimConfig::default()
+    })
+    .await;
+    h.write_keys(&keys);
+    let fetch = fast_fetch();
+    nights(&h, &fetch, date("2026-01-05"), date("2026-03-31"), |_| {}).await;
+    // Before tonight's run, the dry run forecasts the season's first weeks.
+    let tonight = night(date("2026-04-01"));
+    let settings = qcc_customers::cmd::run::schedule_settings(&fetch).unwrap();
+    let plan = qcc_customers::cmd::run::plan_options(&fetch).unwrap();
+    let report = qcc_customers::pipeline::dry_run::dry_run(
+        qcc_customers::pipeline::input::InputSource::Path(h.input.clone()),
+        &Default::default(),
+        &h.db,
+        &plan,
+        &settings,
+        qcc_customers::clock::Clock::shifted(tonight - Utc::now()),
+    )
+    .unwrap();
+    let week = report.forecast.checks_per_week[0];
+    assert_eq!(report.forecast.due_now, report.due, "due now is the dry run's own count");
+    assert!(report.render().contains("a company found changed adds its pages on top"), "{}", report.render());
+    let before = checks_by_company(&h).values().map(Vec::len).sum::<usize>();
+    let calls_before = h.sim.handle.request_count();
+    nights(&h, &fetch, date("2026-04-01"), date("2026-04-07"), |_| {}).await;
+    let made = checks_by_company(&h).values().map(Vec::len).sum::<usize>() - before;
+    assert!(week > 0, "a week of the season has checks");
+    assert_eq!(made as u64, week, "{}", report.render());
+    // Checks that found a change paid their pages on top.
+    assert!(h.sim.handle.request_count() - calls_before >= made);
+}

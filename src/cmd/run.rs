@@ -13,6 +13,7 @@ use crate::pipeline::call::RetryPolicy;
 use crate::pipeline::flow::{Concurrency, FlowConfig};
 use crate::pipeline::input::{InputOptions, InputSource};
 use crate::pipeline::plan::{PlanOptions, YearFilter};
+use crate::pipeline::schedule::Settings;
 use crate::pipeline::{self, RunOptions};
 use crate::progress::ProgressMode;
 use crate::qcc::{ClientConfig, Credentials};
@@ -48,8 +49,16 @@ pub async fn run(args: RunArgs, quiet: bool) -> anyhow::Result<i32> {
 /// `--dry-run`: no credentials, no call, no write; exit 0.
 fn dry_run(input: InputSource, args: &RunArgs) -> anyhow::Result<i32> {
     let plan = plan_options(&args.fetch)?;
-    let report = crate::pipeline::dry_run::dry_run(input, &input_options(&args.input_args), &args.db, &plan)
-        .context("the dry run could not complete")?;
+    let settings = schedule_settings(&args.fetch)?;
+    let report = crate::pipeline::dry_run::dry_run(
+        input,
+        &input_options(&args.input_args),
+        &args.db,
+        &plan,
+        &settings,
+        crate::clock::Clock::system(),
+    )
+    .context("the dry run could not complete")?;
     println!("Dry run over {} (no call made, nothing written):", args.input);
     print!("{}", report.render());
     Ok(exit::OK)
@@ -65,15 +74,22 @@ fn input_options(args: &InputArgs) -> InputOptions {
     }
 }
 
+/// When to ask again, from the flags (shared by a run and a dry run).
+pub fn schedule_settings(fetch: &FetchArgs) -> anyhow::Result<Settings> {
+    let seconds = |d: std::time::Duration, flag: &str| {
+        i64::try_from(d.as_secs()).map_err(|_| Exit::new(exit::USAGE, format!("{flag} is too large")))
+    };
+    Ok(Settings {
+        refresh_after_seconds: fetch.refresh_after.map(|d| seconds(d, "--refresh-after")).transpose()?,
+        max_staleness_seconds: seconds(fetch.max_staleness, "--max-staleness")?.max(86_400),
+        expected_date_column: fetch.expected_date_column.clone(),
+    })
+}
+
 /// What to fetch, from the flags (shared by a run and a dry run).
-fn plan_options(fetch: &FetchArgs) -> anyhow::Result<PlanOptions> {
-    let refresh_after = fetch
-        .refresh_after
-        .map(chrono::Duration::from_std)
-        .transpose()
-        .map_err(|_| Exit::new(exit::USAGE, "--refresh-after is too large"))?;
+pub fn plan_options(fetch: &FetchArgs) -> anyhow::Result<PlanOptions> {
     Ok(PlanOptions {
-        refresh_after,
+        refresh_after: schedule_settings(fetch)?.refresh_after(),
         full_refresh: fetch.full_refresh,
         retry_rejected: fetch.retry_rejected,
         years: YearFilter { only: fetch.years.clone(), since: fetch.since },
@@ -127,12 +143,7 @@ pub fn options(
         max_calls: fetch.max_calls,
         daily_limit: fetch.daily_limit,
         min_free_space: fetch.min_free_space,
-        schedule: crate::pipeline::schedule::ScheduleOptions {
-            max_staleness: chrono::Duration::from_std(fetch.max_staleness)
-                .map_err(|_| Exit::new(exit::USAGE, "--max-staleness is too large"))?,
-            ..Default::default()
-        },
-        expected_date_column: fetch.expected_date_column.clone(),
+        schedule: schedule_settings(fetch)?,
         archive: !fetch.no_archive,
         progress,
         park_for: chrono::Duration::from_std(fetch.park_for)

@@ -2,6 +2,8 @@
 //! scripts (`--json`). Read-only: safe while a run is writing.
 
 use crate::cli::StatusArgs;
+use crate::pipeline::dry_run::{render_forecast, FORECAST_WEEKS};
+use crate::pipeline::schedule::{self, Forecast, Settings};
 use crate::store::{self, read};
 use crate::{clock, exit};
 
@@ -19,6 +21,10 @@ struct Status {
     customer_rows: u64,
     /// What answers showed about the query without `year`.
     listing: read::ListingKnowledge,
+    /// The schedule the last run kept, in words.
+    schedule: String,
+    /// Checks due now and per week for the next 12 weeks under it.
+    forecast: Forecast,
 }
 
 pub fn run(args: StatusArgs) -> anyhow::Result<i32> {
@@ -31,7 +37,11 @@ pub fn run(args: StatusArgs) -> anyhow::Result<i32> {
             std::fs::metadata(std::path::PathBuf::from(p)).ok().map(|m| m.len())
         })
         .sum();
-    let today = clock::iso(clock::beijing_day_start(chrono::Utc::now()));
+    let now = chrono::Utc::now();
+    let today = clock::iso(clock::beijing_day_start(now));
+    // The schedule the last run kept; a file from before it, the default's.
+    let settings: Settings =
+        read::last_schedule_settings(&conn)?.and_then(|j| serde_json::from_str(&j).ok()).unwrap_or_default();
     let status = Status {
         db: args.db.display().to_string(),
         file_bytes,
@@ -44,6 +54,9 @@ pub fn run(args: StatusArgs) -> anyhow::Result<i32> {
         calls_by_status: read::all_calls_by_status(&conn)?,
         customer_rows: read::customer_rows_total(&conn)?,
         listing: read::listing_knowledge(&conn)?,
+        schedule: settings.revisit(&conn, now)?.describe(),
+        // Page counts in the API's page size (the default --page-size).
+        forecast: schedule::forecast(&conn, &settings, 50, now, FORECAST_WEEKS)?,
     };
     if args.json {
         println!("{}", serde_json::to_string_pretty(&status)?);
@@ -120,5 +133,7 @@ fn render(s: &Status) -> String {
             s.listing.contradictions
         ));
     }
+    out.push_str(&format!("\nWhen companies are asked again (as the last run kept it)\n  {}\n", s.schedule));
+    out.push_str(&render_forecast(&s.forecast).replace("forecast   ", "  ").replace("           ", "  "));
     out
 }

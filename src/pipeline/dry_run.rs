@@ -12,6 +12,7 @@ use std::path::Path;
 use super::input::{InputOptions, InputReader, InputSource, Item, Layout};
 use super::listing::{self, Coverage};
 use super::plan::{self, Job, PlanOptions, Skip};
+use super::schedule::{self, Forecast, Settings};
 use super::RunError;
 use crate::store::records::FetchPlan;
 use crate::store::{self, read, StoreError};
@@ -54,7 +55,14 @@ pub struct DryRun {
     pub estimated_calls: u64,
     /// Whether there was any basis for the estimate.
     pub estimate_basis: bool,
+    /// Which schedule decides who is due, in words.
+    pub schedule: String,
+    /// The checks the database's companies are due for in the next weeks.
+    pub forecast: Forecast,
 }
+
+/// How many weeks the dry run and `status` forecast.
+pub const FORECAST_WEEKS: usize = 12;
 
 impl DryRun {
     pub fn render(&self) -> String {
@@ -121,8 +129,21 @@ impl DryRun {
             "total      {} calls at most as far as is known\n",
             self.exact_calls + self.if_changed_calls + self.estimated_calls
         ));
+        out.push_str(&format!("schedule   {}\n", self.schedule));
+        out.push_str(&render_forecast(&self.forecast));
         out
     }
+}
+
+/// The forecast as the dry run and `status` print it.
+pub fn render_forecast(f: &Forecast) -> String {
+    let mut out = format!(
+        "forecast   {} companies of the database due now; checks per week if nothing changes (one call each; \
+         a company found changed adds its pages on top), nightly at this time of day:\n",
+        f.due_now
+    );
+    out.push_str(&f.render("           "));
+    out
 }
 
 /// How many invalid rows the dry run names.
@@ -140,6 +161,8 @@ pub fn dry_run(
     input_options: &InputOptions,
     db: &Path,
     plan_opts: &PlanOptions,
+    settings: &Settings,
+    clock: crate::clock::Clock,
 ) -> Result<DryRun, RunError> {
     let mut reader = InputReader::open(input, input_options)?;
     reader.keep_rows(false);
@@ -150,7 +173,17 @@ pub fn dry_run(
         Some(c) => Basis::read(c, plan_opts.page_size).map_err(StoreError::from)?,
         None => Basis::default(),
     };
+    let now = clock.now();
+    let (schedule, forecast) = match &conn {
+        Some(c) => (
+            settings.revisit(c, now).map_err(StoreError::from)?.describe(),
+            schedule::forecast(c, settings, plan_opts.page_size, now, FORECAST_WEEKS).map_err(StoreError::from)?,
+        ),
+        None => (settings.fresh().describe(), Forecast { due_now: 0, checks_per_week: vec![0; FORECAST_WEEKS] }),
+    };
     let mut out = DryRun {
+        schedule,
+        forecast,
         layout: Some(layout),
         first_keys,
         estimate_basis: basis.new_company.is_some(),
@@ -164,7 +197,6 @@ pub fn dry_run(
     };
     let mut estimated = 0.0f64;
     let mut seen: HashSet<u64> = HashSet::new();
-    let now = chrono::Utc::now();
     let now_iso = crate::clock::iso(now);
     while let Some(item) = reader.next_item() {
         let record = match item {

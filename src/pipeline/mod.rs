@@ -76,10 +76,8 @@ pub struct RunOptions {
     pub daily_limit: Option<u64>,
     /// `--min-free-space`, in bytes.
     pub min_free_space: u64,
-    /// The revisit schedule's knobs (unused with `--refresh-after`).
-    pub schedule: schedule::ScheduleOptions,
-    /// `--expected-date-column`.
-    pub expected_date_column: Option<String>,
+    /// When to ask again (`plan.refresh_after` is its `refresh_after`).
+    pub schedule: schedule::Settings,
     pub archive: bool,
     pub progress: crate::progress::ProgressMode,
     /// How long 110 parks a company (2 h; shorter only in tests).
@@ -158,17 +156,11 @@ pub async fn run(opts: RunOptions, cancel: CancellationToken) -> Result<Summary,
     let (write_tx, write_rx) = mpsc::channel::<WriteMsg>(1024);
     let window = CommitWindow::new(workers_n);
     let scheduling = writer::Scheduling {
-        revisit: schedule::Revisit::load(
-            &store.conn,
-            opts.plan.refresh_after,
-            &opts.schedule,
-            opts.expected_date_column.clone(),
-            now,
-        )
-        .map_err(StoreError::from)?,
+        revisit: opts.schedule.revisit(&store.conn, now).map_err(StoreError::from)?,
         page_size: opts.plan.page_size,
     };
-    tracing::info!(schedule = %scheduling.revisit.describe(), "Revisits.");
+    let schedule = (opts.schedule.clone(), scheduling.revisit.describe());
+    tracing::info!(schedule = %schedule.1, "Revisits.");
     let writer = writer::spawn(store, run_id, write_rx, stats.clone(), stop.clone(), opts.clock, &window, scheduling)
         .map_err(|e| RunError::Internal(e.to_string()))?;
 
@@ -223,5 +215,5 @@ pub async fn run(opts: RunOptions, cancel: CancellationToken) -> Result<Summary,
         }
         Err(e) => return Err(RunError::Store(StoreError::Sql(e))),
     };
-    summary::finish(store, run_id, &clock::iso(now), &stats, &stop, started, opts.clock)
+    summary::finish(store, run_id, &clock::iso(now), &stats, &stop, started, opts.clock, schedule)
 }

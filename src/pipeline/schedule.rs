@@ -90,7 +90,8 @@ pub struct History<'a> {
     pub no_result: bool,
     /// A publication date booked with the exchange, from the input.
     pub booked: Option<NaiveDate>,
-    /// Pages a full fetch of the company takes (the listing, or its years).
+    /// Pages the company's two latest report years take: a change in them
+    /// past page 1 is what only a deep check sees.
     pub pages: u32,
     /// The last deep check, if there was one.
     pub last_deep: Option<DateTime<Utc>>,
@@ -216,7 +217,10 @@ impl Revisit {
                     last_check: parse(&h.last_check_at).unwrap_or(now).max(now),
                     no_result: h.state == CompanyState::NoResult,
                     booked: booked_column.as_deref().and_then(|c| booked_date(h.input_row.as_deref()?, c)),
-                    pages: h.total_records.map_or(1, |t| t.div_ceil(u64::from(page_size.max(1))) as u32),
+                    pages: h
+                        .latest_two_years_rows
+                        .or(h.total_records)
+                        .map_or(1, |t| t.div_ceil(u64::from(page_size.max(1))) as u32),
                     last_deep: parse(&h.deep_checked_at),
                     first_check: first,
                     spread: h
@@ -299,6 +303,153 @@ pub fn booked_date(input_row: &str, column: &str) -> Option<NaiveDate> {
         [ymd] if text.len() == 8 => NaiveDate::from_ymd_opt((ymd / 10_000) as i32, ymd / 100 % 100, ymd % 100),
         _ => None,
     }
+}
+
+/// The schedule a run kept, as its summary records it: what `status` and
+/// the dry run need to forecast with the same rules.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Settings {
+    /// `--refresh-after`, in seconds; `None`: the revisit schedule.
+    pub refresh_after_seconds: Option<i64>,
+    /// `--max-staleness`, in seconds.
+    pub max_staleness_seconds: i64,
+    /// `--expected-date-column`.
+    pub expected_date_column: Option<String>,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            refresh_after_seconds: None,
+            max_staleness_seconds: ScheduleOptions::default().max_staleness.num_seconds(),
+            expected_date_column: None,
+        }
+    }
+}
+
+impl Settings {
+    pub fn refresh_after(&self) -> Option<Duration> {
+        self.refresh_after_seconds.map(Duration::seconds)
+    }
+
+    pub fn options(&self) -> ScheduleOptions {
+        ScheduleOptions { max_staleness: Duration::seconds(self.max_staleness_seconds), ..ScheduleOptions::default() }
+    }
+
+    /// The schedule these settings make before anything is known.
+    pub fn fresh(&self) -> Revisit {
+        match self.refresh_after() {
+            Some(d) => Revisit::Fixed(d),
+            None => Revisit::Adaptive {
+                opts: self.options(),
+                calendar: Calendar::default(),
+                booked_column: self.expected_date_column.clone(),
+            },
+        }
+    }
+
+    /// The schedule these settings make, with what `conn` has seen.
+    pub fn revisit(&self, conn: &rusqlite::Connection, now: DateTime<Utc>) -> rusqlite::Result<Revisit> {
+        Revisit::load(conn, self.refresh_after(), &self.options(), self.expected_date_column.clone(), now)
+    }
+}
+
+/// What the schedule will ask: checks due now, and per week from now.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
+pub struct Forecast {
+    pub due_now: u64,
+    /// Checks (one discovery call each) made by the nightly runs of each of
+    /// the next weeks if nothing changes: week 1 is tonight's run and the six
+    /// after it, each at this time of day. A company found changed adds the
+    /// pages of what changed on top.
+    pub checks_per_week: Vec<u64>,
+}
+
+impl Forecast {
+    /// Add a company: due at `due` (now when `None`), then as the schedule
+    /// says after each check, if nothing changes.
+    pub fn add(
+        &mut self,
+        revisit: &Revisit,
+        mut history: CompanyHistory,
+        due: Option<DateTime<Utc>>,
+        page_size: u32,
+        now: DateTime<Utc>,
+    ) {
+        let days = self.checks_per_week.len() as i64 * 7;
+        let mut due = due.unwrap_or(now);
+        let mut deep = history.next_check_reason.as_deref() == Some(crate::store::write::DEEP_CHECK);
+        loop {
+            // The first nightly run at or after it.
+            let wait = (due - now).num_seconds().max(0);
+            let night = (wait + 86_399) / 86_400;
+            if night >= days {
+                return;
+            }
+            if night == 0 {
+                self.due_now += 1;
+            }
+            self.checks_per_week[(night / 7) as usize] += 1;
+            let run = now + Duration::days(night);
+            history.last_check_at = Some(clock::iso(run));
+            if history.first_check_at.is_none() {
+                history.first_check_at = Some(clock::iso(run));
+            }
+            if deep {
+                history.deep_checked_at = Some(clock::iso(run));
+            }
+            let next = revisit.next(&history, page_size, run);
+            deep = next.reason == Reason::Deep;
+            due = next.at
+                - crate::pipeline::plan::due_tolerance(match revisit {
+                    Revisit::Fixed(d) => *d,
+                    Revisit::Adaptive { .. } => Duration::days(7),
+                });
+        }
+    }
+
+    /// A compact text chart, one line a week.
+    pub fn render(&self, indent: &str) -> String {
+        let max = self.checks_per_week.iter().copied().max().unwrap_or(0).max(1);
+        let mut out = String::new();
+        for (i, n) in self.checks_per_week.iter().enumerate() {
+            let bar = "█".repeat(((*n as f64 / max as f64) * 40.0).round() as usize);
+            out.push_str(&format!("{indent}week {:>2} {:>7}  {bar}\n", i + 1, n));
+        }
+        out
+    }
+}
+
+/// The forecast over `weeks` weeks of every done or no_result company of the database.
+pub fn forecast(
+    conn: &rusqlite::Connection,
+    settings: &Settings,
+    page_size: u32,
+    now: DateTime<Utc>,
+    weeks: usize,
+) -> rusqlite::Result<Forecast> {
+    let revisit = settings.revisit(conn, now)?;
+    let plan = crate::pipeline::plan::PlanOptions {
+        refresh_after: settings.refresh_after(),
+        full_refresh: false,
+        retry_rejected: false,
+        years: Default::default(),
+        page_size,
+    };
+    let mut f = Forecast { due_now: 0, checks_per_week: vec![0; weeks] };
+    crate::store::read::each_history(conn, |h| {
+        let snapshot = crate::store::records::CompanySnapshot {
+            state: h.state,
+            fetched_at: h.fetched_at.clone(),
+            next_check_at: h.next_check_at.clone(),
+            next_check_reason: h.next_check_reason.clone(),
+            ..Default::default()
+        };
+        let due = crate::pipeline::plan::due_at(&snapshot, &plan);
+        f.add(&revisit, h, due, page_size, now);
+        Ok(())
+    })?;
+    Ok(f)
 }
 
 /// How long after a deadline a period is still looked for.

@@ -32,6 +32,10 @@ pub struct Summary {
     pub calls_per_sec: f64,
     pub next_parked_retry: Option<String>,
     pub listing: ListingSummary,
+    /// Which schedule decided who was due, in words.
+    pub schedule: String,
+    /// The same, as `status` and the dry run read it back.
+    pub schedule_settings: super::schedule::Settings,
 }
 
 /// What the run knew and did about the all-years listing.
@@ -81,10 +85,8 @@ impl Summary {
             self.input_rows, self.duplicates, self.blank_rows, self.bad_rows
         ));
         out.push_str(&format!("  companies  {}\n", if states.is_empty() { "none".into() } else { states.join(", ") }));
-        out.push_str(&format!(
-            "  fresh      {} skipped at no cost (fetched within --refresh-after)\n",
-            self.skipped_fresh
-        ));
+        out.push_str(&format!("  fresh      {} not due, skipped at no cost\n", self.skipped_fresh));
+        out.push_str(&format!("  schedule   {}\n", self.schedule));
         out.push_str(&format!(
             "  calls      {} in {:.1}s ({:.1}/s){}\n",
             self.calls,
@@ -158,6 +160,7 @@ pub(super) fn finish(
     stop: &Stop,
     started: Instant,
     clock: clock::Clock,
+    (schedule_settings, schedule): (super::schedule::Settings, String),
 ) -> Result<Summary, RunError> {
     let conn = &store.conn;
     let by_state = read::companies_by_state(conn, run_id).map_err(StoreError::from)?;
@@ -206,6 +209,8 @@ pub(super) fn finish(
         calls_per_sec: calls as f64 / elapsed.as_secs_f64(),
         next_parked_retry: next_parked,
         listing,
+        schedule,
+        schedule_settings,
     };
     match &reason {
         Some(r) => {

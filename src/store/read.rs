@@ -496,7 +496,10 @@ pub fn company_history(conn: &Connection, search_key: &str) -> rusqlite::Result<
         .prepare_cached(
             "SELECT company_id, state, deep_checked_at, total_records, input_row,
                     (SELECT MAX(checked_at) FROM company_checks ch WHERE ch.company_id = co.company_id),
-                    (SELECT MIN(checked_at) FROM company_checks ch WHERE ch.company_id = co.company_id)
+                    (SELECT MIN(checked_at) FROM company_checks ch WHERE ch.company_id = co.company_id),
+                    fetched_at, next_check_at, next_check_reason,
+                    (SELECT SUM(total_records) FROM (SELECT total_records FROM company_years y
+                         WHERE y.search_key = co.search_key ORDER BY y.year DESC LIMIT 2))
              FROM companies co WHERE search_key = ?1",
         )?
         .query_row([search_key], |r| {
@@ -512,6 +515,10 @@ pub fn company_history(conn: &Connection, search_key: &str) -> rusqlite::Result<
                     input_row: r.get(4)?,
                     last_check_at: r.get(5)?,
                     first_check_at: r.get(6)?,
+                    fetched_at: r.get(7)?,
+                    next_check_at: r.get(8)?,
+                    next_check_reason: r.get(9)?,
+                    latest_two_years_rows: r.get::<_, Option<i64>>(10)?.map(|v| v.max(0) as u64),
                 },
             ))
         })
@@ -546,17 +553,27 @@ pub fn observed_periods(conn: &Connection, since: &str, max_gap_days: i64) -> ru
 /// Every done or no_result company's history, one at a time (the forecast).
 pub fn each_history(
     conn: &Connection,
-    mut each: impl FnMut(CompanyHistory, Option<String>) -> rusqlite::Result<()>,
+    mut each: impl FnMut(CompanyHistory) -> rusqlite::Result<()>,
 ) -> rusqlite::Result<()> {
-    let mut stmt = conn.prepare(
-        "SELECT search_key, next_check_at FROM companies WHERE state IN ('done', 'no_result') ORDER BY company_id",
-    )?;
-    let keys = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, Option<String>>(1)?)))?;
+    let mut stmt =
+        conn.prepare("SELECT search_key FROM companies WHERE state IN ('done', 'no_result') ORDER BY company_id")?;
+    let keys = stmt.query_map([], |r| r.get::<_, String>(0))?;
     for key in keys {
-        let (key, next) = key?;
-        if let Some(h) = company_history(conn, &key)? {
-            each(h, next)?;
+        if let Some(h) = company_history(conn, &key?)? {
+            each(h)?;
         }
     }
     Ok(())
+}
+
+/// The schedule settings the last run that recorded them kept (JSON).
+pub fn last_schedule_settings(conn: &Connection) -> rusqlite::Result<Option<String>> {
+    conn.query_row(
+        "SELECT json_extract(summary, '$.schedule_settings') FROM runs
+         WHERE json_extract(summary, '$.schedule_settings') IS NOT NULL ORDER BY run_id DESC LIMIT 1",
+        [],
+        |r| r.get::<_, Option<String>>(0),
+    )
+    .optional()
+    .map(Option::flatten)
 }

@@ -339,8 +339,13 @@ pub struct CompanyHistory {
     pub deep_checked_at: Option<String>,
     /// The last discovery's TotalRecords.
     pub total_records: Option<u64>,
+    /// The rows of its two latest report years, when their checkpoints say.
+    pub latest_two_years_rows: Option<u64>,
     /// The input row's columns (JSON), for a booked date.
     pub input_row: Option<String>,
+    pub fetched_at: Option<String>,
+    pub next_check_at: Option<String>,
+    pub next_check_reason: Option<String>,
 }
 
 /// A row of the input, after validation, ready to register.
