@@ -152,6 +152,7 @@ impl ListingSummary {
     }
 }
 
+#[allow(clippy::too_many_arguments)]
 pub(super) fn finish(
     store: store::WriteStore,
     run_id: i64,
