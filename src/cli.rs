@@ -314,6 +314,13 @@ pub struct MockServerArgs {
     /// annual-report disclosures).
     #[arg(long, value_enum, default_value_t = SimProfile::Paging)]
     pub profile: SimProfile,
+    /// Publish each report period on a calendar (annual reports by 30 April, half-year ones by 31 August, a
+    /// vendor delay, rare corrections) and answer as of the system clock.
+    #[arg(long)]
+    pub timeline: bool,
+    /// With the timeline, answer as of this moment instead (2026-04-25 or an RFC 3339 time); implies --timeline.
+    #[arg(long, value_name = "WHEN")]
+    pub as_of: Option<String>,
 }
 
 /// `mock-server --listing`.

@@ -5,7 +5,7 @@ use std::time::Duration;
 use super::Exit;
 use crate::cli::{parse_range, MockServerArgs, SimListing, SimProfile};
 use crate::exit;
-use crate::simulator::{Faults, Listing, Profile, SimConfig, Simulator};
+use crate::simulator::{Faults, Listing, Profile, SimConfig, Simulator, Timeline};
 
 pub async fn run(args: MockServerArgs) -> anyhow::Result<i32> {
     let usage = |m: String| Exit::new(exit::USAGE, m);
@@ -57,6 +57,13 @@ pub async fn run(args: MockServerArgs) -> anyhow::Result<i32> {
             SimProfile::Paging => Profile::Paging,
             SimProfile::Annual => Profile::Annual,
         },
+        timeline: match (&args.as_of, args.timeline) {
+            (Some(when), _) => {
+                Some(Timeline { as_of: Some(parse_as_of(when)?), random_corrections: true, corrections: vec![] })
+            }
+            (None, true) => Some(Timeline { as_of: None, random_corrections: true, corrections: vec![] }),
+            (None, false) => None,
+        },
         keep_arrivals: false,
         ..SimConfig::default()
     };
@@ -75,4 +82,14 @@ pub async fn run(args: MockServerArgs) -> anyhow::Result<i32> {
     );
     sim.stop().await;
     Ok(exit::OK)
+}
+
+/// `--as-of`: a day (its start, UTC) or an RFC 3339 moment.
+fn parse_as_of(when: &str) -> Result<chrono::DateTime<chrono::Utc>, Exit> {
+    if let Ok(t) = chrono::DateTime::parse_from_rfc3339(when) {
+        return Ok(t.with_timezone(&chrono::Utc));
+    }
+    chrono::NaiveDate::parse_from_str(when, "%Y-%m-%d")
+        .map(|d| d.and_hms_opt(0, 0, 0).unwrap_or_default().and_utc())
+        .map_err(|_| Exit::new(exit::USAGE, format!("--as-of {when:?}: give a day (2026-04-25) or an RFC 3339 time")))
 }

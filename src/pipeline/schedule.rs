@@ -522,12 +522,10 @@ fn window(h: &History<'_>, cal: &Calendar, season: Season, year: i32) -> Vec<(Na
     let label = season.label(year);
     let deadline = season.deadline(year);
     let around = |centre: NaiveDate, reason: fn(String) -> Reason| -> Vec<(NaiveDate, Reason)> {
-        // Nightly from four days before to three after (a company's date moves
-        // by a few days from one year to the next), then thinning.
-        [-4, -3, -2, -1, 0, 1, 2, 3, 5, 8]
-            .iter()
-            .map(|d| (centre + Duration::days(*d), reason(label.clone())))
-            .collect()
+        // Nightly from the day before to two days after, every other day on
+        // the flanks (a company's date moves by a few days from one year to
+        // the next), then thinning.
+        [-5, -3, -1, 0, 1, 2, 4, 6, 9].iter().map(|d| (centre + Duration::days(*d), reason(label.clone()))).collect()
     };
     if let Some(booked) = h.booked.filter(|b| (*b - deadline).num_days().abs() <= 120) {
         return around(booked, Reason::Booked);
@@ -541,10 +539,33 @@ fn window(h: &History<'_>, cal: &Calendar, season: Season, year: i32) -> Vec<(Na
             (s_season == season && s_year < year).then_some((s_year, s.appeared()?))
         })
         .max_by_key(|(y, _)| *y);
-    if let Some((seen_year, at)) = own {
+    let a_year_on = |at: DateTime<Utc>, seen_year: i32| {
         let date = beijing_date(at);
-        let shifted = date.with_year(date.year() + (year - seen_year)).unwrap_or(date);
-        return around(shifted, Reason::Usual);
+        date.with_year(date.year() + (year - seen_year)).unwrap_or(date)
+    };
+    if let Some((seen_year, at)) = own {
+        return around(a_year_on(at, seen_year), Reason::Usual);
+    }
+    // Seen appearing, but between two checks far apart: every third day over
+    // that gap a year on (a report that came out in January, before the
+    // season, is looked for in January).
+    let gap = h
+        .sightings
+        .iter()
+        .filter_map(|s| {
+            let (s_season, s_year) = Season::of(&s.period)?;
+            (s_season == season && s_year < year).then_some((s_year, s.not_before?, s.first_seen))
+        })
+        .max_by_key(|(y, _, _)| *y);
+    if let Some((seen_year, before, seen)) = gap {
+        let (from, to) = (a_year_on(before, seen_year), a_year_on(seen, seen_year));
+        let mut days = Vec::new();
+        let mut day = from + Duration::days(1);
+        while day <= to + Duration::days(1) {
+            days.push((day, Reason::Usual(label.clone())));
+            day += Duration::days(3);
+        }
+        return days;
     }
     // Across companies, from the learned spread; else the statutory calendar.
     let (from, dense) = match (cal.quantile(season, 0.1), cal.quantile(season, 0.5)) {

@@ -39,6 +39,7 @@ fn spread(mut v: Vec<f64>) -> String {
 #[derive(Default)]
 struct Year {
     calls: u64,
+    checks: u64,
     annual: Vec<f64>,
     half: Vec<f64>,
     corrections: Vec<f64>,
@@ -183,6 +184,7 @@ impl Bench {
             for row in stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))? {
                 let (k, at) = row?;
                 let Some(t) = clock::parse_iso(&at) else { continue };
+                years.entry(year_of(t)).or_default().checks += 1;
                 if let Some((lk, lt)) = &last {
                     if *lk == k {
                         let y = years.entry(year_of(t)).or_default();
@@ -215,8 +217,9 @@ impl Bench {
                     format!("revisit: {name}, {year} ({n} companies, annual profile, timeline, nightly at 01:15)"),
                     target,
                     format!(
-                        "{per:.1} calls/company-year after the first fetch; annual reports {}; half-year {}; \
+                        "{per:.1} calls/company-year after the first fetch ({:.1} checks); annual reports {}; half-year {}; \
                          corrections {}; missed {} (not yet due {}); longest unchecked {:.1} d",
+                        y.checks as f64 / n as f64 - if second { 0.0 } else { 1.0 },
                         spread(y.annual.clone()),
                         spread(y.half.clone()),
                         spread(y.corrections.clone()),
