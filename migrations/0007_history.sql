@@ -23,7 +23,10 @@ CREATE TABLE company_checks (
     company_id INTEGER NOT NULL,
     checked_at TEXT NOT NULL,
     run_id INTEGER,
-    outcome TEXT NOT NULL
+    outcome TEXT NOT NULL,
+    -- Why the check was due: the schedule's reason ('usual date of 2025',
+    -- 'staleness bound', '--refresh-after 7d', …); NULL for a first fetch.
+    reason TEXT
 );
 CREATE INDEX company_checks_by_company ON company_checks (company_id, checked_at);
 

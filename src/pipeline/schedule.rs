@@ -453,7 +453,7 @@ pub fn forecast(
 }
 
 /// How long after a deadline a period is still looked for.
-const TAIL: [i64; 4] = [3, 7, 14, 30];
+const TAIL: [i64; 3] = [3, 10, 30];
 
 /// The next check of a company after `now` (the end of its last check).
 pub fn next_check(h: &History<'_>, cal: &Calendar, opts: &ScheduleOptions, now: DateTime<Utc>) -> NextCheck {
@@ -477,22 +477,31 @@ pub fn next_check(h: &History<'_>, cal: &Calendar, opts: &ScheduleOptions, now: 
         };
         consider(due.max(now + Duration::minutes(1)), Reason::Deep);
     }
-    let discloses_half = h.sightings.iter().any(|s| matches!(Season::of(&s.period), Some((Season::HalfYear, _))));
     for season in [Season::Annual, Season::HalfYear] {
         let year = expected_year(h.sightings, season, now);
         let label = season.label(year);
         let deadline = season.deadline(year);
+        // A company is watched densely for the half-year report when it
+        // disclosed customers in the one before, lightly when it did in an
+        // earlier year only (many do so in some years), not at all otherwise.
+        let half = |y: Option<i32>| {
+            h.sightings.iter().any(|s| {
+                Season::of(&s.period).is_some_and(|(k, sy)| k == Season::HalfYear && y.is_none_or(|y| y == sy))
+            })
+        };
+        let watched = !h.no_result && (season == Season::Annual || half(None));
+        let light = season == Season::HalfYear && !half(Some(year - 1));
         for days in TAIL {
             consider(day_start(deadline + Duration::days(days)), Reason::Late(label.clone()));
-            if h.no_result || (season == Season::HalfYear && !discloses_half) {
+            if !watched {
                 // One look after the deadline is enough for what the company does not do.
                 break;
             }
         }
-        if h.no_result || (season == Season::HalfYear && !discloses_half) {
+        if !watched {
             continue;
         }
-        for (day, reason) in window(h, cal, season, year) {
+        for (day, reason) in window(h, cal, season, year, light) {
             consider(day_start(day), reason);
         }
     }
@@ -518,14 +527,24 @@ fn expected_year(sightings: &[Sighting], season: Season, now: DateTime<Utc>) -> 
 }
 
 /// The days to check around the expected date of `season`'s report of `year`.
-fn window(h: &History<'_>, cal: &Calendar, season: Season, year: i32) -> Vec<(NaiveDate, Reason)> {
+/// `light`: a third of the looks, for a report the company published in
+/// some years only.
+fn window(h: &History<'_>, cal: &Calendar, season: Season, year: i32, light: bool) -> Vec<(NaiveDate, Reason)> {
+    let days = window_days(h, cal, season, year);
+    if !light {
+        return days;
+    }
+    days.into_iter().skip(1).step_by(3).collect()
+}
+
+fn window_days(h: &History<'_>, cal: &Calendar, season: Season, year: i32) -> Vec<(NaiveDate, Reason)> {
     let label = season.label(year);
     let deadline = season.deadline(year);
     let around = |centre: NaiveDate, reason: fn(String) -> Reason| -> Vec<(NaiveDate, Reason)> {
-        // Nightly from the day before to two days after, every other day on
+        // Nightly from the night before to two after, every other night on
         // the flanks (a company's date moves by a few days from one year to
         // the next), then thinning.
-        [-5, -3, -1, 0, 1, 2, 4, 6, 9].iter().map(|d| (centre + Duration::days(*d), reason(label.clone()))).collect()
+        [-3, -1, 0, 1, 2, 4, 7].iter().map(|d| (centre + Duration::days(*d), reason(label.clone()))).collect()
     };
     if let Some(booked) = h.booked.filter(|b| (*b - deadline).num_days().abs() <= 120) {
         return around(booked, Reason::Booked);
@@ -536,7 +555,8 @@ fn window(h: &History<'_>, cal: &Calendar, season: Season, year: i32) -> Vec<(Na
         .iter()
         .filter_map(|s| {
             let (s_season, s_year) = Season::of(&s.period)?;
-            (s_season == season && s_year < year).then_some((s_year, s.appeared()?))
+            // A precise sighting: the night a year on is the one that finds it.
+            (s_season == season && s_year < year).then_some((s_year, s.appeared().map(|_| s.first_seen)?))
         })
         .max_by_key(|(y, _)| *y);
     let a_year_on = |at: DateTime<Utc>, seen_year: i32| {

@@ -300,8 +300,11 @@ fn record_check(tx: &Transaction<'_>, run_id: i64, co: i64, state: CompanyState,
             "unchanged"
         }
     };
-    tx.prepare_cached("INSERT INTO company_checks (company_id, checked_at, run_id, outcome) VALUES (?1, ?2, ?3, ?4)")?
-        .execute(params![co, now, run_id, outcome])?;
+    tx.prepare_cached(
+        "INSERT INTO company_checks (company_id, checked_at, run_id, outcome, reason)
+         SELECT ?1, ?2, ?3, ?4, next_check_reason FROM companies WHERE company_id = ?1",
+    )?
+    .execute(params![co, now, run_id, outcome])?;
     // The check the schedule asked for as a deep one re-paged the company.
     tx.prepare_cached("UPDATE companies SET deep_checked_at = ?2 WHERE company_id = ?1 AND next_check_reason = ?3")?
         .execute(params![co, now, DEEP_CHECK])?;

@@ -193,6 +193,21 @@ impl Bench {
                 }
                 last = Some((k, t));
             }
+            // Why the checks of the last year were due.
+            let mut why: Vec<(String, i64)> = conn
+                .prepare(
+                    "SELECT CASE WHEN reason LIKE 'usual%' THEN 'usual date' WHEN reason LIKE 'season%' THEN 'season'
+                                 WHEN reason LIKE 'after the deadline%' THEN 'after the deadline'
+                                 WHEN reason LIKE 'booked%' THEN 'booked' ELSE COALESCE(reason, 'first fetch') END,
+                            COUNT(*)
+                     FROM company_checks WHERE checked_at >= ?1 GROUP BY 1 ORDER BY 2 DESC",
+                )?
+                .query_map([clock::iso(night(NaiveDate::from_ymd_opt(until.year(), 1, 1).unwrap_or(until)))], |r| {
+                    Ok((r.get(0)?, r.get(1)?))
+                })?
+                .collect::<rusqlite::Result<_>>()?;
+            why.iter_mut().for_each(|(_, c)| *c = (*c as f64 / n as f64 * 10.0).round() as i64);
+            let why: Vec<String> = why.iter().map(|(r, c)| format!("{r} {:.1}", *c as f64 / 10.0)).collect();
             for (year, y) in &years {
                 let per = y.calls as f64 / n as f64;
                 let second = *year > from.year();
@@ -217,9 +232,10 @@ impl Bench {
                     format!("revisit: {name}, {year} ({n} companies, annual profile, timeline, nightly at 01:15)"),
                     target,
                     format!(
-                        "{per:.1} calls/company-year after the first fetch ({:.1} checks); annual reports {}; half-year {}; \
+                        "{per:.1} calls/company-year after the first fetch ({:.1} checks{}); annual reports {}; half-year {}; \
                          corrections {}; missed {} (not yet due {}); longest unchecked {:.1} d",
                         y.checks as f64 / n as f64 - if second { 0.0 } else { 1.0 },
+                        if *year == until.year() { format!(": {}", why.join(", ")) } else { String::new() },
                         spread(y.annual.clone()),
                         spread(y.half.clone()),
                         spread(y.corrections.clone()),
