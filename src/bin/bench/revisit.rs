@@ -232,7 +232,8 @@ impl Bench {
                     format!("revisit: {name}, {year} ({n} companies, annual profile, timeline, nightly at 01:15)"),
                     target,
                     format!(
-                        "{per:.1} calls/company-year after the first fetch ({:.1} checks{}); annual reports {}; half-year {}; \
+                        "{per:.1} calls/company-year after the first fetch ({:.1} checks{}); all reports {mean:.1} / \
+                         {p90:.1} d mean / p90; annual reports {}; half-year {}; \
                          corrections {}; missed {} (not yet due {}); longest unchecked {:.1} d",
                         y.checks as f64 / n as f64 - if second { 0.0 } else { 1.0 },
                         if *year == until.year() { format!(": {}", why.join(", ")) } else { String::new() },
