@@ -8,7 +8,7 @@
 //! ## Layout
 //!
 //! ```text
-//!  CSV ─▶ pipeline::feed ─▶ pipeline::dispatch ─▶ pipeline::worker + pages + call ─▶ pipeline::writer ─▶ SQLite
+//!  list ─▶ pipeline::feed ─▶ pipeline::dispatch ─▶ pipeline::worker + pages + call ─▶ pipeline::writer ─▶ SQLite
 //!         input thread      one task, JoinSet     one task per company, rate-limited    one thread
 //! ```
 //!
@@ -17,9 +17,9 @@
 //!   `status`, `export` (with `xlsx`, the workbook writer), `rebuild`.
 //! * [`qcc`] — the upstream API: signing, wire types, status-code table, client.
 //! * [`pipeline`] — the stages (`feed`, `dispatch`, `worker`, `pages`, `call`,
-//!   `writer`) and what they decide with (`plan`, `listing`, `flow`, `budget`,
-//!   `parking`, `shutdown`), the counters (`stats`), the end (`summary`), and
-//!   `dry_run`.
+//!   `writer`) and what they decide with (`input` with its `sniff` and `sheet`,
+//!   `plan`, `schedule`, `listing`, `flow`, `budget`, `parking`, `shutdown`),
+//!   the counters (`stats`), the end (`summary`), and `dry_run`.
 //! * [`store`] — open + migrate + every SQL statement; nothing else touches SQL.
 //! * [`simulator`] — the built-in QCC stand-in (config, data generator, axum server).
 //! * [`progress`] — terminal bar vs. plain log lines.
@@ -41,7 +41,9 @@
 //! | replacing a year's or a listing's rows | `src/store/customers.rs` (`src/store/write.rs` decides when) |
 //! | the all-years listing plan (learning, deciding, contradictions) | `src/pipeline/listing.rs`, paged in `src/pipeline/pages.rs` |
 //! | 110 parking | `src/pipeline/parking.rs` |
-//! | refresh policy (`--refresh-after`, latest year, unchanged) | `src/pipeline/plan.rs`, with `listing.rs` for the unchanged and cheaper-refresh rules |
+//! | what an input file is (workbook, separator, encoding, refused) | `src/pipeline/input/sniff.rs`, workbooks read in `src/pipeline/input/sheet.rs` |
+//! | when a company is asked again (revisit schedule, forecast) | `src/pipeline/schedule.rs` (computed in `src/pipeline/writer.rs` after each check; `plan.rs` skips until then) |
+//! | what a refresh fetches (latest year, deep check, unchanged) | `src/pipeline/plan.rs`, with `listing.rs` for the unchanged and cheaper-refresh rules |
 //! | daily limit and `--max-calls` | `src/pipeline/budget.rs` |
 //! | commit window and group commit | `src/pipeline/writer.rs` (`CommitWindow`, `GROUP_COMMIT`) |
 //! | pages of a company side by side (no slow tail) | `src/pipeline/pages.rs` (`Occupancy`, `Lanes`) |

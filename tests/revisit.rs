@@ -113,6 +113,12 @@ fn heavy_key() -> String {
 
 static OUTCOME: OnceCell<Outcome> = OnceCell::const_new();
 
+/// A simulator of annual-report-shaped companies on `timeline`.
+async fn timeline_harness(timeline: Timeline) -> Harness {
+    Harness::new(SimConfig { seed: SEED, profile: Profile::Annual, timeline: Some(timeline), ..SimConfig::default() })
+        .await
+}
+
 /// One simulation shared by the tests below: 20 companies first fetched on
 /// 1 March 2025, then every night to 31 May 2026; an October correction on
 /// page 1 of one company and a June correction on page 6 of a heavy one.
@@ -135,13 +141,7 @@ async fn outcome() -> &'static Outcome {
                 Correction { search_key: heavy, year: "2024".into(), index: deep_index, at: night(date("2025-06-20")) },
             ];
             let timeline = Timeline { as_of: None, random_corrections: false, corrections: corrections.clone() };
-            let h = Harness::new(SimConfig {
-                seed: SEED,
-                profile: Profile::Annual,
-                timeline: Some(timeline),
-                ..SimConfig::default()
-            })
-            .await;
+            let h = timeline_harness(timeline).await;
             h.write_keys(&keys);
             let mut stored: Vec<(Correction, Option<NaiveDate>)> = corrections.into_iter().map(|c| (c, None)).collect();
             nights(&h, &fast_fetch(), date("2025-03-01"), date("2026-05-31"), |day| {
@@ -242,13 +242,7 @@ async fn a_correction_on_page_6_of_a_large_company_is_stored_by_its_deep_check()
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn booked_dates_from_the_input_column_centre_the_window() {
     let keys = company_keys(6, "预约");
-    let h = Harness::new(SimConfig {
-        seed: SEED,
-        profile: Profile::Annual,
-        timeline: Some(Timeline::default()),
-        ..SimConfig::default()
-    })
-    .await;
+    let h = timeline_harness(Timeline::default()).await;
     // Booked with the exchange: the day each 2025 annual report comes out.
     let mut text = String::from("企业名称,预约披露日期\n");
     for k in &keys {
@@ -275,13 +269,7 @@ async fn booked_dates_from_the_input_column_centre_the_window() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn refresh_after_7d_keeps_todays_behaviour_otherwise() {
     let keys = company_keys(4, "固定");
-    let h = Harness::new(SimConfig {
-        seed: SEED,
-        profile: Profile::Annual,
-        timeline: Some(Timeline::default()),
-        ..SimConfig::default()
-    })
-    .await;
+    let h = timeline_harness(Timeline::default()).await;
     h.write_keys(&keys);
     let mut fetch = fast_fetch();
     fetch.refresh_after = Some(std::time::Duration::from_secs(7 * 86_400));
@@ -300,13 +288,7 @@ async fn refresh_after_7d_keeps_todays_behaviour_otherwise() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_dry_runs_forecast_for_the_next_week_equals_the_checks_the_next_seven_nights_make() {
     let keys = company_keys(16, "预测");
-    let h = Harness::new(SimConfig {
-        seed: SEED,
-        profile: Profile::Annual,
-        timeline: Some(Timeline::default()),
-        ..SimConfig::default()
-    })
-    .await;
+    let h = timeline_harness(Timeline::default()).await;
     h.write_keys(&keys);
     let fetch = fast_fetch();
     nights(&h, &fetch, date("2026-01-05"), date("2026-03-31"), |_| {}).await;

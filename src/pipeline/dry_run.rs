@@ -35,7 +35,7 @@ pub struct DryRun {
     pub new: u64,
     /// Known, and due (refresh, resume, deferred, parked whose wait is over).
     pub due: u64,
-    /// Known and fetched within `--refresh-after`.
+    /// Known and not due yet (before its next check, or within `--refresh-after`).
     pub fresh: u64,
     /// Known and rejected before (not asked again without `--retry-rejected`).
     pub rejected: u64,
