@@ -110,7 +110,11 @@ pub struct RebuildArgs {
     the query without year lists every year (and TotalRecords ≤ 5,000), else \
     1 + Σ_years max(1, min(100, ceil(rows_in_year / 50))). It learns this from answers (a whole listing carrying \
     every year of its YearList), never assumes it; `status` shows the evidence. A refresh of an unchanged company \
-    costs its one discovery call.")]
+    costs its one discovery call.\n\n\
+    When: by default the revisit schedule asks a company again around the dates its next annual (by 30 April) or \
+    half-year report (by 31 August) is expected, learned from what the database has seen, and never more than \
+    --max-staleness apart; --refresh-after D asks every company D after its last fetch instead. `status` and \
+    --dry-run show who is due and forecast the checks per week.")]
 pub struct RunArgs {
     /// The company list: an .xlsx/.xlsm/.xlsb/.xls/.ods workbook, or comma-, tab-, ;- or |-separated text (- for stdin).
     #[arg(long, value_name = "FILE")]
