@@ -235,7 +235,7 @@ impl InputReader {
                     column_number: 0,
                 };
                 let mut rows = Rows::Sheet(sheet);
-                let headers = if opts.no_header { Vec::new() } else { rows.header_row()? };
+                let headers = if opts.no_header { Vec::new() } else { rows.header_row(&label)? };
                 (rows, headers, None, layout)
             }
             Kind::Text => {
@@ -271,7 +271,7 @@ impl InputReader {
                     csv: csv_reader(head, raw, encoding, forced.is_some(), separator),
                     record: csv::StringRecord::new(),
                 };
-                let headers = if opts.no_header { Vec::new() } else { rows.header_row()? };
+                let headers = if opts.no_header { Vec::new() } else { rows.header_row(&label)? };
                 let layout = Layout {
                     format: "CSV text".to_string(),
                     sheet: None,
@@ -446,7 +446,7 @@ impl InputReader {
 
 impl Rows {
     /// The header row's cells, trimmed.
-    fn header_row(&mut self) -> Result<Vec<String>, InputError> {
+    fn header_row(&mut self, label: &str) -> Result<Vec<String>, InputError> {
         let cells: Vec<String> = match self {
             Rows::Csv { csv, record } => {
                 if !csv.read_record(record).map_err(InputError::Header)? {
@@ -456,7 +456,12 @@ impl Rows {
             }
             Rows::Sheet(sheet) => match sheet.next_row() {
                 Some(Ok(row)) => row.cells.iter().map(Cell::text).collect(),
-                Some(Err(message)) => return Err(InputError::Workbook { path: sheet.sheet.clone(), message }),
+                Some(Err(message)) => {
+                    return Err(InputError::Workbook {
+                        path: label.to_string(),
+                        message: format!("sheet {:?}: {message}", sheet.sheet),
+                    })
+                }
                 None => return Err(InputError::Empty),
             },
         };

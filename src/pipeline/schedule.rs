@@ -366,23 +366,29 @@ pub struct Forecast {
 }
 
 impl Forecast {
-    /// Add a company: due at `due` (now when `None`), then as the schedule
-    /// says after each check, if nothing changes.
+    /// Add a company: due when `plan` says (its stored next check, or
+    /// `--refresh-after` after its last fetch), then as the schedule says
+    /// after each check, if nothing changes.
     pub fn add(
         &mut self,
         revisit: &Revisit,
+        plan: &crate::pipeline::plan::PlanOptions,
         mut history: CompanyHistory,
-        due: Option<DateTime<Utc>>,
-        page_size: u32,
         now: DateTime<Utc>,
     ) {
         let days = self.checks_per_week.len() as i64 * 7;
-        let mut due = due.unwrap_or(now);
-        let mut deep = history.next_check_reason.as_deref() == Some(crate::store::write::DEEP_CHECK);
         loop {
+            // Due by the same rule a run applies, an hour early included.
+            let snapshot = crate::store::records::CompanySnapshot {
+                state: history.state,
+                fetched_at: history.fetched_at.clone(),
+                next_check_at: history.next_check_at.clone(),
+                next_check_reason: history.next_check_reason.clone(),
+                ..Default::default()
+            };
+            let due = crate::pipeline::plan::due_at(&snapshot, plan).unwrap_or(now);
             // The first nightly run at or after it.
-            let wait = (due - now).num_seconds().max(0);
-            let night = (wait + 86_399) / 86_400;
+            let night = ((due - now).num_seconds().max(0) + 86_399) / 86_400;
             if night >= days {
                 return;
             }
@@ -390,21 +396,16 @@ impl Forecast {
                 self.due_now += 1;
             }
             self.checks_per_week[(night / 7) as usize] += 1;
-            let run = now + Duration::days(night);
-            history.last_check_at = Some(clock::iso(run));
-            if history.first_check_at.is_none() {
-                history.first_check_at = Some(clock::iso(run));
+            let run = clock::iso(now + Duration::days(night));
+            if history.next_check_reason.as_deref() == Some(crate::store::write::DEEP_CHECK) {
+                history.deep_checked_at = Some(run.clone());
             }
-            if deep {
-                history.deep_checked_at = Some(clock::iso(run));
-            }
-            let next = revisit.next(&history, page_size, run);
-            deep = next.reason == Reason::Deep;
-            due = next.at
-                - crate::pipeline::plan::due_tolerance(match revisit {
-                    Revisit::Fixed(d) => *d,
-                    Revisit::Adaptive { .. } => Duration::days(7),
-                });
+            history.first_check_at.get_or_insert_with(|| run.clone());
+            history.last_check_at = Some(run.clone());
+            history.fetched_at = Some(run.clone());
+            let next = revisit.next(&history, plan.page_size, now + Duration::days(night));
+            history.next_check_at = Some(clock::iso(next.at));
+            history.next_check_reason = Some(next.reason.to_string());
         }
     }
 
@@ -438,15 +439,7 @@ pub fn forecast(
     };
     let mut f = Forecast { due_now: 0, checks_per_week: vec![0; weeks] };
     crate::store::read::each_history(conn, |h| {
-        let snapshot = crate::store::records::CompanySnapshot {
-            state: h.state,
-            fetched_at: h.fetched_at.clone(),
-            next_check_at: h.next_check_at.clone(),
-            next_check_reason: h.next_check_reason.clone(),
-            ..Default::default()
-        };
-        let due = crate::pipeline::plan::due_at(&snapshot, &plan);
-        f.add(&revisit, h, due, page_size, now);
+        f.add(&revisit, &plan, h, now);
         Ok(())
     })?;
     Ok(f)

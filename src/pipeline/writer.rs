@@ -19,7 +19,7 @@ use super::schedule::Revisit;
 use super::shutdown::{Stop, StopReason};
 use super::stats::Stats;
 use crate::clock::Clock;
-use crate::store::records::{Commit, CompanySnapshot, CompanyState, Event, InputRecord, Registration};
+use crate::store::records::{Commit, CompanySnapshot, Event, InputRecord, Registration};
 use crate::store::{read, write, WriteStore};
 
 /// Most messages applied in one transaction.
@@ -222,7 +222,7 @@ fn writer_loop(
 
 /// The commit ends a check of its company (done or no_result).
 fn ends_check(commit: &Commit) -> bool {
-    commit.events.iter().any(|e| matches!(e, Event::Company { state: CompanyState::Done | CompanyState::NoResult, .. }))
+    commit.events.iter().any(|e| matches!(e, Event::Company { state, .. } if state.ends_check()))
 }
 
 /// Store the company's next check, from its history as this transaction left it.

@@ -238,6 +238,12 @@ pub enum CompanyState {
 }
 
 impl CompanyState {
+    /// A fetch cycle that ends in this state is a completed check of the
+    /// company: it is recorded and the next one scheduled.
+    pub fn ends_check(self) -> bool {
+        matches!(self, CompanyState::Done | CompanyState::NoResult)
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             CompanyState::Pending => "pending",

@@ -235,7 +235,7 @@ pub fn apply(tx: &Transaction<'_>, run_id: i64, commit: &Commit, now: &str) -> r
                 }
             }
             Event::Company { state, status_code, message, retry_after } => {
-                let fetched = matches!(state, CompanyState::Done | CompanyState::NoResult);
+                let fetched = state.ends_check();
                 tx.prepare_cached(
                     "UPDATE companies SET state = ?2, status_code = ?3, message = ?4, retry_after = ?5,
                             fetched_at = CASE WHEN ?6 THEN ?7 ELSE fetched_at END, updated_at = ?7
