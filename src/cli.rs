@@ -215,7 +215,7 @@ pub struct FetchArgs {
     #[arg(long, default_value = "1s", value_parser = parse_duration, hide = true)]
     pub retry_base: Duration,
     /// How long 110 parks a company (the vendor says 2 hours).
-    #[arg(long, default_value = crate::pipeline::parking::DEFAULT_WAIT, value_parser = parse_duration, hide = true)]
+    #[arg(long, default_value = crate::pipeline::control::parking::DEFAULT_WAIT, value_parser = parse_duration, hide = true)]
     pub park_for: Duration,
     /// First throttle pause ceiling (doubles per consecutive throttle).
     #[arg(long, default_value = "2s", value_parser = parse_duration, hide = true)]

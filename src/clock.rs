@@ -10,10 +10,6 @@ use chrono::{DateTime, Duration, FixedOffset, NaiveTime, TimeZone, Utc};
 
 const FORMAT: &str = "%Y-%m-%dT%H:%M:%S%.3fZ";
 
-pub fn now_iso() -> String {
-    iso(Utc::now())
-}
-
 /// The wall clock a run reads: the system's, or (in tests) the system's
 /// shifted by a fixed offset.
 #[derive(Debug, Clone, Copy)]
@@ -62,6 +58,12 @@ pub fn beijing_day_start(now: DateTime<Utc>) -> DateTime<Utc> {
     let beijing = FixedOffset::east_opt(8 * 3600).expect("UTC+8 is a valid offset");
     let local = now.with_timezone(&beijing).date_naive().and_time(NaiveTime::MIN);
     beijing.from_local_datetime(&local).single().map(|t| t.with_timezone(&Utc)).unwrap_or(now - Duration::hours(24))
+}
+
+/// The start of the next calendar day in Beijing, in UTC: when the vendor's
+/// daily quota and `--daily-limit` start again.
+pub fn next_beijing_day(now: DateTime<Utc>) -> DateTime<Utc> {
+    beijing_day_start(now) + Duration::days(1)
 }
 
 #[cfg(test)]

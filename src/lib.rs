@@ -8,23 +8,27 @@
 //! ## Layout
 //!
 //! ```text
-//!  list ─▶ pipeline::feed ─▶ pipeline::dispatch ─▶ pipeline::worker + pages + call ─▶ pipeline::writer ─▶ SQLite
-//!         input thread      one task, JoinSet     one task per company, rate-limited    one thread
+//!  list ─▶ intake::feed ─Job─▶ fetch::dispatch ─▶ fetch::worker ─▶ fetch::pages ─▶ fetch::call ─▶ qcc::Client
+//!         input thread        one task, JoinSet   one task per company, rate-limited (control::flow)
+//!                                                   │
+//!                                                   └─ fetch::handoff ─Commit─▶ writer (one thread) ─▶ store ─▶ SQLite
 //! ```
 //!
-//! * [`cli`] — clap types only.
-//! * [`cmd`] — one module per subcommand: `run`, `demo`, `mock_server`,
-//!   `status`, `export` (with `xlsx`, the workbook writer), `rebuild`.
+//! * [`cli`] — clap types only; [`cmd`] — one module per subcommand.
 //! * [`qcc`] — the upstream API: signing, wire types, status-code table, client.
-//! * [`pipeline`] — the stages (`feed`, `dispatch`, `worker`, `pages`, `call`,
-//!   `writer`) and what they decide with (`input` with its `sniff` and `sheet`,
-//!   `plan`, `schedule`, `listing`, `flow`, `budget`, `parking`, `shutdown`),
-//!   the counters (`stats`), the end (`summary`), and `dry_run`.
+//! * [`pipeline`] — the run, wired in its `mod.rs`, in rooms whose arrows go one way:
+//!   * `intake` — the list (`input`, with `sniff` and `sheet`) and the `feed`;
+//!   * `fetch` — `dispatch`, `worker`, `pages` with its `paging` state and
+//!     `lanes`, the `call` (a `Caller` the shared `context` owns) and the
+//!     `handoff` to the writer;
+//!   * `plan` — what to fetch (`plan`), the all-years `listing`, the revisit `schedule`;
+//!   * `control` — `flow`, `budget`, `parking`, `disk`, `shutdown`;
+//!   * `writer` — the single writer thread and its commit window;
+//!   * `report` — `stats`, `progress`, `summary`, `dry_run`.
 //! * [`store`] — open + migrate + every SQL statement; nothing else touches SQL.
-//! * [`simulator`] — the built-in QCC stand-in (config, data generator, axum server).
-//! * [`progress`] — terminal bar vs. plain log lines.
-//! * [`clock`] — the run's clock, ISO-8601 UTC timestamps, the Beijing day.
-//! * [`exit`] — the process exit codes.
+//! * [`simulator`] — the built-in QCC stand-in (config, data, timeline, axum server).
+//! * [`clock`] — the run's clock (the only reader of the time of day), ISO-8601 UTC timestamps, the Beijing day.
+//! * [`exit`] — every exit status, from how a command ended; `main` is the only place the process exits.
 //!
 //! The benchmark harness is the `bench` binary (`src/bin/bench/`). The
 //! contract the code relies on is `docs/design.md`.
@@ -33,30 +37,32 @@
 //!
 //! | behaviour | the one file |
 //! |---|---|
-//! | rate limit (`--qps`, `--burst`) and concurrency | `src/pipeline/flow.rs` |
-//! | throttle slow-down (120/122/429) | `src/pipeline/flow.rs` (the pause and cuts), `src/pipeline/call.rs` (waiting it out) |
-//! | one call and its retries (205, transient) | `src/pipeline/call.rs` |
+//! | rate limit (`--qps`, `--burst`) and concurrency | `src/pipeline/control/flow.rs` |
+//! | throttle slow-down (120/122/429) | `src/pipeline/control/flow.rs` (the pause and cuts), `src/pipeline/fetch/call.rs` (waiting it out) |
+//! | one call and its retries (205, transient) | `src/pipeline/fetch/call.rs` |
 //! | what each status code means | `src/qcc/codes.rs` |
-//! | checkpoints: what is stored, where a resume goes on | `src/store/write.rs` (writing them), `src/pipeline/plan.rs` (reading them) |
-//! | replacing a year's or a listing's rows | `src/store/customers.rs` (`src/store/write.rs` decides when) |
-//! | the all-years listing plan (learning, deciding, contradictions) | `src/pipeline/listing.rs`, paged in `src/pipeline/pages.rs` |
-//! | 110 parking | `src/pipeline/parking.rs` |
-//! | what an input file is (workbook, separator, encoding, refused) | `src/pipeline/input/sniff.rs`, workbooks read in `src/pipeline/input/sheet.rs` |
-//! | when a company is asked again (revisit schedule, forecast) | `src/pipeline/schedule.rs` (computed in `src/pipeline/writer.rs` after each check; `plan.rs` skips until then) |
-//! | what a refresh fetches (latest year, deep check, unchanged) | `src/pipeline/plan.rs`, with `listing.rs` for the unchanged and cheaper-refresh rules |
-//! | daily limit and `--max-calls` | `src/pipeline/budget.rs` |
-//! | commit window and group commit | `src/pipeline/writer.rs` (`CommitWindow`, `GROUP_COMMIT`) |
-//! | pages of a company side by side (no slow tail) | `src/pipeline/pages.rs` (`Occupancy`, `Lanes`) |
+//! | checkpoints: what is stored, where a resume goes on | `src/store/write/mod.rs` (writing them), `src/pipeline/plan/mod.rs` (reading them) |
+//! | which pages of a unit to ask, when it is complete | `src/pipeline/fetch/paging.rs` (asked in `src/pipeline/fetch/pages.rs`) |
+//! | replacing a year's or a listing's rows | `src/store/customers.rs` (`src/store/write/mod.rs` decides when) |
+//! | the all-years listing plan (learning, deciding, contradictions) | `src/pipeline/plan/listing.rs`, checked page by page in `src/pipeline/fetch/paging.rs` |
+//! | a company's ending (done, rejected, deferred, parked) | `src/pipeline/fetch/context.rs` (`Ctx::end_company`, `Ctx::settle`) |
+//! | 110 parking | `src/pipeline/control/parking.rs` (its doc lists where else it shows) |
+//! | what an input file is (workbook, separator, encoding, refused) | `src/pipeline/intake/input/sniff.rs`, workbooks read in `src/pipeline/intake/input/sheet.rs` |
+//! | when a company is asked again (revisit schedule, forecast) | `src/pipeline/plan/schedule/mod.rs` (computed in `src/pipeline/writer/mod.rs` after each check; `plan/mod.rs` skips until then) |
+//! | what a refresh fetches (latest year, deep check, unchanged) | `src/pipeline/plan/mod.rs`, with `plan/listing.rs` for the unchanged and cheaper-refresh rules |
+//! | daily limit and `--max-calls` | `src/pipeline/control/budget.rs` |
+//! | commit window and group commit | `src/pipeline/writer/mod.rs` (`CommitWindow`, `GROUP_COMMIT`) |
+//! | pages of a company side by side (no slow tail) | `src/pipeline/fetch/lanes.rs` (`Occupancy`, `Lanes`) |
 //! | how a customer row is stored (compact encodings) | `src/store/customers.rs`, decoded by the `customers` view (`migrations/0006_compact_rows.sql`) |
-//! | when the run's work is done | `src/pipeline/dispatch.rs` |
-//! | stopping (signals, quotas, account errors) | `src/pipeline/shutdown.rs` |
+//! | when the run's work is done | `src/pipeline/fetch/dispatch.rs` |
+//! | stopping (signals, quotas, account errors) | `src/pipeline/control/shutdown.rs` |
+//! | the exit status | `src/exit.rs` |
 
 pub mod cli;
 pub mod clock;
 pub mod cmd;
 pub mod exit;
 pub mod pipeline;
-pub mod progress;
 pub mod qcc;
 pub mod simulator;
 pub mod store;

@@ -1,9 +1,12 @@
 //! Entry point: parse arguments, set up logging, dispatch to a subcommand,
-//! print any error once (with its causes) and exit with its code.
+//! print any error once (with its causes) and exit with the status
+//! [`exit::status`] gives. The only place the process exits.
 
 use clap::Parser;
 use qcc_customers::cli::{Cli, Command, LogFormat};
-use qcc_customers::{cmd, exit};
+use qcc_customers::cmd;
+use qcc_customers::exit::{self, Ended};
+use tokio_util::sync::CancellationToken;
 use tracing_subscriber::EnvFilter;
 
 /// mimalloc instead of the system allocator: the pipeline allocates and frees
@@ -13,15 +16,20 @@ use tracing_subscriber::EnvFilter;
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() {
+    std::process::exit(exit::status(&try_main()));
+}
+
+/// Parse, set up logging and run the subcommand; how it ended decides the
+/// exit status (in [`exit::status`]), and an error is printed here, once.
+fn try_main() -> anyhow::Result<Ended> {
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => {
-            let code = match e.kind() {
-                clap::error::ErrorKind::DisplayHelp | clap::error::ErrorKind::DisplayVersion => exit::OK,
-                _ => exit::USAGE,
-            };
             let _ = e.print();
-            std::process::exit(code);
+            return Ok(match e.kind() {
+                clap::error::ErrorKind::DisplayHelp | clap::error::ErrorKind::DisplayVersion => Ended::Done,
+                _ => Ended::Usage,
+            });
         }
     };
     init_tracing(cli.log_format, cli.quiet);
@@ -29,31 +37,39 @@ fn main() {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");
-            std::process::exit(exit::SOFTWARE);
+            return Ok(Ended::Internal);
         }
     };
     let quiet = cli.quiet;
-    let result = runtime.block_on(async move {
-        match cli.command {
-            Command::Run(args) => cmd::run::run(*args, quiet).await,
-            Command::Demo(args) => cmd::demo::run(args, quiet).await,
-            Command::MockServer(args) => cmd::mock_server::run(args).await,
-            Command::Status(args) => cmd::status::run(args),
-            Command::Export(args) => cmd::export::run(args),
-            Command::Rebuild(args) => cmd::rebuild::run(args),
+    // A second signal: end at once, without waiting for calls in flight.
+    let abort = CancellationToken::new();
+    let result = runtime.block_on(async {
+        let command = async {
+            match cli.command {
+                Command::Run(args) => cmd::run::run(*args, quiet, &abort).await,
+                Command::Demo(args) => cmd::demo::run(args, quiet, &abort).await,
+                Command::MockServer(args) => cmd::mock_server::run(args).await,
+                Command::Status(args) => cmd::status::run(args),
+                Command::Export(args) => cmd::export::run(args),
+                Command::Rebuild(args) => cmd::rebuild::run(args),
+            }
+        };
+        tokio::select! {
+            result = command => result,
+            _ = abort.cancelled() => Ok(Ended::Resumable),
         }
     });
-    // Do not wait for stray tasks (e.g. a stalled connection) at exit.
-    runtime.shutdown_timeout(std::time::Duration::from_secs(1));
-    let code = match result {
-        Ok(code) => code,
-        Err(e) => {
-            let code = cmd::exit_code_of(&e);
-            eprint!("{}", cmd::error_report(&e));
-            code
-        }
-    };
-    std::process::exit(code);
+    if abort.is_cancelled() {
+        // Nothing is waited for: every committed page is already durable.
+        runtime.shutdown_background();
+    } else {
+        // Do not wait long for stray tasks (e.g. a stalled connection) at exit.
+        runtime.shutdown_timeout(std::time::Duration::from_secs(1));
+    }
+    if let Err(e) = &result {
+        eprint!("{}", cmd::error_report(e));
+    }
+    result
 }
 
 fn init_tracing(format: LogFormat, quiet: bool) {
@@ -63,7 +79,7 @@ fn init_tracing(format: LogFormat, quiet: bool) {
     // Colours only for people: cron logs and pipes get plain text.
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(qcc_customers::progress::log_writer)
+        .with_writer(qcc_customers::pipeline::report::progress::log_writer)
         .with_ansi(std::io::stderr().is_terminal());
     match format {
         LogFormat::Json => builder.json().init(),

@@ -6,11 +6,13 @@ use clap::{Args, FromArgMatches};
 use tokio_util::sync::CancellationToken;
 
 use crate::cli::{DemoArgs, FetchArgs, InputArgs};
-use crate::pipeline::input::InputSource;
-use crate::progress::ProgressMode;
+use crate::exit::Ended;
+use crate::pipeline;
+use crate::pipeline::intake::input::InputSource;
+use crate::pipeline::report::progress::ProgressMode;
 use crate::qcc::Credentials;
 use crate::simulator::{self, SimConfig, Simulator};
-use crate::{exit, pipeline, store};
+use crate::store::{self, export, read};
 
 /// The sample input, compiled in so `demo` works from any directory.
 pub const SAMPLE_CSV: &[u8] = include_bytes!("../../sample_inputs/companies.csv");
@@ -22,7 +24,7 @@ pub fn default_fetch_args() -> FetchArgs {
     FetchArgs::from_arg_matches(&matches).expect("FetchArgs defaults parse")
 }
 
-pub async fn run(args: DemoArgs, quiet: bool) -> anyhow::Result<i32> {
+pub async fn run(args: DemoArgs, quiet: bool, abort: &CancellationToken) -> anyhow::Result<Ended> {
     let sim = Simulator::start(SimConfig::default()).await?;
     println!("Simulator listening on {} (loopback only).", sim.endpoint());
     let resumed = args.db.exists();
@@ -47,7 +49,7 @@ pub async fn run(args: DemoArgs, quiet: bool) -> anyhow::Result<i32> {
         ProgressMode::detect(quiet, std::time::Duration::from_secs(10)),
     )?;
     let cancel = CancellationToken::new();
-    super::run::install_signal_handlers(cancel.clone());
+    super::run::install_signal_handlers(cancel.clone(), abort.clone());
     let summary = pipeline::run(opts, cancel).await?;
     let served = sim.handle.billed();
     sim.stop().await;
@@ -56,54 +58,37 @@ pub async fn run(args: DemoArgs, quiet: bool) -> anyhow::Result<i32> {
     print!("{}", summary.render());
     println!("  simulator  answered {served} billable requests");
     println!();
-    if summary.exit_code == exit::TEMPFAIL && summary.stop_reason.is_none() {
+    // The sample is meant to leave two companies for later: that is the
+    // demo done, unless the run stopped for a reason of its own.
+    let left_on_purpose = summary.ended == Ended::Resumable && summary.stop_reason.is_none();
+    if left_on_purpose {
         println!(
             "The run itself would exit 75: the sample deliberately includes the simulator's trigger keys \
              QCC-SIM-205 (deferred) and QCC-SIM-110 (parked for 2 h), which a later run picks up."
         );
     }
     example_query(&args.db)?;
-    Ok(match summary.exit_code {
-        exit::OK | exit::TEMPFAIL => exit::OK,
-        other => other,
-    })
+    Ok(if left_on_purpose { Ended::Done } else { summary.ended })
 }
-
-const EXAMPLE_SQL: &str = "SELECT search_key, last_year, customer_rows, top_customer_latest_year, top_customer_percent
-FROM company_summary
-WHERE state = 'done'
-ORDER BY customer_rows DESC
-LIMIT 5;";
 
 fn example_query(db: &std::path::Path) -> anyhow::Result<()> {
     let conn = store::open_for_reading(db)?;
     println!("Example query — the five companies with the most customer rows, and each one's largest customer in its latest year:");
-    println!("  sqlite3 -header -column {} \"{}\"", db.display(), EXAMPLE_SQL.replace('\n', " "));
+    println!("  sqlite3 -header -column {} \"{}\"", db.display(), export::EXAMPLE_SQL.replace('\n', " "));
     println!();
-    let mut stmt = conn.prepare(EXAMPLE_SQL)?;
-    let rows = stmt.query_map([], |r| {
-        Ok((
-            r.get::<_, String>(0)?,
-            r.get::<_, Option<String>>(1)?,
-            r.get::<_, i64>(2)?,
-            r.get::<_, Option<String>>(3)?,
-            r.get::<_, Option<f64>>(4)?,
-        ))
-    })?;
     let header = [pad("company", 32), pad("latest", 7), pad("rows", 6), pad("largest customer", 32)];
     println!("  {} share %", header.join(" "));
-    for row in rows {
-        let (company, year, n, top, percent) = row?;
+    for row in export::example_companies(&conn)? {
         println!(
             "  {} {} {} {} {}",
-            pad(&company, 32),
-            pad(&year.unwrap_or_default(), 7),
-            pad(&n.to_string(), 6),
-            pad(&top.unwrap_or_else(|| "(no name)".into()), 32),
-            percent.map(|p| format!("{p:.2}")).unwrap_or_else(|| "-".into())
+            pad(&row.company, 32),
+            pad(&row.latest_year.unwrap_or_default(), 7),
+            pad(&row.rows.to_string(), 6),
+            pad(&row.top_customer.unwrap_or_else(|| "(no name)".into()), 32),
+            row.top_percent.map(|p| format!("{p:.2}")).unwrap_or_else(|| "-".into())
         );
     }
-    let total: i64 = conn.query_row("SELECT COUNT(*) FROM customers", [], |r| r.get(0))?;
+    let total = read::customer_rows_total(&conn)?;
     println!();
     println!(
         "{} holds {total} customer rows. Open it with sqlite3, Python, Excel or any BI tool; the README has more queries.",

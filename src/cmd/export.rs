@@ -9,12 +9,11 @@ use std::path::Path;
 
 use anyhow::Context;
 
-use super::Exit;
 use crate::cli::{ExportArgs, ExportFormat};
-use crate::exit;
-use crate::store::{self, read};
+use crate::exit::{Ended, Failure};
+use crate::store::{self, export};
 
-pub fn run(args: ExportArgs) -> anyhow::Result<i32> {
+pub fn run(args: ExportArgs) -> anyhow::Result<Ended> {
     let format = args.format.unwrap_or_else(|| {
         let xlsx = Path::new(&args.out).extension().is_some_and(|e| e.eq_ignore_ascii_case("xlsx"));
         if xlsx {
@@ -24,13 +23,13 @@ pub fn run(args: ExportArgs) -> anyhow::Result<i32> {
         }
     });
     if format == ExportFormat::Xlsx && args.out == "-" {
-        return Err(Exit::new(exit::USAGE, "an .xlsx workbook needs a file: --out F.xlsx, not -").into());
+        return Err(Failure::usage("an .xlsx workbook needs a file: --out F.xlsx, not -").into());
     }
     let conn = store::open_for_reading(&args.db)?;
     let filter = match (&args.year, args.latest) {
-        (Some(y), _) => read::ExportFilter::Year(y.clone()),
-        (None, true) => read::ExportFilter::Latest,
-        (None, false) => read::ExportFilter::All,
+        (Some(y), _) => export::ExportFilter::Year(y.clone()),
+        (None, true) => export::ExportFilter::Latest,
+        (None, false) => export::ExportFilter::All,
     };
     match format {
         ExportFormat::Csv => csv(&conn, &filter, &args.out),
@@ -45,13 +44,13 @@ pub fn run(args: ExportArgs) -> anyhow::Result<i32> {
                 written.companies,
                 args.out
             );
-            Ok(exit::OK)
+            Ok(Ended::Done)
         }
     }
 }
 
-fn csv(conn: &rusqlite::Connection, filter: &read::ExportFilter, path: &str) -> anyhow::Result<i32> {
-    let input_columns = read::input_columns(conn)?;
+fn csv(conn: &rusqlite::Connection, filter: &export::ExportFilter, path: &str) -> anyhow::Result<Ended> {
+    let input_columns = export::input_columns(conn)?;
     let out: Box<dyn Write> = if path == "-" {
         Box::new(std::io::stdout().lock())
     } else {
@@ -60,12 +59,12 @@ fn csv(conn: &rusqlite::Connection, filter: &read::ExportFilter, path: &str) -> 
     let mut out = std::io::BufWriter::new(out);
     out.write_all("\u{feff}".as_bytes())?;
     let mut csv = csv::Writer::from_writer(out);
-    csv.write_record(read::export_header(&input_columns))?;
+    csv.write_record(export::export_header(&input_columns))?;
     let mut record: Vec<String> = Vec::new();
-    let n = read::export_values(conn, filter, |values, input| {
+    let n = export::export_values(conn, filter, |values, input| {
         record.clear();
-        record.extend(values.iter().map(read::value_text));
-        record.extend(read::input_values(input, &input_columns).into_iter().map(Option::unwrap_or_default));
+        record.extend(values.iter().map(export::value_text));
+        record.extend(export::input_values(input, &input_columns).into_iter().map(Option::unwrap_or_default));
         csv.write_record(&record).map_err(std::io::Error::other)
     })
     .map_err(|e| anyhow::anyhow!("export failed: {e}"))?;
@@ -73,5 +72,5 @@ fn csv(conn: &rusqlite::Connection, filter: &read::ExportFilter, path: &str) -> 
     if path != "-" {
         eprintln!("Wrote {n} customer rows to {path} (UTF-8 with BOM).");
     }
-    Ok(exit::OK)
+    Ok(Ended::Done)
 }

@@ -2,13 +2,12 @@
 
 use std::time::Duration;
 
-use super::Exit;
 use crate::cli::{parse_range, MockServerArgs, SimListing, SimProfile};
-use crate::exit;
+use crate::exit::{Ended, Failure};
 use crate::simulator::{Faults, Listing, Profile, SimConfig, Simulator, Timeline};
 
-pub async fn run(args: MockServerArgs) -> anyhow::Result<i32> {
-    let usage = |m: String| Exit::new(exit::USAGE, m);
+pub async fn run(args: MockServerArgs) -> anyhow::Result<Ended> {
+    let usage = |m: String| Failure::usage(m);
     for (name, share) in [
         ("--throttle-share", args.throttle_share),
         ("--http500-share", args.http500_share),
@@ -69,7 +68,7 @@ pub async fn run(args: MockServerArgs) -> anyhow::Result<i32> {
     };
     let listener = tokio::net::TcpListener::bind(&args.listen)
         .await
-        .map_err(|e| Exit::new(exit::USAGE, format!("cannot listen on {}: {e}", args.listen)))?;
+        .map_err(|e| Failure::usage(format!("cannot listen on {}: {e}", args.listen)))?;
     let sim = Simulator::serve(listener, config)?;
     println!("Simulator serving {} (key {:?}); Ctrl-C to stop.", sim.endpoint(), args.key);
     println!("Try: QCC_KEY={} QCC_SECRET_KEY={} qcc-customers run --endpoint {} --input sample_inputs/companies.csv --db out.sqlite",
@@ -81,15 +80,15 @@ pub async fn run(args: MockServerArgs) -> anyhow::Result<i32> {
         sim.handle.pages_served_twice()
     );
     sim.stop().await;
-    Ok(exit::OK)
+    Ok(Ended::Done)
 }
 
 /// `--as-of`: a day (its start, UTC) or an RFC 3339 moment.
-fn parse_as_of(when: &str) -> Result<chrono::DateTime<chrono::Utc>, Exit> {
+fn parse_as_of(when: &str) -> Result<chrono::DateTime<chrono::Utc>, Failure> {
     if let Ok(t) = chrono::DateTime::parse_from_rfc3339(when) {
         return Ok(t.with_timezone(&chrono::Utc));
     }
     chrono::NaiveDate::parse_from_str(when, "%Y-%m-%d")
         .map(|d| d.and_hms_opt(0, 0, 0).unwrap_or_default().and_utc())
-        .map_err(|_| Exit::new(exit::USAGE, format!("--as-of {when:?}: give a day (2026-04-25) or an RFC 3339 time")))
+        .map_err(|_| Failure::usage(format!("--as-of {when:?}: give a day (2026-04-25) or an RFC 3339 time")))
 }

@@ -2,10 +2,11 @@
 //! without any call — after a parser fix, or to check the archive.
 
 use crate::cli::RebuildArgs;
+use crate::exit::Ended;
+use crate::qcc;
 use crate::store;
-use crate::{exit, qcc};
 
-pub fn run(args: RebuildArgs) -> anyhow::Result<i32> {
+pub fn run(args: RebuildArgs) -> anyhow::Result<Ended> {
     if !args.db.exists() {
         return Err(store::StoreError::Missing { db: args.db.clone() }.into());
     }
@@ -35,5 +36,5 @@ pub fn run(args: RebuildArgs) -> anyhow::Result<i32> {
             String::new()
         }
     );
-    Ok(exit::OK)
+    Ok(Ended::Done)
 }

@@ -6,19 +6,18 @@ use std::path::{Path, PathBuf};
 use anyhow::Context;
 use tokio_util::sync::CancellationToken;
 
-use super::Exit;
 use crate::cli::{FetchArgs, InputArgs, RunArgs};
-use crate::exit;
-use crate::pipeline::call::RetryPolicy;
-use crate::pipeline::flow::{Concurrency, FlowConfig};
-use crate::pipeline::input::{InputOptions, InputSource};
+use crate::exit::{Ended, Failure};
+use crate::pipeline::control::flow::{Concurrency, FlowConfig};
+use crate::pipeline::fetch::call::RetryPolicy;
+use crate::pipeline::intake::input::{InputOptions, InputSource};
+use crate::pipeline::plan::schedule::Settings;
 use crate::pipeline::plan::{PlanOptions, YearFilter};
-use crate::pipeline::schedule::Settings;
+use crate::pipeline::report::progress::ProgressMode;
 use crate::pipeline::{self, RunOptions};
-use crate::progress::ProgressMode;
 use crate::qcc::{ClientConfig, Credentials};
 
-pub async fn run(args: RunArgs, quiet: bool) -> anyhow::Result<i32> {
+pub async fn run(args: RunArgs, quiet: bool, abort: &CancellationToken) -> anyhow::Result<Ended> {
     let endpoint = validate_endpoint(&args.endpoint, args.allow_insecure_http)?;
     let (input, label) = if args.input == "-" {
         (InputSource::Stdin, "-".to_string())
@@ -40,17 +39,17 @@ pub async fn run(args: RunArgs, quiet: bool) -> anyhow::Result<i32> {
         ProgressMode::detect(quiet, args.progress_every),
     )?;
     let cancel = CancellationToken::new();
-    install_signal_handlers(cancel.clone());
+    install_signal_handlers(cancel.clone(), abort.clone());
     let summary = pipeline::run(opts, cancel).await.context("the run could not complete")?;
     print!("{}", summary.render());
-    Ok(summary.exit_code)
+    Ok(summary.ended)
 }
 
 /// `--dry-run`: no credentials, no call, no write; exit 0.
-fn dry_run(input: InputSource, args: &RunArgs) -> anyhow::Result<i32> {
+fn dry_run(input: InputSource, args: &RunArgs) -> anyhow::Result<Ended> {
     let plan = plan_options(&args.fetch)?;
     let settings = schedule_settings(&args.fetch)?;
-    let report = crate::pipeline::dry_run::dry_run(
+    let report = crate::pipeline::report::dry_run::dry_run(
         input,
         &input_options(&args.input_args),
         &args.db,
@@ -61,7 +60,7 @@ fn dry_run(input: InputSource, args: &RunArgs) -> anyhow::Result<i32> {
     .context("the dry run could not complete")?;
     println!("Dry run over {} (no call made, nothing written):", args.input);
     print!("{}", report.render());
-    Ok(exit::OK)
+    Ok(Ended::Done)
 }
 
 fn input_options(args: &InputArgs) -> InputOptions {
@@ -77,7 +76,7 @@ fn input_options(args: &InputArgs) -> InputOptions {
 /// When to ask again, from the flags (shared by a run and a dry run).
 pub fn schedule_settings(fetch: &FetchArgs) -> anyhow::Result<Settings> {
     let seconds = |d: std::time::Duration, flag: &str| {
-        i64::try_from(d.as_secs()).map_err(|_| Exit::new(exit::USAGE, format!("{flag} is too large")))
+        i64::try_from(d.as_secs()).map_err(|_| Failure::usage(format!("{flag} is too large")))
     };
     Ok(Settings {
         refresh_after_seconds: fetch.refresh_after.map(|d| seconds(d, "--refresh-after")).transpose()?,
@@ -110,13 +109,13 @@ pub fn options(
     progress: ProgressMode,
 ) -> anyhow::Result<RunOptions> {
     if !(fetch.qps >= 0.0 && fetch.qps.is_finite()) {
-        return Err(Exit::new(exit::USAGE, format!("--qps {} must be a number ≥ 0", fetch.qps)).into());
+        return Err(Failure::usage(format!("--qps {} must be a number ≥ 0", fetch.qps)).into());
     }
     let concurrency = match fetch.concurrency.as_str() {
         "auto" => Concurrency::Auto { max: fetch.max_concurrency as usize },
         n => match n.parse::<usize>() {
             Ok(n) if n >= 1 => Concurrency::Fixed(n),
-            _ => return Err(Exit::new(exit::USAGE, format!("--concurrency {n:?}: give a number ≥ 1 or auto")).into()),
+            _ => return Err(Failure::usage(format!("--concurrency {n:?}: give a number ≥ 1 or auto")).into()),
         },
     };
     Ok(RunOptions {
@@ -146,8 +145,7 @@ pub fn options(
         schedule: schedule_settings(fetch)?,
         archive: !fetch.no_archive,
         progress,
-        park_for: chrono::Duration::from_std(fetch.park_for)
-            .map_err(|_| Exit::new(exit::USAGE, "--park-for is too large"))?,
+        park_for: chrono::Duration::from_std(fetch.park_for).map_err(|_| Failure::usage("--park-for is too large"))?,
         clock: crate::clock::Clock::system(),
     })
 }
@@ -155,19 +153,16 @@ pub fn options(
 /// HTTPS anywhere; plain HTTP only to loopback unless explicitly allowed (docs/design.md §8).
 pub fn validate_endpoint(endpoint: &str, allow_insecure_http: bool) -> anyhow::Result<reqwest::Url> {
     let url = reqwest::Url::parse(endpoint)
-        .map_err(|e| Exit::new(exit::USAGE, format!("--endpoint {endpoint:?} is not a URL: {e}")))?;
+        .map_err(|e| Failure::usage(format!("--endpoint {endpoint:?} is not a URL: {e}")))?;
     match url.scheme() {
         "https" => Ok(url),
         "http" if allow_insecure_http || is_loopback(&url) => Ok(url),
-        "http" => Err(Exit::new(
-            exit::USAGE,
-            format!(
-                "--endpoint {endpoint} is plain http to a non-loopback host: the key and token would travel \
+        "http" => Err(Failure::usage(format!(
+            "--endpoint {endpoint} is plain http to a non-loopback host: the key and token would travel \
                  unencrypted. Use https, or pass --allow-insecure-http if you really mean it"
-            ),
-        )
+        ))
         .into()),
-        other => Err(Exit::new(exit::USAGE, format!("--endpoint scheme {other:?} is not http(s)")).into()),
+        other => Err(Failure::usage(format!("--endpoint scheme {other:?} is not http(s)")).into()),
     }
 }
 
@@ -184,17 +179,14 @@ fn is_loopback(url: &reqwest::Url) -> bool {
 pub fn credentials_from_env(secret_file: Option<&Path>) -> anyhow::Result<Credentials> {
     let key = std::env::var("QCC_KEY").ok().map(|k| k.trim().to_string()).filter(|k| !k.is_empty());
     let Some(key) = key else {
-        return Err(
-            Exit::new(exit::CONFIG, "QCC_KEY is not set: export your AppKey as QCC_KEY; no call was made").into()
-        );
+        return Err(Failure::config("QCC_KEY is not set: export your AppKey as QCC_KEY; no call was made").into());
     };
     let secret = match secret_file {
         Some(path) => read_secret_file(path)?,
         None => {
             std::env::var("QCC_SECRET_KEY").ok().map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).ok_or_else(
                 || {
-                    Exit::new(
-                        exit::CONFIG,
+                    Failure::config(
                         "QCC_SECRET_KEY is not set: export your SecretKey, or use --secret-key-file; no call was made",
                     )
                 },
@@ -206,36 +198,34 @@ pub fn credentials_from_env(secret_file: Option<&Path>) -> anyhow::Result<Creden
 
 fn read_secret_file(path: &Path) -> anyhow::Result<String> {
     let meta = std::fs::metadata(path)
-        .map_err(|e| Exit::new(exit::CONFIG, format!("cannot read --secret-key-file {}: {e}", path.display())))?;
+        .map_err(|e| Failure::config(format!("cannot read --secret-key-file {}: {e}", path.display())))?;
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
         let mode = meta.permissions().mode();
         if mode & 0o077 != 0 {
-            return Err(Exit::new(
-                exit::CONFIG,
-                format!(
-                    "--secret-key-file {} can be read by other users (mode {:o}); run chmod 600 on it",
-                    path.display(),
-                    mode & 0o777
-                ),
-            )
+            return Err(Failure::config(format!(
+                "--secret-key-file {} can be read by other users (mode {:o}); run chmod 600 on it",
+                path.display(),
+                mode & 0o777
+            ))
             .into());
         }
     }
     let _ = meta;
     let text = std::fs::read_to_string(path)
-        .map_err(|e| Exit::new(exit::CONFIG, format!("cannot read --secret-key-file {}: {e}", path.display())))?;
+        .map_err(|e| Failure::config(format!("cannot read --secret-key-file {}: {e}", path.display())))?;
     let secret = text.trim().to_string();
     if secret.is_empty() {
-        return Err(Exit::new(exit::CONFIG, format!("--secret-key-file {} is empty", path.display())).into());
+        return Err(Failure::config(format!("--secret-key-file {} is empty", path.display())).into());
     }
     Ok(secret)
 }
 
-/// First SIGINT/SIGTERM: stop dispatching and drain (exit 75). Second: exit
-/// at once — everything committed so far is safe.
-pub fn install_signal_handlers(cancel: CancellationToken) {
+/// First SIGINT/SIGTERM: stop dispatching and drain (exit 75). Second:
+/// `abort`, on which `main` exits at once (75) — everything committed so far
+/// is safe.
+pub fn install_signal_handlers(cancel: CancellationToken, abort: CancellationToken) {
     tokio::spawn(async move {
         let mut seen = 0;
         loop {
@@ -248,7 +238,7 @@ pub fn install_signal_handlers(cancel: CancellationToken) {
                 cancel.cancel();
             } else {
                 eprintln!("Second signal: exiting now. Committed pages are safe; the next run resumes.");
-                std::process::exit(exit::TEMPFAIL);
+                abort.cancel();
             }
         }
     });
@@ -286,7 +276,7 @@ mod tests {
         assert!(validate_endpoint("http://[::1]:9/x", false).is_ok());
         assert!(validate_endpoint("https://pro.qcc.com/api/yj/Customer/GetList", false).is_ok());
         let err = validate_endpoint("http://pro.qcc.com/api", false).unwrap_err();
-        assert_eq!(super::super::exit_code_of(&err), exit::USAGE);
+        assert_eq!(Ended::of_error(&err), Ended::Usage);
         assert!(validate_endpoint("http://pro.qcc.com/api", true).is_ok());
     }
 }

@@ -2,10 +2,11 @@
 //! scripts (`--json`). Read-only: safe while a run is writing.
 
 use crate::cli::StatusArgs;
-use crate::pipeline::dry_run::{render_forecast, FORECAST_WEEKS};
-use crate::pipeline::schedule::{self, Forecast, Settings};
+use crate::clock::{self, Clock};
+use crate::exit::Ended;
+use crate::pipeline::plan::schedule::{self, Forecast, Settings};
+use crate::pipeline::report::dry_run::{render_forecast, FORECAST_WEEKS};
 use crate::store::{self, read};
-use crate::{clock, exit};
 
 #[derive(serde::Serialize)]
 struct Status {
@@ -27,7 +28,7 @@ struct Status {
     forecast: Forecast,
 }
 
-pub fn run(args: StatusArgs) -> anyhow::Result<i32> {
+pub fn run(args: StatusArgs) -> anyhow::Result<Ended> {
     let conn = store::open_for_reading(&args.db)?;
     let file_bytes = ["", "-wal"]
         .iter()
@@ -37,7 +38,7 @@ pub fn run(args: StatusArgs) -> anyhow::Result<i32> {
             std::fs::metadata(std::path::PathBuf::from(p)).ok().map(|m| m.len())
         })
         .sum();
-    let now = chrono::Utc::now();
+    let now = Clock::system().now();
     let today = clock::iso(clock::beijing_day_start(now));
     // The schedule the last run kept; a file from before it, the default's.
     let settings: Settings =
@@ -45,7 +46,7 @@ pub fn run(args: StatusArgs) -> anyhow::Result<i32> {
     let status = Status {
         db: args.db.display().to_string(),
         file_bytes,
-        schema_version: conn.pragma_query_value(None, "user_version", |r| r.get(0))?,
+        schema_version: read::schema_version(&conn)?,
         runs: read::recent_runs(&conn, args.runs)?,
         companies_by_state: read::all_companies_by_state(&conn)?,
         waiting: read::waiting(&conn, args.waiting)?,
@@ -63,7 +64,7 @@ pub fn run(args: StatusArgs) -> anyhow::Result<i32> {
     } else {
         print!("{}", render(&status));
     }
-    Ok(exit::OK)
+    Ok(Ended::Done)
 }
 
 fn render(s: &Status) -> String {

@@ -12,7 +12,7 @@ use rusqlite::types::Value;
 use rusqlite::Connection;
 use rust_xlsxwriter::{Format, Workbook, Worksheet, XlsxError};
 
-use crate::store::read::{self, ExportFilter, EXPORT_COLUMNS};
+use crate::store::export::{self, ExportFilter, EXPORT_COLUMNS};
 
 /// Excel's rows per sheet, the header included.
 pub const EXCEL_MAX_ROWS: u32 = 1_048_576;
@@ -40,8 +40,8 @@ pub fn write(
     mut notice: impl FnMut(&str),
 ) -> anyhow::Result<Written> {
     let rows_per_sheet = rows_per_sheet.clamp(2, EXCEL_MAX_ROWS);
-    let input_columns = read::input_columns(conn)?;
-    let header: Vec<String> = read::export_header(&input_columns);
+    let input_columns = export::input_columns(conn)?;
+    let header: Vec<String> = export::export_header(&input_columns);
     let numeric: Vec<bool> = header
         .iter()
         .enumerate()
@@ -66,7 +66,7 @@ pub fn write(
     };
     start_sheet(&mut workbook, &mut sheets)?;
     let mut failure: Option<XlsxError> = None;
-    let n = read::export_values(conn, filter, |values, input| {
+    let n = export::export_values(conn, filter, |values, input| {
         if row + 1 >= rows_per_sheet {
             // This sheet is full: close it with its filter and go on.
             let ws = workbook.worksheet_from_index(sheets.len() - 1).map_err(std::io::Error::other)?;
@@ -83,7 +83,7 @@ pub fn write(
         let ws = workbook.worksheet_from_index(sheets.len() - 1).map_err(std::io::Error::other)?;
         // Our columns as SQLite typed them, then the input's own, all text.
         let written = data_row(ws, row, values, &numeric, &text).and_then(|()| {
-            let inputs = read::input_values(input, &input_columns);
+            let inputs = export::input_values(input, &input_columns);
             for (i, v) in inputs.into_iter().enumerate() {
                 if let Some(v) = v {
                     ws.write_string_with_format(row, (EXPORT_COLUMNS.len() + i) as u16, v, &text)?;
@@ -168,8 +168,8 @@ fn data_row(ws: &mut Worksheet, row: u32, cells: &[Value], numeric: &[bool], tex
 /// `status` know, with the message of every company that is not `done`.
 fn companies_sheet(conn: &Connection, ws: &mut Worksheet, bold: &Format, text: &Format) -> anyhow::Result<u64> {
     ws.set_name("companies")?;
-    let header: Vec<String> = read::COMPANY_SHEET_COLUMNS.iter().map(|c| c.to_string()).collect();
-    let numeric: Vec<bool> = read::COMPANY_SHEET_COLUMNS
+    let header: Vec<String> = export::COMPANY_SHEET_COLUMNS.iter().map(|c| c.to_string()).collect();
+    let numeric: Vec<bool> = export::COMPANY_SHEET_COLUMNS
         .iter()
         .map(|c| matches!(*c, "years_covered" | "customer_rows" | "top_customer_percent"))
         .collect();
@@ -185,7 +185,7 @@ fn companies_sheet(conn: &Connection, ws: &mut Worksheet, bold: &Format, text: &
     header_row(ws, &header, bold, &widths)?;
     let mut row = 0u32;
     let mut failure = None;
-    read::company_rows(conn, |values| {
+    export::company_rows(conn, |values| {
         row += 1;
         data_row(ws, row, values, &numeric, text).map_err(|e| {
             failure = Some(e);

@@ -13,23 +13,12 @@
 //! when [`shutdown::Stop`] fires. Then the writer drains and [`summary`]
 //! closes the run.
 
-pub mod budget;
-pub mod call;
-pub mod disk;
-pub mod dispatch;
-pub mod dry_run;
-pub mod feed;
-pub mod flow;
-pub mod input;
-pub mod listing;
-pub mod pages;
-pub mod parking;
+pub mod control;
+pub mod error;
+pub mod fetch;
+pub mod intake;
 pub mod plan;
-pub mod schedule;
-pub mod shutdown;
-pub mod stats;
-pub mod summary;
-pub mod worker;
+pub mod report;
 pub mod writer;
 
 use std::path::PathBuf;
@@ -40,25 +29,26 @@ use std::time::Instant;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-pub use self::budget::Budget;
-pub use self::stats::Stats;
-pub use self::summary::{ListingSummary, Summary};
+pub use self::error::RunError;
+pub use self::report::stats::Stats;
+pub use self::report::summary::{ListingSummary, Summary};
 pub use self::writer::COMMIT_WINDOW_PER_WORKER;
 
-use self::call::RetryPolicy;
-use self::flow::{Flow, FlowConfig};
-use self::input::{InputOptions, InputReader, InputSource};
+use self::control::budget::Budget;
+use self::control::flow::{Flow, FlowConfig};
+use self::control::parking::Parking;
+use self::control::shutdown::Stop;
+use self::fetch::call::{Caller, RetryPolicy};
+use self::fetch::context::Ctx;
+use self::fetch::handoff::Handoff;
+use self::fetch::lanes::Occupancy;
+use self::intake::input::{InputOptions, InputReader, InputSource};
+use self::plan::listing;
 use self::plan::{Job, PlanOptions};
-use self::shutdown::Stop;
-use self::worker::Ctx;
 use self::writer::{CommitWindow, WriteMsg};
 use crate::clock::{self, Clock};
-use crate::exit;
 use crate::qcc::{Client, ClientConfig, Credentials};
 use crate::store::{self, read, write, StoreError};
-
-/// How many of the input's first keys the log and the dry run show.
-pub const FIRST_KEYS_SHOWN: usize = 5;
 
 /// Everything a run needs, already validated (see `cmd::run`).
 pub struct RunOptions {
@@ -77,37 +67,13 @@ pub struct RunOptions {
     /// `--min-free-space`, in bytes.
     pub min_free_space: u64,
     /// When to ask again (`plan.refresh_after` is its `refresh_after`).
-    pub schedule: schedule::Settings,
+    pub schedule: plan::schedule::Settings,
     pub archive: bool,
-    pub progress: crate::progress::ProgressMode,
+    pub progress: crate::pipeline::report::progress::ProgressMode,
     /// How long 110 parks a company (2 h; shorter only in tests).
     pub park_for: chrono::Duration,
     /// Where the run reads the time of day (the system clock but in tests).
     pub clock: Clock,
-}
-
-/// Why a run could not start, or failed outright.
-#[derive(Debug, thiserror::Error)]
-pub enum RunError {
-    #[error(transparent)]
-    Input(#[from] input::InputError),
-    #[error(transparent)]
-    Store(#[from] StoreError),
-    #[error("cannot build the HTTP client: {0}")]
-    Client(String),
-    #[error("internal error: {0}")]
-    Internal(String),
-}
-
-impl RunError {
-    pub fn exit_code(&self) -> i32 {
-        match self {
-            RunError::Input(_) => exit::DATAERR,
-            RunError::Store(_) => exit::CANTCREAT,
-            RunError::Client(_) => exit::CONFIG,
-            RunError::Internal(_) => exit::CANTCREAT,
-        }
-    }
 }
 
 /// Run the pipeline to the end or until stopped. `cancel` is the caller's
@@ -115,7 +81,7 @@ impl RunError {
 pub async fn run(opts: RunOptions, cancel: CancellationToken) -> Result<Summary, RunError> {
     let started = Instant::now();
     let stats = Arc::new(Stats::default());
-    if opts.progress != crate::progress::ProgressMode::Quiet {
+    if opts.progress != crate::pipeline::report::progress::ProgressMode::Quiet {
         // The progress bar's total: a second, quick pass over the input.
         let (source, input_options, stats) = (opts.input.clone(), opts.input_options.clone(), stats.clone());
         let _ = std::thread::Builder::new().name("input-count".into()).spawn(move || {
@@ -128,7 +94,7 @@ pub async fn run(opts: RunOptions, cancel: CancellationToken) -> Result<Summary,
     tracing::info!(
         input = %opts.input_label,
         layout = %reader.layout,
-        first_keys = ?reader.first_keys(FIRST_KEYS_SHOWN),
+        first_keys = ?reader.first_keys(intake::input::FIRST_KEYS_SHOWN),
         "Reading input; the first keys are shown exactly as they will be sent."
     );
 
@@ -149,8 +115,8 @@ pub async fn run(opts: RunOptions, cancel: CancellationToken) -> Result<Summary,
     // One company in flight per worker slot; in auto mode the flow control
     // decides how many of them may be calling at a time.
     let workers_n = match opts.flow.concurrency {
-        flow::Concurrency::Fixed(n) => n.max(1),
-        flow::Concurrency::Auto { max } => max.max(1),
+        control::flow::Concurrency::Fixed(n) => n.max(1),
+        control::flow::Concurrency::Auto { max } => max.max(1),
     };
 
     let (write_tx, write_rx) = mpsc::channel::<WriteMsg>(1024);
@@ -173,30 +139,38 @@ pub async fn run(opts: RunOptions, cancel: CancellationToken) -> Result<Summary,
         let clock = opts.clock;
         std::thread::Builder::new()
             .name("input-feed".into())
-            .spawn(move || feed::feed(reader, write_tx, job_tx, &plan, &stats, &stop, clock))
+            .spawn(move || intake::feed::feed(reader, write_tx, job_tx, &plan, &stats, &stop, clock))
             .map_err(|e| RunError::Internal(e.to_string()))?
     };
 
     let flow = Arc::new(Flow::new(opts.flow.clone()));
-    let ctx = Arc::new(Ctx {
+    let handoff = Handoff::new(write_tx, window, stop.clone());
+    let caller = Caller {
         client,
         flow: flow.clone(),
-        stop: stop.clone(),
-        writer: write_tx,
-        window,
-        plan: opts.plan.clone(),
-        retry: opts.retry.clone(),
-        archive: opts.archive,
         budget: Budget::new(opts.max_calls, opts.daily_limit, used_today, opts.clock),
+        retry: opts.retry.clone(),
+        page_size: opts.plan.page_size,
+        stop: stop.clone(),
         stats: stats.clone(),
-        parking: parking::Parking::new(opts.park_for, opts.clock),
+        handoff: handoff.clone(),
+        clock: opts.clock,
+    };
+    let ctx = Arc::new(Ctx {
+        caller,
+        handoff,
+        stop: stop.clone(),
+        plan: opts.plan.clone(),
+        archive: opts.archive,
+        stats: stats.clone(),
+        parking: Parking::new(opts.park_for, opts.clock),
         listing: listing::Knowledge::new(&knowledge),
         clock: opts.clock,
-        occupancy: pages::Occupancy::new(workers_n),
+        occupancy: Occupancy::new(workers_n),
     });
-    let progress = crate::progress::spawn(opts.progress, stats.clone(), flow);
-    let disk = disk::DiskCheck::new(&opts.db, opts.min_free_space);
-    dispatch::dispatch(ctx.clone(), job_rx, workers_n, disk).await;
+    let progress = report::progress::spawn(opts.progress, stats.clone(), flow);
+    let disk = control::disk::DiskCheck::new(&opts.db, opts.min_free_space);
+    fetch::dispatch::dispatch(ctx.clone(), job_rx, workers_n, disk).await;
     progress.finish();
     drop(ctx);
     let feed_result =
@@ -215,5 +189,5 @@ pub async fn run(opts: RunOptions, cancel: CancellationToken) -> Result<Summary,
         }
         Err(e) => return Err(RunError::Store(StoreError::Sql(e))),
     };
-    summary::finish(store, run_id, &clock::iso(now), &stats, &stop, started, opts.clock, schedule)
+    report::summary::finish(store, run_id, &clock::iso(now), &stats, &stop, started, opts.clock, schedule)
 }

@@ -179,7 +179,7 @@ impl Client {
             q.append_pair("pageSize", &req.page_size.to_string());
         }
         // One Timespan per request, used for both the header and the hash.
-        let timespan = sign::timespan_now();
+        let timespan = sign::timespan(self.clock.now());
         let token = sign::token(self.credentials.key(), &timespan, &self.credentials.secret);
         let mut headers = HeaderMap::new();
         headers.insert("Timespan", header_value(&timespan));

@@ -27,7 +27,7 @@ pub enum Action {
     Fatal,
 }
 
-/// One row of the vendor's code table (vendor/customer-getlist-v1.0.txt §7).
+/// One row of the vendor's status-code table, as docs/design.md §1.3 restates it.
 pub struct CodeInfo {
     pub code: u32,
     pub action: Action,

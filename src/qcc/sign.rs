@@ -23,10 +23,11 @@ pub fn token(key: &str, timespan: &str, secret: &str) -> String {
 
 const HEX: &[u8; 16] = b"0123456789ABCDEF";
 
-/// Current Unix time in whole seconds, as the API wants it in `Timespan`.
-pub fn timespan_now() -> String {
-    let secs = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
-    secs.to_string()
+/// `now` as the API wants it in `Timespan`: Unix time in whole seconds. The
+/// client passes its run's clock, so a test that moves the clock signs with
+/// the time it stores.
+pub fn timespan(now: chrono::DateTime<chrono::Utc>) -> String {
+    now.timestamp().max(0).to_string()
 }
 
 #[cfg(test)]
@@ -38,6 +39,12 @@ mod tests {
         // Computed independently: python3 -c "import hashlib;
         // print(hashlib.md5(b'my-app-key1574143032my-secret-key').hexdigest().upper())"
         assert_eq!(token("my-app-key", "1574143032", "my-secret-key"), "1397132C43DCA8C47AA845A21F5B0A38");
+    }
+
+    #[test]
+    fn the_timespan_is_the_clocks_unix_second() {
+        let t = chrono::DateTime::from_timestamp(1_574_143_032, 900_000_000).unwrap();
+        assert_eq!(timespan(t), "1574143032");
     }
 
     #[test]

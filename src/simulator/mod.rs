@@ -5,14 +5,17 @@
 //! it standalone. [`data`] decides what every search key holds; [`server`]
 //! speaks the wire protocol, checks signatures and counts what it served.
 
+mod answer;
 pub mod config;
 pub mod data;
 pub mod server;
+mod state;
 pub mod timeline;
 
 pub use config::{Faults, Listing, SimConfig};
 pub use data::Profile;
-pub use server::{ServedKey, SimHandle, Simulator};
+pub use server::Simulator;
+pub use state::{Arrival, ServedKey, SimHandle, SimState};
 pub use timeline::{Correction, Timeline};
 
 /// The AppKey the simulator accepts unless told otherwise (used by `demo`).

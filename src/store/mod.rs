@@ -7,6 +7,7 @@
 //!   summaries and reports.
 
 mod customers;
+pub mod export;
 pub mod read;
 pub mod rebuild;
 pub mod receipt;

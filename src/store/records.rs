@@ -287,22 +287,8 @@ pub enum Event {
     /// The listing contradicted itself for this company: the rest of the
     /// cycle is paged per year, and listing rows not yet in `customers` are dropped.
     ListingAbandoned,
-    /// A page answered 200: rows + checkpoint (+ receipt). For the listing,
-    /// `year_state` is `Complete` on the page that completes the company.
-    Page {
-        query: Query,
-        page_index: u32,
-        total_records: u64,
-        pages_total: u32,
-        year_state: YearState,
-        /// The unit's stored pages with this one: its checkpoint.
-        stored: StoredPages,
-        /// The rows those pages held (the listing's checkpoint checks them
-        /// against TotalRecords).
-        unit_rows: u64,
-        rows: Vec<ClientRow>,
-        raw: Option<RawPage>,
-    },
+    /// A page answered 200: rows + checkpoint (+ receipt).
+    Page(PageEvent),
     /// A page answered 200 whose rows are not stored (its unit ended or was
     /// abandoned while it was in flight): only its receipt is kept.
     Receipt(RawPage),
@@ -312,6 +298,25 @@ pub enum Event {
     YearEnded { query_year: String, state: YearState, total_records: u64, pages_total: u32, pages_fetched: u32 },
     /// The company's state changes.
     Company { state: CompanyState, status_code: Option<String>, message: Option<String>, retry_after: Option<String> },
+}
+
+/// A page answered 200: its rows and its unit's checkpoint (+ receipt). For
+/// the listing, `year_state` is `Complete` on the page that completes the
+/// company.
+#[derive(Debug, Clone)]
+pub struct PageEvent {
+    pub query: Query,
+    pub page_index: u32,
+    pub total_records: u64,
+    pub pages_total: u32,
+    pub year_state: YearState,
+    /// The unit's stored pages with this one: its checkpoint.
+    pub stored: StoredPages,
+    /// The rows those pages held (the listing's checkpoint checks them
+    /// against TotalRecords).
+    pub unit_rows: u64,
+    pub rows: Vec<ClientRow>,
+    pub raw: Option<RawPage>,
 }
 
 /// One transaction's worth: an optional call record and the events it caused.

@@ -49,7 +49,7 @@ impl Bench {
                         per(optimum),
                         per(formula),
                         per(refresh_calls),
-                        first.listing.coverage
+                        first.listing.coverage.as_str()
                     ),
                     met && twice == 0 && refresh_calls == n as u64 && first.exit_code == 0 && refresh.exit_code == 0,
                 );

@@ -28,9 +28,9 @@ use std::path::{Path, PathBuf};
 
 use qcc_customers::cli::FetchArgs;
 use qcc_customers::cmd::demo::default_fetch_args;
-use qcc_customers::pipeline::input::InputSource;
+use qcc_customers::pipeline::intake::input::InputSource;
+use qcc_customers::pipeline::report::progress::ProgressMode;
 use qcc_customers::pipeline::{self, Summary};
-use qcc_customers::progress::ProgressMode;
 use qcc_customers::qcc::Credentials;
 use qcc_customers::simulator::{Simulator, DEMO_KEY, DEMO_SECRET};
 use tokio_util::sync::CancellationToken;

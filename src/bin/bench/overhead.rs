@@ -4,8 +4,9 @@ use std::time::Instant;
 
 use crate::measure::{own_cpu_seconds, SimProcess, Spread};
 use crate::Bench;
-use qcc_customers::pipeline::{self, input::InputSource};
-use qcc_customers::progress::ProgressMode;
+use qcc_customers::pipeline;
+use qcc_customers::pipeline::intake::input::InputSource;
+use qcc_customers::pipeline::report::progress::ProgressMode;
 use qcc_customers::qcc::Credentials;
 use qcc_customers::simulator::{DEMO_KEY, DEMO_SECRET};
 use tokio_util::sync::CancellationToken;

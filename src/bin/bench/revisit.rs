@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Datelike, Duration, NaiveDate, Utc};
 use qcc_customers::clock::{self, Clock};
 use qcc_customers::pipeline;
-use qcc_customers::progress::ProgressMode;
+use qcc_customers::pipeline::report::progress::ProgressMode;
 use qcc_customers::qcc::Credentials;
 use qcc_customers::simulator::{data, timeline, Profile, SimConfig, Simulator, Timeline, DEMO_KEY, DEMO_SECRET};
 use tokio_util::sync::CancellationToken;
@@ -91,7 +91,7 @@ impl Bench {
                 let t = night(day);
                 sim.handle.set_as_of(t);
                 let mut opts = qcc_customers::cmd::run::options(
-                    pipeline::input::InputSource::Path(input.clone()),
+                    pipeline::intake::input::InputSource::Path(input.clone()),
                     input.display().to_string(),
                     &Default::default(),
                     db.clone(),
@@ -101,6 +101,7 @@ impl Bench {
                     ProgressMode::Quiet,
                 )?;
                 opts.clock = Clock::shifted(t - Utc::now());
+                sim.handle.set_clock(opts.clock);
                 let s = pipeline::run(opts, CancellationToken::new()).await?;
                 if day == from {
                     first_calls = s.calls;

@@ -28,10 +28,13 @@ impl Bench {
 
     /// One writer run into a fresh file: (rows per second, commits).
     fn writer_once(&self, index: usize, pages: usize) -> anyhow::Result<(f64, u64)> {
+        use qcc_customers::pipeline::control::shutdown::Stop;
+        use qcc_customers::pipeline::report::stats::Stats;
         use qcc_customers::pipeline::writer::{self, WriteMsg};
-        use qcc_customers::pipeline::{shutdown::Stop, Stats};
         use qcc_customers::qcc::ClientRow;
-        use qcc_customers::store::records::{CallRecord, Commit, Event, Query, RawPage, StoredPages, YearState};
+        use qcc_customers::store::records::{
+            CallRecord, Commit, Event, PageEvent, Query, RawPage, StoredPages, YearState,
+        };
         let db = self.dir.path().join(format!("writer{index}.sqlite"));
         let store = qcc_customers::store::open_for_writing(&db)?;
         let run_id = qcc_customers::store::write::start_run(&store.conn, "bench", "2026-01-01T00:00:00.000Z")?;
@@ -41,7 +44,7 @@ impl Bench {
         // A real commit window, as wide as the writer's channel.
         let window = writer::CommitWindow::new(128);
         let scheduling = writer::Scheduling {
-            revisit: qcc_customers::pipeline::schedule::Revisit::Fixed(chrono::Duration::days(7)),
+            revisit: qcc_customers::pipeline::plan::schedule::Revisit::Fixed(chrono::Duration::days(7)),
             page_size: 50,
         };
         let handle =
@@ -98,7 +101,7 @@ impl Bench {
             let commit = Commit {
                 search_key: key,
                 call: Some(call),
-                events: vec![Event::Page {
+                events: vec![Event::Page(PageEvent {
                     query: Query::Year(year.clone()),
                     page_index: 1,
                     total_records: 50,
@@ -108,7 +111,7 @@ impl Bench {
                     unit_rows: 50,
                     rows,
                     raw: Some(RawPage { query_year: year, page_index: 1, order_number: None, body: body.clone() }),
-                }],
+                })],
             };
             let slot = runtime.block_on(window.enter()).ok_or_else(|| anyhow::anyhow!("window closed"))?;
             tx.blocking_send(WriteMsg::Commit { commit, slot })?;

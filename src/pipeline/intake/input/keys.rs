@@ -1,0 +1,163 @@
+//! What a search key may be: which header holds it, which characters say a
+//! line was read wrongly, how it is normalised, and the credit-code check.
+
+use super::{sniff, InputError, InputOptions};
+
+/// Header names that hold a search key, in order of preference (compared
+/// case-insensitively, ignoring `_`, `-` and spaces).
+const KEY_HEADERS: &[&str] = &[
+    "searchkey",
+    "companyname",
+    "company",
+    "name",
+    "企业名称",
+    "公司名称",
+    "名称",
+    "统一社会信用代码",
+    "信用代码",
+    "creditcode",
+    "unifiedsocialcreditcode",
+    "uscc",
+    "keyno",
+];
+
+fn header_key(h: &str) -> String {
+    h.trim()
+        .trim_start_matches('\u{feff}')
+        .chars()
+        .filter(|c| !matches!(c, '_' | '-' | ' '))
+        .collect::<String>()
+        .to_lowercase()
+}
+
+/// Why a key must not be sent although it is long enough: it holds a
+/// character no company name holds, which says the line was read wrongly
+/// (the wrong separator or encoding) or the cell holds more than a name.
+pub(super) fn unsendable(key: &str, separator: Option<u8>) -> Option<String> {
+    if key.contains('\t') {
+        return Some("the key holds a tab: the line was split at the wrong separator (see --delimiter)".into());
+    }
+    if let Some(c) = key.chars().find(|c| sniff::suspicious(*c)) {
+        return Some(format!(
+            "the key holds the control or undecodable character {c:?} (a line break in the cell, binary data, or \
+             the wrong --encoding)"
+        ));
+    }
+    let separators = [separator.map(char::from), Some(';'), Some('|')];
+    if let Some(sep) = separators.into_iter().flatten().find(|s| key.contains(*s)) {
+        return Some(format!(
+            "the key holds the separator {sep:?}: the line was split at the wrong separator (see --delimiter), or \
+             the cell holds more than one name"
+        ));
+    }
+    None
+}
+
+pub(super) fn find_key_column(headers: &[String], opts: &InputOptions) -> Result<usize, InputError> {
+    if let Some(col) = &opts.column {
+        if opts.no_header {
+            // Without a header, --column is a 1-based column number.
+            return col.parse::<usize>().ok().filter(|n| *n >= 1).map(|n| n - 1).ok_or_else(|| InputError::NoColumn {
+                headers: vec![],
+                hint: format!(" (--column {col:?}: with --no-header give a column number, 1 = first)"),
+            });
+        }
+        let want = header_key(col);
+        return headers.iter().position(|h| header_key(h) == want).ok_or_else(|| InputError::NoColumn {
+            headers: headers.to_vec(),
+            hint: format!(" (--column {col:?} is not one of them)"),
+        });
+    }
+    if opts.no_header {
+        return Ok(0);
+    }
+    for known in KEY_HEADERS {
+        if let Some(i) = headers.iter().position(|h| header_key(h) == *known) {
+            return Ok(i);
+        }
+    }
+    if headers.len() == 1 {
+        return Ok(0);
+    }
+    Err(InputError::NoColumn {
+        headers: headers.to_vec(),
+        hint: " (name it with --column, or call it searchKey, company, name or 企业名称)".to_string(),
+    })
+}
+
+/// Trim and fold full-width ASCII (ＡＢＣ１２３（）) to half-width, so the same
+/// company typed two ways is queried once.
+pub fn normalize(key: &str) -> String {
+    key.trim()
+        .chars()
+        .map(|c| match c {
+            '\u{3000}' => ' ',
+            '\u{FF01}'..='\u{FF5E}' => char::from_u32(c as u32 - 0xFEE0).unwrap_or(c),
+            _ => c,
+        })
+        .collect::<String>()
+        .trim()
+        .to_string()
+}
+
+/// Why a (normalised) key must not be sent, if it must not.
+pub fn validate(norm_key: &str) -> Option<String> {
+    if norm_key.chars().count() < 2 {
+        return Some("search key shorter than 2 characters (the API would answer 213)".to_string());
+    }
+    if looks_like_credit_code(norm_key) && !credit_code_check_digit_ok(norm_key) {
+        return Some(
+            "looks like a unified social credit code but its check digit is wrong (GB 32100-2015)".to_string(),
+        );
+    }
+    None
+}
+
+const CREDIT_ALPHABET: &str = "0123456789ABCDEFGHJKLMNPQRTUWXY";
+
+/// 18 characters from the code's alphabet, case-insensitively (docs/design.md §3).
+pub fn looks_like_credit_code(key: &str) -> bool {
+    key.chars().count() == 18 && key.chars().all(|c| CREDIT_ALPHABET.contains(c.to_ascii_uppercase()))
+}
+
+/// The GB 32100-2015 check digit (18th character) is right.
+pub fn credit_code_check_digit_ok(code: &str) -> bool {
+    const WEIGHTS: [u32; 17] = [1, 3, 9, 27, 19, 26, 16, 17, 20, 29, 25, 13, 8, 24, 10, 30, 28];
+    let values: Vec<u32> =
+        code.chars().filter_map(|c| CREDIT_ALPHABET.find(c.to_ascii_uppercase()).map(|i| i as u32)).collect();
+    if values.len() != 18 {
+        return false;
+    }
+    let sum: u32 = values[..17].iter().zip(WEIGHTS).map(|(v, w)| v * w).sum();
+    let check = (31 - sum % 31) % 31;
+    values[17] == check
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn credit_code_check_digit() {
+        // A well-formed code (check digit computed per GB 32100-2015) and the
+        // same code with its last character changed.
+        assert!(credit_code_check_digit_ok("91350100M000100Y43"));
+        assert!(!credit_code_check_digit_ok("91350100M000100Y44"));
+        assert!(credit_code_check_digit_ok("91350100m000100y43"));
+        assert!(looks_like_credit_code("91350100M000100Y43"));
+        assert!(!looks_like_credit_code("上海浦东发展银行股份有限公司上海分行"));
+    }
+
+    #[test]
+    fn normalize_folds_width_and_trims() {
+        assert_eq!(normalize("　ＡＢＣ（上海）有限公司 "), "ABC(上海)有限公司");
+    }
+
+    #[test]
+    fn validate_rejects_short_and_bad_codes() {
+        assert!(validate("A").is_some());
+        assert!(validate("华为").is_none());
+        assert!(validate("91350100M000100Y44").is_some());
+        assert!(validate("110108000000016").is_none());
+    }
+}

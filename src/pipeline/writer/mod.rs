@@ -1,0 +1,237 @@
+//! Stage 4: the single writer. One OS thread owns the SQLite connection; every
+//! other stage talks to it over one bounded channel.
+//!
+//! Each message is applied whole inside a transaction, so a page's rows, its
+//! checkpoint and its call record are stored together or not at all. The
+//! writer applies several in one transaction (group commit): what has queued
+//! up, and what arrives within [`GROUP_COMMIT`] of the previous commit (it
+//! waits before taking the write lock, not inside the transaction). Each
+//! stays atomic, and the disk syncs once per batch instead of once per page.
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use tokio::sync::{mpsc, oneshot, OwnedSemaphorePermit, Semaphore};
+
+use crate::clock::Clock;
+use crate::pipeline::control::shutdown::{Stop, StopReason};
+use crate::pipeline::plan::schedule::Revisit;
+use crate::pipeline::report::stats::Stats;
+use crate::store::records::{Commit, CompanySnapshot, Event, InputRecord, Registration};
+use crate::store::{read, write, WriteStore};
+
+/// Most messages applied in one transaction.
+const MAX_BATCH: usize = 1024;
+
+/// Group commit: the writer commits at most once per this interval. When
+/// pages arrive one by one (a real API's pace), each waits up to this long
+/// for those behind it, so the disk syncs once for
+/// several pages instead of once per page. Waiting pages hold their places in
+/// the [`CommitWindow`], so what a `kill -9` can cost stays within its bound;
+/// once half the window waits in a batch, it is committed without waiting.
+pub const GROUP_COMMIT: Duration = Duration::from_millis(50);
+
+/// Answered pages that may wait for their commit, per worker. With it a
+/// worker goes on with its next call while its page commits (BENCHMARKS.md
+/// has the measurements). It bounds what a `kill -9` can make the next run pay
+/// again: at most `concurrency × (1 + COMMIT_WINDOW_PER_WORKER)` calls.
+pub const COMMIT_WINDOW_PER_WORKER: usize = 8;
+
+/// The commit window: answered pages handed to the writer and not yet
+/// durable. Workers take a [`WindowSlot`] before handing over a page; the
+/// writer drops it once the page's transaction has committed.
+#[derive(Clone)]
+pub struct CommitWindow {
+    places: Arc<Semaphore>,
+    capacity: usize,
+}
+
+/// A place in the [`CommitWindow`], travelling with one commit to the writer.
+pub struct WindowSlot(#[allow(dead_code)] OwnedSemaphorePermit);
+
+impl CommitWindow {
+    /// A window for `workers` workers.
+    pub fn new(workers: usize) -> Self {
+        let capacity = workers.max(1) * COMMIT_WINDOW_PER_WORKER;
+        CommitWindow { places: Arc::new(Semaphore::new(capacity)), capacity }
+    }
+
+    /// Wait for room; `None` once the window is closed.
+    pub async fn enter(&self) -> Option<WindowSlot> {
+        let place = self.places.clone().acquire_owned().await.ok()?;
+        Some(WindowSlot(place))
+    }
+}
+
+/// What the writer is asked to do.
+// A commit is the common message and is moved once, through a bounded channel.
+#[allow(clippy::large_enum_variant)]
+pub enum WriteMsg {
+    /// Register input rows; the reply says what is known of each.
+    Register { records: Vec<InputRecord>, reply: oneshot::Sender<Vec<Registration>> },
+    /// Hand over up to `limit` companies of this run whose 110 parking has
+    /// expired, marking them pending so they are handed over once; the reply
+    /// also says when the next one is due.
+    TakeDueParked { limit: usize, reply: oneshot::Sender<(Vec<CompanySnapshot>, Option<String>)> },
+    /// Store one atomic unit; its place in the commit window is released once
+    /// it is durable.
+    Commit { commit: Commit, slot: WindowSlot },
+}
+
+/// Start the writer thread. It ends when every sender is dropped, and hands
+/// the store back for the end-of-run bookkeeping.
+/// When a company's check ends, the writer asks the revisit schedule for its
+/// next one, in the same transaction.
+#[derive(Debug, Clone)]
+pub struct Scheduling {
+    pub revisit: Revisit,
+    pub page_size: u32,
+}
+
+#[allow(clippy::too_many_arguments)]
+pub fn spawn(
+    store: WriteStore,
+    run_id: i64,
+    rx: mpsc::Receiver<WriteMsg>,
+    stats: Arc<Stats>,
+    stop: Arc<Stop>,
+    clock: Clock,
+    window: &CommitWindow,
+    scheduling: Scheduling,
+) -> std::io::Result<JoinHandle<Result<WriteStore, rusqlite::Error>>> {
+    // Once half the window waits in a batch, pages arrive faster than one by
+    // one: the batch is committed without waiting, so workers never wait on
+    // the group commit.
+    let enough = (window.capacity / 2).max(1);
+    std::thread::Builder::new().name("sqlite-writer".into()).spawn(move || {
+        let mut store = store;
+        let mut rx = rx;
+        match writer_loop(&mut store, run_id, &mut rx, &stats, clock, enough, &scheduling) {
+            Ok(()) => Ok(store),
+            Err(e) => {
+                tracing::error!(error = %e, "Database write failed; stopping the run.");
+                let reason = if e.sqlite_error_code() == Some(rusqlite::ErrorCode::DiskFull) {
+                    StopReason::DiskFull
+                } else {
+                    StopReason::StoreFailed(e.to_string())
+                };
+                stop.stop(reason);
+                // Close the channel so no worker waits on a writer that is gone.
+                rx.close();
+                Err(e)
+            }
+        }
+    })
+}
+
+fn writer_loop(
+    store: &mut WriteStore,
+    run_id: i64,
+    rx: &mut mpsc::Receiver<WriteMsg>,
+    stats: &Stats,
+    clock: Clock,
+    enough: usize,
+    scheduling: &Scheduling,
+) -> rusqlite::Result<()> {
+    // Only for timed waits on the channel; the writer never runs tasks.
+    let timer = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build()
+        .map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))?;
+    let mut batch: Vec<WriteMsg> = Vec::new();
+    let mut replies = Vec::new();
+    let mut slots: Vec<WindowSlot> = Vec::new();
+    let mut parked = Vec::new();
+    let mut last_commit: Option<Instant> = None;
+    while let Some(first) = rx.blocking_recv() {
+        // Collect the batch before taking the write lock, so nothing else
+        // (a reader's checkpoint, an index an analyst adds) waits on a
+        // transaction that only waits for pages.
+        let deadline = last_commit.map_or_else(Instant::now, |t| t + GROUP_COMMIT);
+        let mut pages = 0;
+        let mut now_please = false;
+        let mut next = Some(first);
+        while let Some(m) = next.take() {
+            match &m {
+                // Someone waits for the answer: do not hold it.
+                WriteMsg::Register { .. } | WriteMsg::TakeDueParked { .. } => now_please = true,
+                WriteMsg::Commit { .. } => {
+                    pages += 1;
+                    now_please |= pages >= enough;
+                }
+            }
+            batch.push(m);
+            if batch.len() >= MAX_BATCH {
+                break;
+            }
+            next = match rx.try_recv() {
+                Ok(m) => Some(m),
+                Err(mpsc::error::TryRecvError::Disconnected) => None,
+                Err(mpsc::error::TryRecvError::Empty) => {
+                    let wait = deadline.saturating_duration_since(Instant::now());
+                    if wait.is_zero() || now_please {
+                        None
+                    } else {
+                        timer.block_on(async { tokio::time::timeout(wait, rx.recv()).await }).ok().flatten()
+                    }
+                }
+            };
+        }
+        let now = clock.now_iso();
+        let tx = store.conn.transaction()?;
+        let mut rows = 0;
+        for m in batch.drain(..) {
+            match m {
+                WriteMsg::Register { records, reply } => {
+                    let regs = records
+                        .iter()
+                        .map(|r| write::register(&tx, run_id, r, &now))
+                        .collect::<rusqlite::Result<Vec<_>>>()?;
+                    replies.push((reply, regs));
+                }
+                WriteMsg::TakeDueParked { limit, reply } => {
+                    let due = write::take_due_parked(&tx, run_id, &now, limit)?;
+                    parked.push((reply, due));
+                }
+                WriteMsg::Commit { commit, slot } => {
+                    rows += write::apply(&tx, run_id, &commit, &now)?;
+                    if ends_check(&commit) {
+                        schedule(&tx, &commit.search_key, scheduling, clock)?;
+                    }
+                    slots.push(slot);
+                }
+            }
+        }
+        tx.commit()?;
+        last_commit = Some(Instant::now());
+        stats.rows_written.fetch_add(rows, Ordering::Relaxed);
+        stats.commits.fetch_add(1, Ordering::Relaxed);
+        // Answer only once the batch is durable.
+        for (reply, regs) in replies.drain(..) {
+            let _ = reply.send(regs);
+        }
+        for (reply, due) in parked.drain(..) {
+            let _ = reply.send(due);
+        }
+        slots.clear();
+    }
+    Ok(())
+}
+
+/// The commit ends a check of its company (done or no_result).
+fn ends_check(commit: &Commit) -> bool {
+    commit.events.iter().any(|e| matches!(e, Event::Company { state, .. } if state.ends_check()))
+}
+
+/// Store the company's next check, from its history as this transaction left it.
+fn schedule(tx: &rusqlite::Transaction<'_>, key: &str, s: &Scheduling, clock: Clock) -> rusqlite::Result<()> {
+    let Some(history) = read::company_history(tx, key)? else { return Ok(()) };
+    let now = clock.now();
+    let next = s.revisit.next(&history, s.page_size, now);
+    write::set_next_check(tx, key, &crate::clock::iso(next.at), &next.reason.to_string())
+}
+
+#[cfg(test)]
+mod tests;
