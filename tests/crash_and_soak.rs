@@ -19,8 +19,11 @@ async fn sigkill_at_five_random_moments_loses_nothing_and_repays_at_most_the_cal
     h.write_keys(&keys);
     let total = expected_pages(h.seed(), &keys).len();
     let concurrency: u32 = 4;
-    // Five kill points, spread at random over the run.
-    let kills = kill_at(&h, &random_points(total), |h| start(h, concurrency)).await;
+    // Five kill points, spread at random over the run (seeded, printed).
+    let points = random_points(total);
+    let kills = kill_at(&h, &points, |h| start(h, concurrency)).await;
+    // Every point lies before the run's end: each one killed a live process.
+    assert_eq!(kills as usize, points.len(), "every kill point killed a running process");
     let mut child = start(&h, concurrency);
     let status = tokio::task::spawn_blocking(move || child.wait().unwrap()).await.unwrap();
     assert_eq!(status.code(), Some(0));
@@ -86,7 +89,18 @@ async fn a_stalled_disk_lets_calls_run_ahead_only_as_far_as_the_commit_window() 
     blocker.busy_timeout(Duration::from_secs(10)).unwrap();
     blocker.execute_batch("BEGIN IMMEDIATE").unwrap();
     let at_stall = h.sim.handle.request_count();
-    tokio::time::sleep(Duration::from_secs(2)).await;
+    // The workers run ahead until the commit window is full, then wait: watch
+    // for that (no new request for half a second), for at most 10 s. A run
+    // that is not held back by the window keeps calling and fails below.
+    let (mut last, mut quiet_since) = (at_stall, std::time::Instant::now());
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while quiet_since.elapsed() < Duration::from_millis(500) && std::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        let now = h.sim.handle.request_count();
+        if now != last {
+            (last, quiet_since) = (now, std::time::Instant::now());
+        }
+    }
     let during = (h.sim.handle.request_count() - at_stall) as u32;
     blocker.execute_batch("ROLLBACK").unwrap();
     let status = tokio::task::spawn_blocking(move || child.wait().unwrap()).await.unwrap();

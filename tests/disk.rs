@@ -1,8 +1,10 @@
 //! A full disk: the run stops before it fills the database's filesystem, and
 //! when a write fails anyway, it says that nothing committed was lost and the
 //! next run resumes without paying twice beyond the documented bound. Runs on
-//! a small tmpfs mounted for the test (needs root; skipped, and says so,
-//! otherwise).
+//! a small tmpfs mounted for the test, which needs root: the tests are
+//! `#[ignore]`d so that `cargo test` as a user does not report them passed,
+//! and `.ci/run` (root) runs them with `cargo test --test disk -- --ignored`.
+//! Run as anyone else with `--ignored`, they fail saying why.
 
 mod common;
 
@@ -16,20 +18,21 @@ use qcc_customers::simulator::{DEMO_KEY, DEMO_SECRET};
 struct SmallDisk(PathBuf);
 
 impl SmallDisk {
-    fn mount(parent: &Path, mib: u32) -> Option<SmallDisk> {
+    fn mount(parent: &Path, mib: u32) -> SmallDisk {
         let dir = parent.join("small-disk");
-        std::fs::create_dir_all(&dir).ok()?;
+        std::fs::create_dir_all(&dir).expect("a directory to mount on");
         let ok = Command::new("mount")
             .args(["-t", "tmpfs", "-o", &format!("size={mib}m"), "tmpfs"])
             .arg(&dir)
             .stderr(Stdio::null())
             .status()
             .is_ok_and(|s| s.success());
-        if !ok {
-            eprintln!("skipped: cannot mount a tmpfs here (needs root); the threshold logic has its unit test");
-            return None;
-        }
-        Some(SmallDisk(dir))
+        assert!(
+            ok,
+            "cannot mount a tmpfs of {mib} MiB on {} (needs root): this test checks nothing without it",
+            dir.display()
+        );
+        SmallDisk(dir)
     }
 
     fn grow(&self, mib: u32) {
@@ -69,9 +72,10 @@ fn rows_in(db: &Path) -> BTreeMapRows {
 type BTreeMapRows = std::collections::BTreeMap<RowId, RowFields>;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs root to mount a tmpfs; .ci/run runs it"]
 async fn a_run_on_a_nearly_full_filesystem_stops_before_its_first_call_and_says_what_to_do() {
     let h = Harness::default().await;
-    let Some(disk) = SmallDisk::mount(h.dir.path(), 8) else { return };
+    let disk = SmallDisk::mount(h.dir.path(), 8);
     h.write_keys(&company_keys(20, "小盘"));
     let db = disk.0.join("out.sqlite");
     let (code, text) = run_on(&h, &db, &[]);
@@ -83,11 +87,12 @@ async fn a_run_on_a_nearly_full_filesystem_stops_before_its_first_call_and_says_
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs root to mount a tmpfs; .ci/run runs it"]
 async fn a_run_filling_its_filesystem_stops_before_a_write_fails_and_resumes_without_paying_twice() {
     let h = Harness::default().await;
     // The WAL grows by whole 16 KiB pages per commit, tens of MB a second
     // at this rate until a checkpoint: the threshold leaves room for that.
-    let Some(disk) = SmallDisk::mount(h.dir.path(), 64) else { return };
+    let disk = SmallDisk::mount(h.dir.path(), 64);
     let keys = company_keys(400, "将满");
     h.write_keys(&keys);
     let db = disk.0.join("out.sqlite");
@@ -106,9 +111,10 @@ async fn a_run_filling_its_filesystem_stops_before_a_write_fails_and_resumes_wit
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs root to mount a tmpfs; .ci/run runs it"]
 async fn when_a_write_fails_for_lack_of_space_nothing_committed_is_lost_and_the_resume_repays_within_the_bound() {
     let h = Harness::default().await;
-    let Some(disk) = SmallDisk::mount(h.dir.path(), 3) else { return };
+    let disk = SmallDisk::mount(h.dir.path(), 3);
     let keys = company_keys(300, "写满");
     h.write_keys(&keys);
     let db = disk.0.join("out.sqlite");

@@ -6,7 +6,7 @@ use std::process::Command;
 
 use calamine::{open_workbook, Data, Reader, Xlsx};
 use common::*;
-use qcc_customers::store::read::ExportFilter;
+use qcc_customers::store::export::ExportFilter;
 
 fn bin() -> Command {
     Command::new(env!("CARGO_BIN_EXE_qcc-customers"))

@@ -6,7 +6,7 @@ mod common;
 use std::process::{Command, Stdio};
 
 use common::*;
-use qcc_customers::pipeline::input::{InputOptions, InputReader, InputSource, Item};
+use qcc_customers::pipeline::intake::input::{InputOptions, InputReader, InputSource, Item};
 
 const TEXT: &str = "企业名称,备注\n中国平安保险（集团）股份有限公司,保险\n比亚迪股份有限公司,汽车\n";
 

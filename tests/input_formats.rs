@@ -12,8 +12,8 @@ use std::process::Command;
 
 use common::*;
 use qcc_customers::cli::InputArgs;
-use qcc_customers::pipeline::input::InputSource;
-use qcc_customers::progress::ProgressMode;
+use qcc_customers::pipeline::intake::input::InputSource;
+use qcc_customers::pipeline::report::progress::ProgressMode;
 use qcc_customers::qcc::Credentials;
 use qcc_customers::simulator::{DEMO_KEY, DEMO_SECRET};
 use tokio_util::sync::CancellationToken;

@@ -194,7 +194,9 @@ async fn sigkill_at_random_moments_while_listing_pages_are_fetched_then_a_resume
     let total = optimum(Profile::Paging, h.seed(), &keys) as usize;
     let concurrency: u32 = 4;
     let start = |h: &Harness| spawn_run(h, &["--qps", "400", "--concurrency", &concurrency.to_string()]);
-    let kills = kill_at(&h, &random_points(total), start).await;
+    let points = random_points(total);
+    let kills = kill_at(&h, &points, start).await;
+    assert_eq!(kills as usize, points.len(), "every kill point killed a running process");
     let mut child = start(&h);
     let status = tokio::task::spawn_blocking(move || child.wait().unwrap()).await.unwrap();
     assert_eq!(status.code(), Some(0));

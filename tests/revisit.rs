@@ -296,8 +296,8 @@ async fn the_dry_runs_forecast_for_the_next_week_equals_the_checks_the_next_seve
     let tonight = night(date("2026-04-01"));
     let settings = qcc_customers::cmd::run::schedule_settings(&fetch).unwrap();
     let plan = qcc_customers::cmd::run::plan_options(&fetch).unwrap();
-    let report = qcc_customers::pipeline::dry_run::dry_run(
-        qcc_customers::pipeline::input::InputSource::Path(h.input.clone()),
+    let report = qcc_customers::pipeline::report::dry_run::dry_run(
+        qcc_customers::pipeline::intake::input::InputSource::Path(h.input.clone()),
         &Default::default(),
         &h.db,
         &plan,

@@ -60,10 +60,21 @@ async fn a_second_signal_exits_at_once_and_committed_work_is_safe() {
     };
     let h = Harness::new(config).await;
     h.write_keys(&company_keys(10, "二次信号"));
-    let mut child = binary(&h, &["--qps", "0", "--concurrency", "4", "--quiet"]).spawn().unwrap();
+    let mut child =
+        binary(&h, &["--qps", "0", "--concurrency", "4", "--quiet"]).stderr(Stdio::piped()).spawn().unwrap();
     wait_for_requests(&h, 4).await;
     signal(child.id(), "-INT");
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    // The second signal only once the run has taken the first (it says so).
+    let stderr = child.stderr.take().unwrap();
+    let acknowledged = tokio::task::spawn_blocking(move || {
+        use std::io::BufRead;
+        let mut lines = std::io::BufReader::new(stderr).lines();
+        let seen = lines.by_ref().map_while(Result::ok).any(|l| l.contains("Signal received"));
+        // Keep reading so the child never blocks on a full pipe.
+        std::thread::spawn(move || lines.for_each(drop));
+        seen
+    });
+    assert!(acknowledged.await.unwrap(), "the run acknowledged the first signal");
     signal(child.id(), "-INT");
     let started = std::time::Instant::now();
     let status = tokio::task::spawn_blocking(move || child.wait().unwrap()).await.unwrap();

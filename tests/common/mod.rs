@@ -9,9 +9,9 @@ use std::time::Duration;
 
 use qcc_customers::cli::FetchArgs;
 use qcc_customers::cmd::demo::default_fetch_args;
-use qcc_customers::pipeline::input::InputSource;
+use qcc_customers::pipeline::intake::input::InputSource;
+use qcc_customers::pipeline::report::progress::ProgressMode;
 use qcc_customers::pipeline::{self, RunOptions, Summary};
-use qcc_customers::progress::ProgressMode;
 use qcc_customers::qcc::{wire, Credentials};
 use qcc_customers::simulator::{data, Listing, Profile, SimConfig, Simulator, DEMO_KEY, DEMO_SECRET};
 use rusqlite::Connection;
@@ -91,6 +91,8 @@ impl Harness {
     pub async fn run_at(&self, fetch: &FetchArgs, clock: qcc_customers::clock::Clock) -> Summary {
         let mut opts = self.options(fetch);
         opts.clock = clock;
+        // The simulator checks the signature's Timespan against the same clock.
+        self.sim.handle.set_clock(clock);
         pipeline::run(opts, CancellationToken::new()).await.expect("run completes")
     }
 
@@ -197,10 +199,15 @@ pub async fn kill_at(h: &Harness, points: &[usize], start: impl Fn(&Harness) -> 
     kills
 }
 
-/// Five request counts at random in `20..total × 0.9`, sorted.
+/// Five request counts at random in `20..total × 0.9`, sorted, from a seed
+/// that is printed: `QCC_TEST_SEED` replays a failure, otherwise a new seed
+/// each run.
 pub fn random_points(total: usize) -> Vec<usize> {
-    let mut points: Vec<usize> = (0..5).map(|_| fastrand::usize(20..total * 9 / 10)).collect();
+    let seed = std::env::var("QCC_TEST_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or_else(|| fastrand::u64(..));
+    let mut rng = fastrand::Rng::with_seed(seed);
+    let mut points: Vec<usize> = (0..5).map(|_| rng.usize(20..total * 9 / 10)).collect();
     points.sort_unstable();
+    eprintln!("kill points {points:?} of {total} pages (QCC_TEST_SEED={seed} replays them)");
     points
 }
 
