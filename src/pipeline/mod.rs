@@ -1,17 +1,26 @@
-//! The pipeline: four stages joined by bounded channels.
+//! The pipeline: its stages, wired here with bounded channels, and the
+//! rooms they decide with.
 //!
 //! ```text
-//!  feed (thread) ──Register──▶ writer (thread) ──reply──▶ feed ──Job──▶ dispatch ──spawns──▶ worker::run_company ×N
-//!   feed.rs                     writer.rs                                dispatch.rs           worker.rs + call.rs
-//!                                   ▲                                                                  │
-//!                                   └──────────────────────── Commit (page + call) ────────────────────┘
+//!  intake::feed (thread) ─Register─▶ writer (thread) ─reply─▶ intake::feed ─Job─▶ fetch::dispatch ─spawns─▶ fetch::worker ×N
+//!                                       ▲                                                                     │ pages ─▶ call
+//!                                       └─────────────── fetch::handoff: Commit (rows + checkpoint + call) ◀──┘
 //! ```
 //!
-//! Every channel is bounded, so a slow stage slows the one before it and
-//! nothing grows with the input. The run's work is done when the feed has
-//! closed its queue and the dispatcher has nothing running; it stops early
-//! when [`shutdown::Stop`] fires. Then the writer drains and [`summary`]
-//! closes the run.
+//! * [`intake`] reads the list and feeds the companies due;
+//! * [`fetch`] makes the calls, one company per worker slot;
+//! * [`writer`] is the single thread that owns SQLite;
+//! * [`plan`] decides what a company's cycle fetches and when it is due again;
+//! * [`control`] limits and stops the run (rate, budget, parking, disk, the stop switch);
+//! * [`report`] counts, shows progress, closes the run with its summary, and dry-runs.
+//!
+//! Intake, fetch and the writer never call each other: they exchange
+//! messages over the channels made in [`run`]. Every channel is bounded, so a
+//! slow stage slows the one before it and nothing grows with the input. The
+//! run's work is done when the feed has closed its queue and the dispatcher
+//! has nothing running; it stops early when the
+//! [`Stop`](control::shutdown::Stop) fires. Then the writer drains and
+//! [`report::summary`] closes the run.
 
 pub mod control;
 pub mod error;
@@ -69,7 +78,7 @@ pub struct RunOptions {
     /// When to ask again (`plan.refresh_after` is its `refresh_after`).
     pub schedule: plan::schedule::Settings,
     pub archive: bool,
-    pub progress: crate::pipeline::report::progress::ProgressMode,
+    pub progress: report::progress::ProgressMode,
     /// How long 110 parks a company (2 h; shorter only in tests).
     pub park_for: chrono::Duration,
     /// Where the run reads the time of day (the system clock but in tests).
@@ -81,46 +90,24 @@ pub struct RunOptions {
 pub async fn run(opts: RunOptions, cancel: CancellationToken) -> Result<Summary, RunError> {
     let started = Instant::now();
     let stats = Arc::new(Stats::default());
-    if opts.progress != crate::pipeline::report::progress::ProgressMode::Quiet {
-        // The progress bar's total: a second, quick pass over the input.
-        let (source, input_options, stats) = (opts.input.clone(), opts.input_options.clone(), stats.clone());
-        let _ = std::thread::Builder::new().name("input-count".into()).spawn(move || {
-            if let Some(n) = InputReader::count_rows(source, &input_options) {
-                stats.input_total.store(n, Ordering::Relaxed);
-            }
-        });
-    }
-    let reader = InputReader::open(opts.input, &opts.input_options)?;
-    tracing::info!(
-        input = %opts.input_label,
-        layout = %reader.layout,
-        first_keys = ?reader.first_keys(intake::input::FIRST_KEYS_SHOWN),
-        "Reading input; the first keys are shown exactly as they will be sent."
-    );
-
-    let db = opts.db.clone();
-    let store = tokio::task::spawn_blocking(move || store::open_for_writing(&db))
-        .await
-        .map_err(|e| RunError::Internal(e.to_string()))??;
+    let reader = open_input(&opts, &stats)?;
     let now = opts.clock.now();
-    let used_today =
-        read::calls_since(&store.conn, &clock::iso(clock::beijing_day_start(now))).map_err(StoreError::from)?;
-    let run_id = write::start_run(&store.conn, &opts.input_label, &clock::iso(now)).map_err(StoreError::from)?;
-    let knowledge = read::listing_knowledge(&store.conn).map_err(StoreError::from)?;
-    tracing::info!(run_id, db = %opts.db.display(), "Run started.");
-
+    let opened = open_store(&opts, now).await?;
+    let (store, run_id) = (opened.store, opened.run_id);
+    // Before any thread starts: a client that cannot be built ends the run here.
     let client =
-        Client::new(&opts.client, opts.credentials, opts.clock).map_err(|e| RunError::Client(e.to_string()))?;
+        Client::new(&opts.client, opts.credentials.clone(), opts.clock).map_err(|e| RunError::Client(e.to_string()))?;
     let stop = Arc::new(Stop::with_parent(&cancel));
     // One company in flight per worker slot; in auto mode the flow control
     // decides how many of them may be calling at a time.
-    let workers_n = match opts.flow.concurrency {
+    let workers = match opts.flow.concurrency {
         control::flow::Concurrency::Fixed(n) => n.max(1),
         control::flow::Concurrency::Auto { max } => max.max(1),
     };
 
+    // The writer: one thread, one bounded channel, the commit window.
     let (write_tx, write_rx) = mpsc::channel::<WriteMsg>(1024);
-    let window = CommitWindow::new(workers_n);
+    let window = CommitWindow::new(workers);
     let scheduling = writer::Scheduling {
         revisit: opts.schedule.revisit(&store.conn, now).map_err(StoreError::from)?,
         page_size: opts.plan.page_size,
@@ -130,25 +117,95 @@ pub async fn run(opts: RunOptions, cancel: CancellationToken) -> Result<Summary,
     let writer = writer::spawn(store, run_id, write_rx, stats.clone(), stop.clone(), opts.clock, &window, scheduling)
         .map_err(|e| RunError::Internal(e.to_string()))?;
 
-    let (job_tx, job_rx) = mpsc::channel::<Job>(workers_n * 2);
+    // Intake: the feed thread registers each company and queues the due ones.
+    let (job_tx, job_rx) = mpsc::channel::<Job>(workers * 2);
     let feed_thread = {
-        let write_tx = write_tx.clone();
-        let stats = stats.clone();
-        let stop = stop.clone();
-        let plan = opts.plan.clone();
-        let clock = opts.clock;
+        let (write_tx, stats, stop, plan, clock) =
+            (write_tx.clone(), stats.clone(), stop.clone(), opts.plan.clone(), opts.clock);
         std::thread::Builder::new()
             .name("input-feed".into())
             .spawn(move || intake::feed::feed(reader, write_tx, job_tx, &plan, &stats, &stop, clock))
             .map_err(|e| RunError::Internal(e.to_string()))?
     };
 
-    let flow = Arc::new(Flow::new(opts.flow.clone()));
+    // Fetch: the dispatcher runs the companies until the feed is done or the run stops.
     let handoff = Handoff::new(write_tx, window, stop.clone());
+    let ctx = Arc::new(fetch_context(&opts, client, handoff, &stop, &stats, &opened.before, workers));
+    let progress = report::progress::spawn(opts.progress, stats.clone(), ctx.caller.flow.clone());
+    let disk = control::disk::DiskCheck::new(&opts.db, opts.min_free_space);
+    fetch::dispatch::dispatch(ctx.clone(), job_rx, workers, disk).await;
+    progress.finish();
+    // The last senders go with the context: the writer drains and ends.
+    drop(ctx);
+    let store = join(feed_thread, writer, &opts.db).await?;
+    report::summary::finish(store, run_id, &clock::iso(now), &stats, &stop, started, opts.clock, schedule)
+}
+
+/// Open the list (and, for the progress bar's total, count its rows on a
+/// thread of their own), and log what it was found to be.
+fn open_input(opts: &RunOptions, stats: &Arc<Stats>) -> Result<InputReader, RunError> {
+    if opts.progress != report::progress::ProgressMode::Quiet {
+        let (source, input_options, stats) = (opts.input.clone(), opts.input_options.clone(), stats.clone());
+        let _ = std::thread::Builder::new().name("input-count".into()).spawn(move || {
+            if let Some(n) = InputReader::count_rows(source, &input_options) {
+                stats.input_total.store(n, Ordering::Relaxed);
+            }
+        });
+    }
+    let reader = InputReader::open(opts.input.clone(), &opts.input_options)?;
+    tracing::info!(
+        input = %opts.input_label,
+        layout = %reader.layout,
+        first_keys = ?reader.first_keys(intake::input::FIRST_KEYS_SHOWN),
+        "Reading input; the first keys are shown exactly as they will be sent."
+    );
+    Ok(reader)
+}
+
+/// The database opened for this run, with what earlier runs left that the
+/// fetch stage starts from.
+struct Opened {
+    store: store::WriteStore,
+    run_id: i64,
+    before: Before,
+}
+
+/// What the database knew when the run started.
+pub(crate) struct Before {
+    /// Calls already made today (Beijing time), for `--daily-limit`.
+    pub used_today: u64,
+    /// What the all-years listing is known to cover.
+    pub knowledge: read::ListingKnowledge,
+}
+
+async fn open_store(opts: &RunOptions, now: chrono::DateTime<chrono::Utc>) -> Result<Opened, RunError> {
+    let db = opts.db.clone();
+    let store = tokio::task::spawn_blocking(move || store::open_for_writing(&db))
+        .await
+        .map_err(|e| RunError::Internal(e.to_string()))??;
+    let used_today =
+        read::calls_since(&store.conn, &clock::iso(clock::beijing_day_start(now))).map_err(StoreError::from)?;
+    let run_id = write::start_run(&store.conn, &opts.input_label, &clock::iso(now)).map_err(StoreError::from)?;
+    let knowledge = read::listing_knowledge(&store.conn).map_err(StoreError::from)?;
+    tracing::info!(run_id, db = %opts.db.display(), "Run started.");
+    Ok(Opened { store, run_id, before: Before { used_today, knowledge } })
+}
+
+/// The context the companies in flight share: the caller (client, flow,
+/// budget, retries) and what the workers decide with.
+pub(crate) fn fetch_context(
+    opts: &RunOptions,
+    client: Client,
+    handoff: Handoff,
+    stop: &Arc<Stop>,
+    stats: &Arc<Stats>,
+    before: &Before,
+    workers: usize,
+) -> Ctx {
     let caller = Caller {
         client,
-        flow: flow.clone(),
-        budget: Budget::new(opts.max_calls, opts.daily_limit, used_today, opts.clock),
+        flow: Arc::new(Flow::new(opts.flow.clone())),
+        budget: Budget::new(opts.max_calls, opts.daily_limit, before.used_today, opts.clock),
         retry: opts.retry.clone(),
         page_size: opts.plan.page_size,
         stop: stop.clone(),
@@ -156,7 +213,7 @@ pub async fn run(opts: RunOptions, cancel: CancellationToken) -> Result<Summary,
         handoff: handoff.clone(),
         clock: opts.clock,
     };
-    let ctx = Arc::new(Ctx {
+    Ctx {
         caller,
         handoff,
         stop: stop.clone(),
@@ -164,30 +221,31 @@ pub async fn run(opts: RunOptions, cancel: CancellationToken) -> Result<Summary,
         archive: opts.archive,
         stats: stats.clone(),
         parking: Parking::new(opts.park_for, opts.clock),
-        listing: listing::Knowledge::new(&knowledge),
+        listing: listing::Knowledge::new(&before.knowledge),
         clock: opts.clock,
-        occupancy: Occupancy::new(workers_n),
-    });
-    let progress = report::progress::spawn(opts.progress, stats.clone(), flow);
-    let disk = control::disk::DiskCheck::new(&opts.db, opts.min_free_space);
-    fetch::dispatch::dispatch(ctx.clone(), job_rx, workers_n, disk).await;
-    progress.finish();
-    drop(ctx);
-    let feed_result =
-        tokio::task::spawn_blocking(move || feed_thread.join()).await.map_err(|e| RunError::Internal(e.to_string()))?;
-    if feed_result.is_err() {
+        occupancy: Occupancy::new(workers),
+    }
+}
+
+/// Wait for the feed and the writer to end; the writer hands the store back.
+async fn join(
+    feed: std::thread::JoinHandle<()>,
+    writer: std::thread::JoinHandle<Result<store::WriteStore, rusqlite::Error>>,
+    db: &std::path::Path,
+) -> Result<store::WriteStore, RunError> {
+    let internal = |e: tokio::task::JoinError| RunError::Internal(e.to_string());
+    if tokio::task::spawn_blocking(move || feed.join()).await.map_err(internal)?.is_err() {
         return Err(RunError::Internal("the input reader panicked".into()));
     }
-    let store_result = tokio::task::spawn_blocking(move || writer.join())
+    let written = tokio::task::spawn_blocking(move || writer.join())
         .await
-        .map_err(|e| RunError::Internal(e.to_string()))?
+        .map_err(internal)?
         .map_err(|_| RunError::Internal("the writer panicked".into()))?;
-    let store = match store_result {
-        Ok(store) => store,
+    match written {
+        Ok(store) => Ok(store),
         Err(e) if e.sqlite_error_code() == Some(rusqlite::ErrorCode::DiskFull) => {
-            return Err(RunError::Store(StoreError::DiskFull { db: opts.db.clone() }))
+            Err(RunError::Store(StoreError::DiskFull { db: db.to_path_buf() }))
         }
-        Err(e) => return Err(RunError::Store(StoreError::Sql(e))),
-    };
-    report::summary::finish(store, run_id, &clock::iso(now), &stats, &stop, started, opts.clock, schedule)
+        Err(e) => Err(RunError::Store(StoreError::Sql(e))),
+    }
 }

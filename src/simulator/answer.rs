@@ -36,45 +36,13 @@ pub(crate) fn decide(
     at: Duration,
 ) -> Answer {
     // Authentication first, as the real API does: nothing past here is free.
-    let Some(key) = params.get("key") else {
-        return Answer::Code(101);
-    };
-    let Some((_, secret)) = state.config.accounts.iter().find(|(k, _)| k == key) else {
-        return Answer::Code(101);
-    };
-    let timespan = headers.get("Timespan").and_then(|v| v.to_str().ok()).unwrap_or("");
-    let token = headers.get("Token").and_then(|v| v.to_str().ok()).unwrap_or("");
-    if token != sign::token(key, timespan, secret) {
-        return Answer::Code(107);
+    if let Err(code) = authenticate(state, params, headers) {
+        return Answer::Code(code);
     }
-    let now = lock(&state.wall).now().timestamp();
-    match timespan.parse::<i64>() {
-        Ok(ts) if now.abs_diff(ts) <= state.config.max_clock_skew.as_secs() => {}
-        _ => return Answer::Code(115),
+    if let Some(answer) = injected_limit(state, at) {
+        return answer;
     }
-
     let faults = &state.config.faults;
-    if let Some(quota) = faults.daily_quota {
-        if state.billed.load(Ordering::Relaxed) >= quota {
-            return Answer::Code(116);
-        }
-    }
-    if let Some((from, to)) = faults.storm {
-        if at >= from && at < to {
-            return Answer::Code(120);
-        }
-    }
-    if let Some(cap) = faults.qps_cap {
-        let mut w = lock(&state.second_window);
-        let second = at.as_secs();
-        if w.0 != second {
-            *w = (second, 0);
-        }
-        w.1 += 1;
-        if w.1 > cap {
-            return Answer::Code(120);
-        }
-    }
     let roll = fastrand::f64();
     let mut edge = faults.throttle_share;
     if roll < edge {
@@ -136,6 +104,55 @@ pub(crate) fn decide(
         other => other,
     };
     bill(state, search_key, year, page_index, answer)
+}
+
+/// The key, the token and the Timespan: the vendor code that refuses them.
+fn authenticate(state: &SimState, params: &HashMap<String, String>, headers: &HeaderMap) -> Result<(), u32> {
+    let Some(key) = params.get("key") else {
+        return Err(101);
+    };
+    let Some((_, secret)) = state.config.accounts.iter().find(|(k, _)| k == key) else {
+        return Err(101);
+    };
+    let timespan = headers.get("Timespan").and_then(|v| v.to_str().ok()).unwrap_or("");
+    let token = headers.get("Token").and_then(|v| v.to_str().ok()).unwrap_or("");
+    if token != sign::token(key, timespan, secret) {
+        return Err(107);
+    }
+    let now = lock(&state.wall).now().timestamp();
+    match timespan.parse::<i64>() {
+        Ok(ts) if now.abs_diff(ts) <= state.config.max_clock_skew.as_secs() => {}
+        _ => return Err(115),
+    }
+
+    Ok(())
+}
+
+/// The injected daily quota, storm and per-second cap, when one applies.
+fn injected_limit(state: &SimState, at: Duration) -> Option<Answer> {
+    let faults = &state.config.faults;
+    if let Some(quota) = faults.daily_quota {
+        if state.billed.load(Ordering::Relaxed) >= quota {
+            return Some(Answer::Code(116));
+        }
+    }
+    if let Some((from, to)) = faults.storm {
+        if at >= from && at < to {
+            return Some(Answer::Code(120));
+        }
+    }
+    if let Some(cap) = faults.qps_cap {
+        let mut w = lock(&state.second_window);
+        let second = at.as_secs();
+        if w.0 != second {
+            *w = (second, 0);
+        }
+        w.1 += 1;
+        if w.1 > cap {
+            return Some(Answer::Code(120));
+        }
+    }
+    None
 }
 
 /// Count a billable answer (data or a final 2xx code) for the served ledger.

@@ -162,27 +162,14 @@ impl Caller {
                     }
                 }
                 (Action::QuotaExhausted, result) => {
-                    let resp = result.as_ref().ok();
-                    let code = resp.map_or(0, |r| r.status);
-                    let message = message.unwrap_or_default();
+                    let code = result.as_ref().map_or(0, |r| r.status);
                     let resumes = clock::next_beijing_day(self.clock.now());
+                    let message = message.unwrap_or_default();
                     self.stop.stop(StopReason::QuotaExhausted { code, message, resumes });
                     return stopped(Some(call));
                 }
                 (Action::Fatal, result) => {
-                    let (code, message, hint) = match &result {
-                        Ok(r) => (
-                            r.status.to_string(),
-                            r.message.clone().unwrap_or_else(|| codes::wire_message(r.status)),
-                            codes::hint(r.status).to_string(),
-                        ),
-                        Err(e) => (
-                            outcome.http_status.map_or_else(|| "?".into(), |s| format!("HTTP {s}")),
-                            e.to_string(),
-                            "the endpoint answered with an HTTP client error: check --endpoint".to_string(),
-                        ),
-                    };
-                    self.stop.stop(StopReason::Fatal { code, message, hint });
+                    self.stop.stop(refused(&result, outcome.http_status));
                     return stopped(Some(call));
                 }
                 // Transient: 199, 203, 5xx, timeouts, unreadable bodies, unknown codes.
@@ -212,6 +199,24 @@ impl Caller {
             _ = self.stop.token().cancelled() => false,
         }
     }
+}
+
+/// Why the run stops on an answer that refuses the account (or an HTTP
+/// client error): the code, the message, and what to check.
+fn refused(result: &Result<Response, crate::qcc::client::CallError>, http_status: Option<u16>) -> StopReason {
+    let (code, message, hint) = match result {
+        Ok(r) => (
+            r.status.to_string(),
+            r.message.clone().unwrap_or_else(|| codes::wire_message(r.status)),
+            codes::hint(r.status).to_string(),
+        ),
+        Err(e) => (
+            http_status.map_or_else(|| "?".into(), |s| format!("HTTP {s}")),
+            e.to_string(),
+            "the endpoint answered with an HTTP client error: check --endpoint".to_string(),
+        ),
+    };
+    StopReason::Fatal { code, message, hint }
 }
 
 fn call_record(

@@ -6,20 +6,16 @@ use std::sync::Arc;
 
 use tokio::sync::mpsc;
 
-use super::call::Caller;
 use super::context::Ctx;
 use super::handoff::Handoff;
-use super::lanes::Occupancy;
 use crate::cli::{FetchArgs, InputArgs};
-use crate::pipeline::control::budget::Budget;
-use crate::pipeline::control::flow::Flow;
-use crate::pipeline::control::parking::Parking;
 use crate::pipeline::control::shutdown::Stop;
 use crate::pipeline::intake::input::InputSource;
-use crate::pipeline::plan::listing::{self, Coverage};
+use crate::pipeline::plan::listing::Coverage;
 use crate::pipeline::report::progress::ProgressMode;
 use crate::pipeline::report::stats::Stats;
 use crate::pipeline::writer::{CommitWindow, WriteMsg};
+use crate::pipeline::{fetch_context, Before};
 use crate::qcc::{Client, Credentials};
 use crate::simulator::{self, SimConfig, Simulator};
 use crate::store::read::ListingKnowledge;
@@ -58,17 +54,6 @@ impl Rig {
         let stats = Arc::new(Stats::default());
         // Room for every commit a test makes: nothing drains it until the end.
         let handoff = Handoff::new(tx, CommitWindow::new(1024), stop.clone());
-        let caller = Caller {
-            client: Client::new(&opts.client, opts.credentials, opts.clock).expect("a client"),
-            flow: Arc::new(Flow::new(opts.flow.clone())),
-            budget: Budget::new(opts.max_calls, opts.daily_limit, 0, opts.clock),
-            retry: opts.retry.clone(),
-            page_size: opts.plan.page_size,
-            stop: stop.clone(),
-            stats: stats.clone(),
-            handoff: handoff.clone(),
-            clock: opts.clock,
-        };
         let mut known = ListingKnowledge::default();
         let evidence = |kind| Evidence {
             kind,
@@ -82,18 +67,9 @@ impl Rig {
             Coverage::SomeYears => known.some_years = Some(evidence(EvidenceKind::SomeYears)),
             Coverage::Unknown => {}
         }
-        let ctx = Arc::new(Ctx {
-            caller,
-            handoff,
-            stop,
-            plan: opts.plan.clone(),
-            archive: false,
-            stats,
-            parking: Parking::new(opts.park_for, opts.clock),
-            listing: listing::Knowledge::new(&known),
-            clock: opts.clock,
-            occupancy: Occupancy::new(4),
-        });
+        let client = Client::new(&opts.client, opts.credentials.clone(), opts.clock).expect("a client");
+        let before = Before { used_today: 0, knowledge: known };
+        let ctx = Arc::new(fetch_context(&opts, client, handoff, &stop, &stats, &before, 4));
         Rig { sim, ctx, writer }
     }
 

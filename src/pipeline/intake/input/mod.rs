@@ -17,17 +17,21 @@ use std::fs::File;
 use std::io::{BufReader, Cursor, Read};
 use std::path::PathBuf;
 
-use encoding_rs::Encoding;
-
 pub use self::keys::{credit_code_check_digit_ok, looks_like_credit_code, normalize, validate};
 use self::keys::{find_key_column, unsendable};
-use self::rows::{csv_reader, open_sheet, Rows};
+use self::rows::{Listed, Opened, Rows};
 use self::sheet::Cell;
 use self::sniff::Kind;
 use crate::store::records::InputRecord;
 
 /// How many of the input's first keys the log and the dry run show.
 pub const FIRST_KEYS_SHOWN: usize = 5;
+
+/// The list is not a list of companies (a PDF, an image, binary data …):
+/// refused before anything is paid for.
+fn not_a_list(label: &str, looks_like: &str, hint: &str) -> InputError {
+    InputError::NotAList { path: label.to_string(), looks_like: looks_like.to_string(), hint: hint.to_string() }
+}
 
 /// Where the list comes from.
 #[derive(Debug, Clone)]
@@ -168,95 +172,11 @@ impl InputReader {
         // Sniff the first 64 KiB, then put it back in front of the stream.
         let mut head = Vec::with_capacity(1 << 16);
         (&mut raw).take(1 << 16).read_to_end(&mut head).map_err(unreadable)?;
-        let not_a_list = |looks_like: &str, hint: &str| InputError::NotAList {
-            path: label.clone(),
-            looks_like: looks_like.to_string(),
-            hint: hint.to_string(),
-        };
-
-        let (rows, headers, separator, layout) = match sniff::classify(&head) {
-            Kind::Refused { looks_like, hint } => return Err(not_a_list(looks_like, hint)),
-            kind @ (Kind::Zip | Kind::Ole) => {
-                let mut candidates = match kind {
-                    Kind::Ole => vec![sheet::Format::Xls],
-                    _ => vec![sheet::Format::Xlsx, sheet::Format::Xlsb, sheet::Format::Ods],
-                };
-                // The extension only says which reader to try first.
-                let first = match extension.as_deref() {
-                    Some("ods") => Some(sheet::Format::Ods),
-                    Some("xlsb") => Some(sheet::Format::Xlsb),
-                    _ => None,
-                };
-                if let Some(first) = first {
-                    candidates.retain(|f| *f != first);
-                    candidates.insert(0, first);
-                }
-                let sheet = open_sheet(&source, head.clone(), raw, &candidates, opts, &label).map_err(|e| match e {
-                    sheet::OpenError::NotAWorkbook => not_a_list(
-                        sniff::container_hint(kind, &head),
-                        "save the company list as .xlsx, .csv or tab-separated text",
-                    ),
-                    sheet::OpenError::NoSheet { wanted, sheets } => {
-                        InputError::NoSheet { path: label.clone(), wanted, sheets }
-                    }
-                    sheet::OpenError::Unreadable(message) => InputError::Workbook { path: label.clone(), message },
-                })?;
-                let layout = Layout {
-                    format: sheet.format.name().to_string(),
-                    sheet: Some(sheet.sheet.clone()),
-                    separator: None,
-                    encoding: None,
-                    column: String::new(),
-                    column_number: 0,
-                };
-                let mut rows = Rows::Sheet(sheet);
-                let headers = if opts.no_header { Vec::new() } else { rows.header_row(&label)? };
-                (rows, headers, None, layout)
-            }
-            Kind::Text => {
-                let forced = match &opts.encoding {
-                    Some(label) => Some(
-                        Encoding::for_label(label.as_bytes())
-                            .ok_or_else(|| InputError::UnknownEncoding(label.clone()))?,
-                    ),
-                    None => None,
-                };
-                let encoding = forced.unwrap_or_else(|| sniff::encoding(&head));
-                let utf16 = encoding == encoding_rs::UTF_16LE || encoding == encoding_rs::UTF_16BE;
-                if head.contains(&0) && !utf16 {
-                    return Err(not_a_list(
-                        "binary data (it holds NUL bytes)",
-                        "give the company list as .xlsx, .csv or tab-separated text; UTF-16 text without a \
-                         byte-order mark needs --encoding utf-16le (or utf-16be)",
-                    ));
-                }
-                let (text, _, _) = encoding.decode(&head);
-                if let Some(what) = sniff::binary_text(&text) {
-                    return Err(not_a_list(
-                        &what,
-                        "give the company list as .xlsx, .csv or tab-separated text (or name its --encoding)",
-                    ));
-                }
-                let (separator, how) = match (opts.delimiter, extension.as_deref()) {
-                    (Some(d), _) => (d, "(--delimiter)"),
-                    (None, Some("tsv" | "tab")) => (b'\t', "(a .tsv file)"),
-                    (None, _) => (sniff::separator(&text, head.len() < 1 << 16), "(detected)"),
-                };
-                let mut rows = Rows::Csv {
-                    csv: csv_reader(head, raw, encoding, forced.is_some(), separator),
-                    record: csv::StringRecord::new(),
-                };
-                let headers = if opts.no_header { Vec::new() } else { rows.header_row(&label)? };
-                let layout = Layout {
-                    format: "CSV text".to_string(),
-                    sheet: None,
-                    separator: Some(format!("{} {how}", sniff::separator_name(separator))),
-                    encoding: Some(encoding.name().to_string()),
-                    column: String::new(),
-                    column_number: 0,
-                };
-                (rows, headers, Some(separator), layout)
-            }
+        let opened = Opened { source: &source, label: &label, extension: extension.as_deref(), head, raw };
+        let Listed { rows, headers, separator, layout } = match sniff::classify(&opened.head) {
+            Kind::Refused { looks_like, hint } => return Err(not_a_list(&label, looks_like, hint)),
+            kind @ (Kind::Zip | Kind::Ole) => rows::workbook(kind, opened, opts)?,
+            Kind::Text => rows::text(opened, opts)?,
         };
         let key_column = find_key_column(&headers, opts)?;
         let layout = Layout {

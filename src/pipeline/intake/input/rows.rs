@@ -9,7 +9,120 @@ use encoding_rs::Encoding;
 use encoding_rs_io::DecodeReaderBytesBuilder;
 
 use super::sheet::{self, Cell, SheetRows};
-use super::{InputError, InputOptions, InputSource};
+use super::sniff::{self, Kind};
+use super::{not_a_list, InputError, InputOptions, InputSource, Layout};
+
+/// An opened input, its first 64 KiB read for sniffing (and put back in
+/// front of the stream when records are read).
+pub(super) struct Opened<'a> {
+    pub source: &'a InputSource,
+    pub label: &'a str,
+    /// The file name's extension, lower case: which reader to try first.
+    pub extension: Option<&'a str>,
+    pub head: Vec<u8>,
+    pub raw: Box<dyn Read + Send>,
+}
+
+/// The records of a list, its header row, and what it was found to be.
+pub(super) struct Listed {
+    pub rows: Rows,
+    pub headers: Vec<String>,
+    /// A text list's separator.
+    pub separator: Option<u8>,
+    pub layout: Layout,
+}
+
+/// A zip or OLE container: the workbook readers that may open it, the
+/// extension's first.
+pub(super) fn workbook(kind: Kind, src: Opened<'_>, opts: &InputOptions) -> Result<Listed, InputError> {
+    let label = src.label;
+    let mut candidates = match kind {
+        Kind::Ole => vec![sheet::Format::Xls],
+        _ => vec![sheet::Format::Xlsx, sheet::Format::Xlsb, sheet::Format::Ods],
+    };
+    // The extension only says which reader to try first.
+    let first = match src.extension {
+        Some("ods") => Some(sheet::Format::Ods),
+        Some("xlsb") => Some(sheet::Format::Xlsb),
+        _ => None,
+    };
+    if let Some(first) = first {
+        candidates.retain(|f| *f != first);
+        candidates.insert(0, first);
+    }
+    let sheet =
+        open_sheet(src.source, src.head.clone(), src.raw, &candidates, opts, src.label).map_err(|e| match e {
+            sheet::OpenError::NotAWorkbook => not_a_list(
+                src.label,
+                sniff::container_hint(kind, &src.head),
+                "save the company list as .xlsx, .csv or tab-separated text",
+            ),
+            sheet::OpenError::NoSheet { wanted, sheets } => {
+                InputError::NoSheet { path: src.label.to_string(), wanted, sheets }
+            }
+            sheet::OpenError::Unreadable(message) => InputError::Workbook { path: src.label.to_string(), message },
+        })?;
+    let layout = Layout {
+        format: sheet.format.name().to_string(),
+        sheet: Some(sheet.sheet.clone()),
+        separator: None,
+        encoding: None,
+        column: String::new(),
+        column_number: 0,
+    };
+    let mut rows = Rows::Sheet(sheet);
+    let headers = if opts.no_header { Vec::new() } else { rows.header_row(label)? };
+    Ok(Listed { rows, headers, separator: None, layout })
+}
+
+/// Delimited text: its encoding (or `--encoding`), refused when it is binary,
+/// and its separator (`--delimiter`, `.tsv`, or detected).
+pub(super) fn text(src: Opened<'_>, opts: &InputOptions) -> Result<Listed, InputError> {
+    let label = src.label;
+    let forced = match &opts.encoding {
+        Some(label) => {
+            Some(Encoding::for_label(label.as_bytes()).ok_or_else(|| InputError::UnknownEncoding(label.clone()))?)
+        }
+        None => None,
+    };
+    let encoding = forced.unwrap_or_else(|| sniff::encoding(&src.head));
+    let utf16 = encoding == encoding_rs::UTF_16LE || encoding == encoding_rs::UTF_16BE;
+    if src.head.contains(&0) && !utf16 {
+        return Err(not_a_list(
+            label,
+            "binary data (it holds NUL bytes)",
+            "give the company list as .xlsx, .csv or tab-separated text; UTF-16 text without a \
+             byte-order mark needs --encoding utf-16le (or utf-16be)",
+        ));
+    }
+    let (text, _, _) = encoding.decode(&src.head);
+    if let Some(what) = sniff::binary_text(&text) {
+        return Err(not_a_list(
+            label,
+            &what,
+            "give the company list as .xlsx, .csv or tab-separated text (or name its --encoding)",
+        ));
+    }
+    let (separator, how) = match (opts.delimiter, src.extension) {
+        (Some(d), _) => (d, "(--delimiter)"),
+        (None, Some("tsv" | "tab")) => (b'\t', "(a .tsv file)"),
+        (None, _) => (sniff::separator(&text, src.head.len() < 1 << 16), "(detected)"),
+    };
+    let mut rows = Rows::Csv {
+        csv: csv_reader(src.head, src.raw, encoding, forced.is_some(), separator),
+        record: csv::StringRecord::new(),
+    };
+    let headers = if opts.no_header { Vec::new() } else { rows.header_row(label)? };
+    let layout = Layout {
+        format: "CSV text".to_string(),
+        sheet: None,
+        separator: Some(format!("{} {how}", sniff::separator_name(separator))),
+        encoding: Some(encoding.name().to_string()),
+        column: String::new(),
+        column_number: 0,
+    };
+    Ok(Listed { rows, headers, separator: Some(separator), layout })
+}
 
 pub(super) enum Rows {
     Csv { csv: csv::Reader<Box<dyn Read + Send>>, record: csv::StringRecord },
