@@ -52,14 +52,9 @@ async fn a_registered_company_s_commit_is_stored_its_window_place_given_back_and
 
     assert_eq!(window.places.available_permits(), window.capacity, "the place is free once the page is durable");
     assert_eq!(stats.rows_written.load(Ordering::Relaxed), 1);
-    let (rows, next, reason): (i64, Option<String>, Option<String>) = store
-        .conn
-        .query_row(
-            "SELECT (SELECT COUNT(*) FROM customers), next_check_at, next_check_reason FROM companies",
-            [],
-            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
-        )
-        .unwrap();
+    let rows = crate::store::read::customer_rows_total(&store.conn).unwrap();
+    let history = crate::store::read::company_history(&store.conn, KEY).unwrap().expect("the company");
+    let (next, reason) = (history.next_check_at, history.next_check_reason);
     assert_eq!(rows, 1);
     let next = crate::clock::parse_iso(&next.expect("a next check is booked")).unwrap();
     let in_days = (next - clock.now()).num_hours() as f64 / 24.0;
