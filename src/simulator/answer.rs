@@ -207,7 +207,11 @@ fn page_answer(state: &SimState, search_key: &str, year: Option<&str>, page_inde
         let revised = !config.revise_latest_year_only || sy.year == company.years[0].year;
         let revision = if revised { config.revision } else { 0 };
         for i in lo..hi {
-            client_list.push(data::SimRow::new(seed, revision, search_key, &sy.year, (i - offset) as u32));
+            client_list.push(data::SimRow::new(seed, revision, search_key, &sy.year, (i - offset) as u32).pictured(
+                config.pictures,
+                seed,
+                search_key,
+            ));
         }
         offset += n;
         if offset >= end {
@@ -220,6 +224,8 @@ fn page_answer(state: &SimState, search_key: &str, year: Option<&str>, page_inde
         result: PageResult { year_list: company.years.iter().map(|y| y.year.as_str()).collect(), client_list },
         status: "200",
         message: codes::wire_message(200),
+        job_id: job_id(state),
+        group_items: [],
     };
     // Written straight from the rows: no JSON tree per page.
     match serde_json::to_string(&page) {
@@ -261,7 +267,9 @@ fn timed_page_answer(
         .skip(first as usize)
         .take(page_size as usize)
         .map(|(ty, r)| {
-            data::SimRow::new(config.seed, r.revision, search_key, &ty.year, r.index).in_report(&ty.year, r.half)
+            data::SimRow::new(config.seed, r.revision, search_key, &ty.year, r.index)
+                .in_report(&ty.year, r.half)
+                .pictured(config.pictures, config.seed, search_key)
         })
         .collect();
     let page = DataPage {
@@ -270,6 +278,8 @@ fn timed_page_answer(
         result: PageResult { year_list: years.iter().map(|y| y.year.as_str()).collect(), client_list },
         status: "200",
         message: codes::wire_message(200),
+        job_id: job_id(state),
+        group_items: [],
     };
     match serde_json::to_string(&page) {
         Ok(body) => Answer::Data(body),
@@ -286,6 +296,9 @@ struct DataPage<'a> {
     result: PageResult<'a>,
     status: &'static str,
     message: String,
+    /// Top-level fields real answers carry beside the documented ones.
+    job_id: String,
+    group_items: [(); 0],
 }
 
 #[derive(serde::Serialize)]
@@ -307,6 +320,11 @@ pub(crate) fn order_number(state: &SimState) -> String {
     let n = state.orders.fetch_add(1, Ordering::Relaxed);
     let now = chrono::Utc::now().format("%Y%m%d%H%M%S");
     format!("CUSTOMER{now}{n:08}")
+}
+
+/// A job id as real answers carry one (32 hex digits).
+fn job_id(state: &SimState) -> String {
+    format!("{:032x}", u128::from(state.orders.load(Ordering::Relaxed)).wrapping_mul(0x9e37_79b9_7f4a_7c15_f39c))
 }
 
 pub(crate) fn json_response(state: &SimState, code: u32, paging: Value, result: Value) -> Response {

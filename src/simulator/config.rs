@@ -27,6 +27,8 @@ pub struct SimConfig {
     pub profile: data::Profile,
     /// What a query without `year` lists.
     pub listing: Listing,
+    /// Which picture addresses the rows carry.
+    pub pictures: data::Pictures,
     /// When each report comes out (off: every year is there from the start).
     pub timeline: Option<super::Timeline>,
     /// Keep every request's arrival ([`SimHandle::arrivals`]) for tests and
@@ -47,6 +49,7 @@ impl Default for SimConfig {
             revise_latest_year_only: false,
             profile: data::Profile::Paging,
             listing: Listing::EveryYear,
+            pictures: data::Pictures::default(),
             timeline: None,
             keep_arrivals: true,
         }

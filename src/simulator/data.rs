@@ -219,7 +219,72 @@ pub fn row(seed: u64, search_key: &str, year: &str, index: u32) -> Value {
 /// [`row`]; any other revision gives the same rows with different contents
 /// (tests use it to see old rows replaced by new ones).
 pub fn row_rev(seed: u64, revision: u64, search_key: &str, year: &str, index: u32) -> Value {
-    serde_json::to_value(SimRow::new(seed, revision, search_key, year, index)).unwrap_or(Value::Null)
+    row_pictured(seed, revision, search_key, year, index, Pictures::default())
+}
+
+/// [`row_rev`] with the picture addresses of a simulator configured with `pictures`.
+pub fn row_pictured(seed: u64, revision: u64, search_key: &str, year: &str, index: u32, pictures: Pictures) -> Value {
+    let row = SimRow::new(seed, revision, search_key, year, index).pictured(pictures, seed, search_key);
+    serde_json::to_value(row).unwrap_or(Value::Null)
+}
+
+/// Which picture addresses the simulator's rows carry. Real answers show
+/// several shapes built around the row's KeyNo, a default picture without
+/// one, and none at all.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Pictures {
+    /// The vendor document's `https://qccdata.qichacha.com/AutoImage/<KeyNo>.jpg?x-oss-process=image/resize,w_120`.
+    Document,
+    /// `https://image.qcc.com/auto/<KeyNo>.jpg?x-oss-process=style/logo_120`.
+    QccImage,
+    /// `https://co-image.qichacha.com/CompanyImage/<KeyNo>.jpg?x-oss-process=image/resize,w_160`.
+    CoImage,
+    /// `https://co-image.qichacha.com/CompanyImage/default.jpg`, whatever the KeyNo.
+    DefaultPicture,
+    /// Each company one of the four, or no picture at all (by the seed and its key).
+    #[default]
+    Mixed,
+}
+
+impl Pictures {
+    /// Every single format (not [`Pictures::Mixed`]).
+    pub const FORMATS: [Pictures; 4] =
+        [Pictures::Document, Pictures::QccImage, Pictures::CoImage, Pictures::DefaultPicture];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Pictures::Document => "qccdata.qichacha.com/AutoImage (the vendor document's)",
+            Pictures::QccImage => "image.qcc.com/auto",
+            Pictures::CoImage => "co-image.qichacha.com/CompanyImage",
+            Pictures::DefaultPicture => "co-image default.jpg",
+            Pictures::Mixed => "mixed per company, some without",
+        }
+    }
+
+    /// The address for `key_no`, or none.
+    fn address(self, key_no: &str) -> Option<String> {
+        match self {
+            Pictures::Document => {
+                Some(format!("https://qccdata.qichacha.com/AutoImage/{key_no}.jpg?x-oss-process=image/resize,w_120"))
+            }
+            Pictures::QccImage => Some(format!("https://image.qcc.com/auto/{key_no}.jpg?x-oss-process=style/logo_120")),
+            Pictures::CoImage => Some(format!(
+                "https://co-image.qichacha.com/CompanyImage/{key_no}.jpg?x-oss-process=image/resize,w_160"
+            )),
+            Pictures::DefaultPicture => Some("https://co-image.qichacha.com/CompanyImage/default.jpg".into()),
+            Pictures::Mixed => None,
+        }
+    }
+
+    /// What a company's rows carry: [`Pictures::Mixed`] picks per company,
+    /// `None` for a company whose rows have no picture.
+    fn of_company(self, seed: u64, search_key: &str) -> Option<Pictures> {
+        if self != Pictures::Mixed {
+            return Some(self);
+        }
+        let roll = Gen(hash(seed, &[b"picture", search_key.trim().as_bytes()])).below(5);
+        Pictures::FORMATS.get(roll as usize).copied()
+    }
 }
 
 /// One customer row as the simulator serves it. The server writes it straight
@@ -234,12 +299,20 @@ pub struct SimRow {
     name: Field,
     #[serde(skip_serializing_if = "Field::is_missing")]
     key_no: Field,
+    #[serde(skip_serializing_if = "Field::is_missing")]
     image_url: Field,
     #[serde(skip_serializing_if = "Field::is_missing")]
     sales_amount: Field,
     sales_percent: Field,
     relationship: Field,
     source: Field,
+    /// Fields real answers carry that the tool does not store (kept in receipts).
+    #[serde(skip_serializing_if = "Field::is_missing")]
+    product: Field,
+    /// The KeyNo the picture address is built around (even when `KeyNo` is
+    /// left out of the row).
+    #[serde(skip)]
+    picture_key: String,
 }
 
 /// A field's value on the wire.
@@ -352,9 +425,31 @@ impl SimRow {
             sales_percent,
             relationship: Field::Static(if g.below(10) == 0 { "关联方" } else { "" }),
             source: Field::Static(if half_year { "半年报" } else { "年报" }),
+            product: Field::Missing,
+            picture_key: key_no,
         }
     }
+
+    /// The row with the picture address `pictures` gives its company, and the
+    /// extra fields some real rows carry (from their own draws, so that the
+    /// rows' other contents stay as they were).
+    pub fn pictured(mut self, pictures: Pictures, seed: u64, search_key: &str) -> SimRow {
+        if let Field::Text(_) = self.image_url {
+            self.image_url = match pictures.of_company(seed, search_key).and_then(|p| p.address(&self.picture_key)) {
+                Some(url) => Field::Text(url),
+                None => Field::Missing,
+            };
+        }
+        let mut g = Gen(hash(seed, &[b"extra", self.picture_key.as_bytes()]));
+        if g.below(4) == 0 {
+            self.product = Field::Static(PRODUCTS[g.below(PRODUCTS.len() as u64) as usize]);
+        }
+        self
+    }
 }
+
+/// What some real rows name as the product sold (a field the tool does not store).
+const PRODUCTS: &[&str] = &["工程施工", "原材料", "技术服务", "设备销售", "软件产品"];
 
 const CITIES: &[&str] = &[
     "上海", "北京", "深圳", "苏州", "杭州", "南京", "广州", "成都", "武汉", "宁波", "青岛", "厦门", "无锡", "佛山",
@@ -411,12 +506,14 @@ mod tests {
 mod golden {
     /// The generator is a contract: the README's example output comes from
     /// it, and a changed draw would silently change every simulated company.
-    /// This pins the first rows of one year
-    /// (a half-year row, a missing name, a missing key number among them).
+    /// This pins the first rows of one year as drawn (a half-year row, a
+    /// missing name, a missing key number among them), before the picture
+    /// addresses and extra fields a configured simulator lays over them.
     #[test]
     fn rows_are_what_they_always_were() {
         for (i, want) in GOLDEN.iter().enumerate() {
-            let got = super::row(7, "金牌样本有限公司", "2022", i as u32).to_string();
+            let drawn = super::SimRow::new(7, 0, "金牌样本有限公司", "2022", i as u32);
+            let got = serde_json::to_value(drawn).unwrap().to_string();
             assert_eq!(&got, want, "row {i}");
         }
     }

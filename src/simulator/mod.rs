@@ -13,7 +13,7 @@ mod state;
 pub mod timeline;
 
 pub use config::{Faults, Listing, SimConfig};
-pub use data::Profile;
+pub use data::{Pictures, Profile};
 pub use server::Simulator;
 pub use state::{Arrival, ServedKey, SimHandle, SimState};
 pub use timeline::{Correction, Timeline};

@@ -9,7 +9,7 @@ use rusqlite::Connection;
 
 use crate::measure::{main_binary, own_cpu, run_sampled, SimProcess, Spread};
 use crate::Bench;
-use qcc_customers::simulator::{SimConfig, Simulator};
+use qcc_customers::simulator::{Pictures, Profile, SimConfig, Simulator};
 
 /// The README's example queries, exactly as users copy them.
 const README: &str = include_str!("../../../README.md");
@@ -73,29 +73,43 @@ impl Bench {
     }
 
     /// The file's bytes per customer row after a checkpoint, with receipts
-    /// kept (the default) and without.
+    /// kept (the default) and without, for both data profiles and every
+    /// picture-address format the simulator serves; where the bytes go
+    /// (`dbstat`: customer rows, receipts, the rest).
     pub(crate) async fn bytes_per_row(&mut self) -> anyhow::Result<()> {
         let companies = if self.smoke { 20 } else { 1_000 };
-        let sim = Simulator::start(SimConfig::default()).await?;
         let input = self.write_input("bytes", companies);
-        let mut measured = Vec::new();
-        for receipts in [true, false] {
-            let db = self.dir.path().join(format!("bytes-{receipts}.sqlite"));
-            let mut fetch = self.fetch(0.0);
-            fetch.no_archive = !receipts;
-            self.run_in_process(&sim, &input, &db, &fetch).await?;
-            let (bytes, rows) = file_bytes_per_row(&db)?;
-            measured.push((bytes, rows));
+        for profile in [Profile::Paging, Profile::Annual] {
+            for pictures in Pictures::FORMATS.into_iter().chain([Pictures::Mixed]) {
+                let sim = Simulator::start(SimConfig { profile, pictures, ..SimConfig::default() }).await?;
+                let mut measured = Vec::new();
+                for receipts in [true, false] {
+                    let name = format!("bytes-{profile:?}-{pictures:?}-{receipts}.sqlite");
+                    let db = self.dir.path().join(name);
+                    let mut fetch = self.fetch(0.0);
+                    fetch.no_archive = !receipts;
+                    self.run_in_process(&sim, &input, &db, &fetch).await?;
+                    measured.push((file_bytes_per_row(&db)?, where_bytes_go(&db)?));
+                }
+                sim.stop().await;
+                let ((with, rows), split) = measured[0];
+                let ((without, _), _) = measured[1];
+                self.push(
+                    format!(
+                        "bytes per customer row: {companies} companies, {profile:?} profile, pictures {}, {rows} rows",
+                        pictures.name()
+                    ),
+                    "≤ 200 bytes/row with receipts, ≤ 120 without",
+                    format!(
+                        "{with:.0} bytes/row with receipts ({:.0} rows, {:.0} receipts, {:.0} the rest), {without:.0} without",
+                        split.0 / rows as f64,
+                        split.1 / rows as f64,
+                        split.2 / rows as f64
+                    ),
+                    with <= 200.0 && without <= 120.0,
+                );
+            }
         }
-        sim.stop().await;
-        let (with, rows) = measured[0];
-        let (without, _) = measured[1];
-        self.push(
-            format!("bytes per customer row: {companies} companies, {rows} rows, after wal_checkpoint(TRUNCATE)"),
-            "≤ 200 bytes/row with receipts",
-            format!("{with:.0} bytes/row with receipts, {without:.0} without"),
-            with <= 200.0,
-        );
         Ok(())
     }
 
@@ -181,4 +195,26 @@ fn file_bytes_per_row(db: &Path) -> anyhow::Result<(f64, i64)> {
     drop(conn);
     let bytes = std::fs::metadata(db)?.len() as f64;
     Ok((bytes / rows.max(1) as f64, rows))
+}
+
+/// Bytes of the file's pages by what they hold (`dbstat`): customer rows
+/// (tables and indexes), receipts (`raw_pages`), and everything else.
+fn where_bytes_go(db: &Path) -> anyhow::Result<(f64, f64, f64)> {
+    let conn = Connection::open(db)?;
+    let mut stmt = conn.prepare(
+        "SELECT CASE WHEN s.name LIKE 'customer_rows%' OR m.tbl_name LIKE 'customer_rows%' THEN 0
+                     WHEN s.name LIKE '%raw_pages%' OR m.tbl_name = 'raw_pages' THEN 1 ELSE 2 END,
+                SUM(s.pgsize)
+         FROM dbstat s LEFT JOIN sqlite_schema m ON m.name = s.name GROUP BY 1",
+    )?;
+    let mut out = (0.0, 0.0, 0.0);
+    for row in stmt.query_map([], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?)))? {
+        let (part, bytes) = row?;
+        match part {
+            0 => out.0 = bytes as f64,
+            1 => out.1 = bytes as f64,
+            _ => out.2 = bytes as f64,
+        }
+    }
+    Ok(out)
 }
