@@ -324,7 +324,10 @@ async fn a_version_5_file_upgraded_to_compact_rows_reads_back_every_value_exactl
     let encoded = all_values(
         &h.conn(),
         "SELECT co.search_key, r.query_year, r.from_listing, r.page_index, r.row_index, r.year, r.name, r.key_no,
-                r.image_url, r.sales_amount, r.sales_amount_text, r.sales_percent, r.sales_percent_text,
+                CASE WHEN typeof(r.image_url) = 'integer'
+                     THEN (SELECT 'template ' || t.keyed || ' ' || t.prefix || ' ' || t.suffix
+                           FROM image_templates t WHERE t.template_id = r.image_url)
+                     ELSE r.image_url END, r.sales_amount, r.sales_amount_text, r.sales_percent, r.sales_percent_text,
                 r.relationship, r.source, r.fetched_at
          FROM customer_rows r JOIN companies co USING (company_id)
          ORDER BY co.search_key, r.query_year, r.from_listing, r.page_index, r.row_index",
@@ -356,7 +359,11 @@ async fn a_version_5_file_upgraded_to_compact_rows_reads_back_every_value_exactl
            ('紧凑特例公司', NULL, '', 1, 1, 0, '无年份', 'ABCDEF0123456789ABCDEF0123456789', NULL, 1.5, '1.5', NULL, '-', '', '年报', '2026-01-01T00:00:00.000Z'),
            ('紧凑特例公司', '2021-06', '2021', 1, 1, 1, '半年', '0123456789abcdef0123456789abcdef', NULL, NULL, '未披露', NULL, NULL, NULL, NULL, '2026-01-01 08:00:00'),
            ('紧凑特例公司', '2021', '2021', 1, 1, 2, '别的图', '0123456789abcdef0123456789abcdef', 'https://example.invalid/x.jpg', NULL, NULL, NULL, NULL, NULL, NULL, '1969-12-31T23:59:59.999Z'),
-           ('紧凑特例公司', '2021', '2021', 1, 1, 3, '无编号', NULL, 'https://qccdata.qichacha.com/AutoImage/.jpg?x-oss-process=image/resize,w_120', NULL, NULL, NULL, NULL, NULL, NULL, '2026-02-30T00:00:00.000Z');
+           ('紧凑特例公司', '2021', '2021', 1, 1, 3, '无编号', NULL, 'https://qccdata.qichacha.com/AutoImage/.jpg?x-oss-process=image/resize,w_120', NULL, NULL, NULL, NULL, NULL, NULL, '2026-02-30T00:00:00.000Z'),
+           ('紧凑特例公司', '2021', '2021', 1, 1, 4, '新图址', '00112233445566778899aabbccddeeff', 'https://image.qcc.com/auto/00112233445566778899aabbccddeeff.jpg?x-oss-process=style/logo_120', NULL, NULL, NULL, NULL, NULL, NULL, '2026-01-01T00:00:00.000Z'),
+           ('紧凑特例公司', '2021', '2021', 1, 1, 5, '新图址', 'AABBCCDDEEFF00112233445566778899', 'https://co-image.qichacha.com/CompanyImage/AABBCCDDEEFF00112233445566778899.jpg?x-oss-process=image/resize,w_160', NULL, NULL, NULL, NULL, NULL, NULL, '2026-01-01T00:00:00.000Z'),
+           ('紧凑特例公司', '2021', '2021', 1, 1, 6, '默认图', 'ffeeddccbbaa99887766554433221100', 'https://co-image.qichacha.com/CompanyImage/default.jpg', NULL, NULL, NULL, NULL, NULL, NULL, '2026-01-01T00:00:00.000Z'),
+           ('紧凑特例公司', '2021', '2021', 1, 1, 7, '默认图', NULL, 'https://co-image.qichacha.com/CompanyImage/default.jpg', NULL, NULL, NULL, NULL, NULL, NULL, '2026-01-01T00:00:00.000Z');
          INSERT INTO companies (search_key, norm_key, state, updated_at) VALUES ('紧凑特例公司', '紧凑特例公司', 'done', 'x');
          INSERT INTO customers_staging VALUES
            ('无记录公司', '2020', '2020', 0, 1, 0, '孤行', 'fedcba9876543210fedcba9876543210', 'https://qccdata.qichacha.com/AutoImage/fedcba9876543210fedcba9876543210.jpg?x-oss-process=image/resize,w_120', 2.0, '2', 3.0, '3%', '', '年报', '2026-03-01T12:00:00.007Z');",
@@ -369,7 +376,7 @@ async fn a_version_5_file_upgraded_to_compact_rows_reads_back_every_value_exactl
     let store = qcc_customers::store::open_for_writing(&old).unwrap();
     let after = all_values(&store.conn, &format!("SELECT * FROM customers {order}"));
     assert_eq!(after, before, "the upgrade keeps every value, with its type");
-    assert_eq!(after.len(), view.len() + 4);
+    assert_eq!(after.len(), view.len() + 8);
     let staged_after = all_values(
         &store.conn,
         "SELECT co.search_key, r.year, r.query_year, r.from_listing, r.page_index, r.row_index, r.name,
@@ -378,17 +385,36 @@ async fn a_version_5_file_upgraded_to_compact_rows_reads_back_every_value_exactl
          FROM customer_rows_staging r JOIN companies co USING (company_id)",
     );
     assert_eq!(staged_after.len(), staged_before.len(), "a row without a company record is kept");
-    // What the migration encoded is what a run's writer encodes.
+    // What the migrations encoded is what a run's writer encodes (a
+    // picture-address template compared by its shape: ids are numbered in
+    // the order each learned them).
     let migrated = all_values(
         &store.conn,
         "SELECT co.search_key, r.query_year, r.from_listing, r.page_index, r.row_index, r.year, r.name, r.key_no,
-                r.image_url, r.sales_amount, r.sales_amount_text, r.sales_percent, r.sales_percent_text,
+                CASE WHEN typeof(r.image_url) = 'integer'
+                     THEN (SELECT 'template ' || t.keyed || ' ' || t.prefix || ' ' || t.suffix
+                           FROM image_templates t WHERE t.template_id = r.image_url)
+                     ELSE r.image_url END, r.sales_amount, r.sales_amount_text, r.sales_percent, r.sales_percent_text,
                 r.relationship, r.source, r.fetched_at
          FROM customer_rows r JOIN companies co USING (company_id) WHERE co.search_key <> '紧凑特例公司'
          ORDER BY co.search_key, r.query_year, r.from_listing, r.page_index, r.row_index",
     );
     assert_eq!(migrated, encoded);
     assert!(count(&store.conn, "SELECT COUNT(*) FROM customer_rows WHERE typeof(key_no) = 'blob'") > 0);
+    // Every picture address of the upgraded file around its KeyNo (upper-case
+    // or not) is a learned template, and so is one on more than one row.
+    assert_eq!(
+        count(
+            &store.conn,
+            "SELECT COUNT(*) FROM customers WHERE key_no <> '' AND instr(image_url, key_no) > 0 AND image_url IN
+               (SELECT image_url FROM customer_rows WHERE typeof(image_url) = 'text')"
+        ),
+        0
+    );
+    assert_eq!(
+        count(&store.conn, "SELECT COUNT(*) FROM image_templates WHERE keyed = 0 AND prefix LIKE '%default.jpg'"),
+        1
+    );
     // The history the revisit schedule learns from starts with what the file
     // knew: each fetched company's stored periods, and its last fetch as a check.
     let fetched_with_rows = count(

@@ -4,13 +4,16 @@
 //! `customer_rows_staging` and replaces exactly those rows in one
 //! transaction. One API row is never stored twice.
 //!
-//! Rows are stored compactly (migration 0006 says how, and the view decodes
-//! it): the company's integer id, `fetched_at` in milliseconds, a KeyNo of
-//! 32 hex digits as its 16 bytes, no picture address when it is the KeyNo's
-//! usual one, no `year` when it is the query year.
+//! Rows are stored compactly (migrations 0006 and 0008 say how, and the
+//! view decodes it): the company's integer id, `fetched_at` in milliseconds,
+//! a KeyNo of 32 hex digits as its 16 bytes, no picture address when it is
+//! the vendor document's one for the KeyNo, a template's id when it fits a
+//! learned [`ImageTemplates`] shape, no `year` when it is the query year.
+
+use std::collections::HashMap;
 
 use rusqlite::types::{ToSqlOutput, ValueRef};
-use rusqlite::{params, Transaction};
+use rusqlite::{params, Connection, Transaction};
 
 use super::records::{report_year, Query};
 use crate::qcc::ClientRow;
@@ -21,6 +24,161 @@ pub(super) const STAGING: &str = "customer_rows_staging";
 /// The vendor's picture address of a company is this, its KeyNo, and [`IMAGE_SUFFIX`].
 const IMAGE_PREFIX: &str = "https://qccdata.qichacha.com/AutoImage/";
 const IMAGE_SUFFIX: &str = ".jpg?x-oss-process=image/resize,w_120";
+
+/// Where a stored row is: its table and primary key.
+#[derive(Debug, Clone)]
+struct RowAt {
+    company: i64,
+    query_year: String,
+    from_listing: bool,
+    page_index: u32,
+    row_index: i64,
+}
+
+/// Most templates a file learns: past this, new shapes are stored as text
+/// (a shape per row would be no saving).
+const MAX_TEMPLATES: usize = 10_000;
+
+/// The picture-address shapes this file has learned (`image_templates`):
+/// `prefix + KeyNo + suffix`, or a constant address seen on more than one
+/// row (a default picture; its first row is rewritten when the second comes).
+/// Loaded once by the writer, and grown as answers show new shapes; a
+/// template is inserted in the transaction of the first row that uses it.
+#[derive(Debug, Default)]
+pub struct ImageTemplates {
+    keyed: HashMap<(String, String), i64>,
+    constant: HashMap<String, i64>,
+    /// Constant addresses seen once in this run, and where (bounded).
+    seen_once: HashMap<String, RowAt>,
+    /// The last keyed template used: most rows of a page share it.
+    last: Option<(String, String, i64)>,
+}
+
+impl ImageTemplates {
+    pub fn load(conn: &Connection) -> rusqlite::Result<Self> {
+        let mut t = ImageTemplates::default();
+        let mut stmt = conn.prepare("SELECT template_id, prefix, suffix, keyed FROM image_templates")?;
+        let rows = stmt.query_map([], |r| Ok((r.get::<_, i64>(0)?, r.get(1)?, r.get(2)?, r.get::<_, bool>(3)?)))?;
+        for row in rows {
+            let (id, prefix, suffix, keyed): (i64, String, String, bool) = row?;
+            if keyed {
+                t.keyed.insert((prefix, suffix), id);
+            } else {
+                t.constant.insert(prefix, id);
+            }
+        }
+        Ok(t)
+    }
+
+    fn full(&self) -> bool {
+        self.keyed.len() + self.constant.len() >= MAX_TEMPLATES
+    }
+
+    /// The template of `url` around its row's KeyNo text `key`, learned if new.
+    fn keyed_id(&mut self, tx: &Transaction<'_>, url: &str, key: &str) -> rusqlite::Result<Option<i64>> {
+        let Some(at) = url.find(key).filter(|_| !key.is_empty()) else { return Ok(None) };
+        let (prefix, suffix) = (&url[..at], &url[at + key.len()..]);
+        if let Some((p, s, id)) = &self.last {
+            if p == prefix && s == suffix {
+                return Ok(Some(*id));
+            }
+        }
+        let id = match self.keyed.get(&(prefix.to_string(), suffix.to_string())) {
+            Some(id) => *id,
+            None if self.full() => return Ok(None),
+            None => {
+                let id = insert_template(tx, prefix, suffix, true)?;
+                self.keyed.insert((prefix.to_string(), suffix.to_string()), id);
+                id
+            }
+        };
+        self.last = Some((prefix.to_string(), suffix.to_string(), id));
+        Ok(Some(id))
+    }
+
+    /// The template of an address that does not hold its row's KeyNo: one
+    /// seen before. On its second sighting the template is made and the
+    /// first row (`at` then) is rewritten to use it.
+    fn constant_id(&mut self, tx: &Transaction<'_>, url: &str, at: RowAt) -> rusqlite::Result<Option<i64>> {
+        if let Some(id) = self.constant.get(url) {
+            return Ok(Some(*id));
+        }
+        if self.full() {
+            return Ok(None);
+        }
+        let Some(first) = self.seen_once.remove(url) else {
+            if self.seen_once.len() < MAX_TEMPLATES {
+                self.seen_once.insert(url.to_string(), at);
+            }
+            return Ok(None);
+        };
+        let id = insert_template(tx, url, "", false)?;
+        self.constant.insert(url.to_string(), id);
+        // The first row may have been promoted since: both tables.
+        for table in [CUSTOMERS, STAGING] {
+            tx.prepare_cached(&format!(
+                "UPDATE {table} SET image_url = ?6 WHERE company_id = ?1 AND query_year = ?2 AND from_listing = ?3
+                   AND page_index = ?4 AND row_index = ?5 AND image_url = ?7"
+            ))?
+            .execute(params![
+                first.company,
+                first.query_year,
+                first.from_listing,
+                first.page_index,
+                first.row_index,
+                id,
+                url
+            ])?;
+        }
+        Ok(Some(id))
+    }
+}
+
+fn insert_template(tx: &Transaction<'_>, prefix: &str, suffix: &str, keyed: bool) -> rusqlite::Result<i64> {
+    tx.prepare_cached(
+        "INSERT INTO image_templates (prefix, suffix, keyed) VALUES (?1, ?2, ?3)
+         ON CONFLICT (keyed, prefix, suffix) DO UPDATE SET keyed = excluded.keyed RETURNING template_id",
+    )?
+    .query_row(params![prefix, suffix, keyed], |r| r.get(0))
+}
+
+/// How a row's picture address is stored: NULL for the vendor document's
+/// address of a 32-hex KeyNo, X'' for none beside a KeyNo, a template's id,
+/// or the text as received.
+fn image_value<'a>(
+    tx: &Transaction<'_>,
+    templates: &mut ImageTemplates,
+    r: &'a ClientRow,
+    key_bytes: bool,
+    scratch: &mut String,
+    at: impl FnOnce() -> RowAt,
+) -> rusqlite::Result<ToSqlOutput<'a>> {
+    let Some(url) = r.image_url.as_deref() else {
+        // Without a KeyNo, NULL already means none.
+        return Ok(if r.key_no.is_some() { NONE } else { ToSqlOutput::Owned(rusqlite::types::Value::Null) });
+    };
+    if let (true, Some(k)) = (key_bytes, r.key_no.as_deref()) {
+        scratch.clear();
+        scratch.push_str(IMAGE_PREFIX);
+        scratch.push_str(k);
+        scratch.push_str(IMAGE_SUFFIX);
+        if url == scratch.as_str() {
+            return Ok(ToSqlOutput::Owned(rusqlite::types::Value::Null));
+        }
+    }
+    let keyed = match r.key_no.as_deref() {
+        Some(k) => templates.keyed_id(tx, url, k)?,
+        None => None,
+    };
+    let id = match keyed {
+        Some(id) => Some(id),
+        None => templates.constant_id(tx, url, at())?,
+    };
+    Ok(match id {
+        Some(id) => ToSqlOutput::Owned(id.into()),
+        None => ToSqlOutput::Borrowed(ValueRef::Text(url.as_bytes())),
+    })
+}
 
 /// A company's integer id, which its stored rows carry.
 pub(super) fn company_id(tx: &Transaction<'_>, key: &str) -> rusqlite::Result<i64> {
@@ -85,6 +243,7 @@ fn unit_rows(table: &str, query: &Query) -> &'static str {
 #[allow(clippy::too_many_arguments)]
 pub(super) fn insert_rows<'r>(
     tx: &Transaction<'_>,
+    templates: &mut ImageTemplates,
     table: &str,
     company: i64,
     query: &Query,
@@ -132,23 +291,17 @@ pub(super) fn insert_rows<'r>(
             (Some(bytes), _) => insert.raw_bind_parameter(8, &bytes[..])?,
             (None, text) => insert.raw_bind_parameter(8, text)?,
         }
-        match (&key, r.key_no.as_deref(), r.image_url.as_deref()) {
-            // Without a KeyNo there is nothing to derive from.
-            (_, None, url) => insert.raw_bind_parameter(9, url)?,
-            (_, Some(_), None) => insert.raw_bind_parameter(9, NONE)?,
-            (Some(_), Some(k), Some(url))
-                if {
-                    image.clear();
-                    image.push_str(IMAGE_PREFIX);
-                    image.push_str(k);
-                    image.push_str(IMAGE_SUFFIX);
-                    url == image
-                } =>
-            {
-                insert.raw_bind_parameter(9, None::<&str>)?
-            }
-            (_, Some(_), url) => insert.raw_bind_parameter(9, url)?,
-        }
+        let at = || RowAt {
+            company,
+            query_year: match query {
+                Query::Year(y) => y.clone(),
+                Query::Listing => report_year(r.year.as_deref()).unwrap_or("").to_string(),
+            },
+            from_listing: *query == Query::Listing,
+            page_index,
+            row_index: i as i64,
+        };
+        insert.raw_bind_parameter(9, image_value(tx, templates, r, key.is_some(), &mut image, at)?)?;
         insert.raw_bind_parameter(10, r.sales_amount)?;
         insert.raw_bind_parameter(11, &r.sales_amount_text)?;
         insert.raw_bind_parameter(12, r.sales_percent)?;

@@ -7,6 +7,7 @@
 //!   summaries and reports.
 
 mod customers;
+pub use customers::ImageTemplates;
 pub mod export;
 pub mod read;
 pub mod rebuild;
@@ -29,6 +30,7 @@ const MIGRATIONS: &[(&str, &str)] = &[
     ("0005_pages_stored.sql", include_str!("../../migrations/0005_pages_stored.sql")),
     ("0006_compact_rows.sql", include_str!("../../migrations/0006_compact_rows.sql")),
     ("0007_history.sql", include_str!("../../migrations/0007_history.sql")),
+    ("0008_image_templates.sql", include_str!("../../migrations/0008_image_templates.sql")),
 ];
 
 /// The schema version this build writes (`PRAGMA user_version`).

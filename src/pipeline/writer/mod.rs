@@ -20,7 +20,7 @@ use crate::pipeline::control::shutdown::{Stop, StopReason};
 use crate::pipeline::plan::schedule::Revisit;
 use crate::pipeline::report::stats::Stats;
 use crate::store::records::{Commit, CompanySnapshot, Event, InputRecord, Registration};
-use crate::store::{read, write, WriteStore};
+use crate::store::{read, write, ImageTemplates, WriteStore};
 
 /// Most messages applied in one transaction.
 const MAX_BATCH: usize = 1024;
@@ -140,6 +140,9 @@ fn writer_loop(
         .enable_time()
         .build()
         .map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))?;
+    // The picture-address shapes learned so far; a failed transaction ends
+    // the writer, so none learned in it is used again.
+    let mut templates = ImageTemplates::load(&store.conn)?;
     let mut batch: Vec<WriteMsg> = Vec::new();
     let mut replies = Vec::new();
     let mut slots: Vec<WindowSlot> = Vec::new();
@@ -196,7 +199,7 @@ fn writer_loop(
                     parked.push((reply, due));
                 }
                 WriteMsg::Commit { commit, slot } => {
-                    rows += write::apply(&tx, run_id, &commit, &now)?;
+                    rows += write::apply(&tx, &mut templates, run_id, &commit, &now)?;
                     if ends_check(&commit) {
                         schedule(&tx, &commit.search_key, scheduling, clock)?;
                     }

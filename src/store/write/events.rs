@@ -5,7 +5,7 @@ use rusqlite::{params, Transaction};
 
 use super::DEEP_CHECK;
 use crate::store::customers::{
-    company_id, delete_unit, drop_pages_after, has_rows, insert_rows, promote, CUSTOMERS, STAGING,
+    company_id, delete_unit, drop_pages_after, has_rows, insert_rows, promote, ImageTemplates, CUSTOMERS, STAGING,
 };
 use crate::store::records::{CompanyState, EvidenceKind, FetchPlan, PageEvent, Query, RawPage, StoredPages, YearState};
 
@@ -19,17 +19,20 @@ pub(super) struct Unit<'t, 'c> {
     page_size: Option<u32>,
     /// The company's id, looked up once if an event touches its rows.
     id: Option<i64>,
+    /// The picture-address shapes learned so far (the writer keeps them).
+    templates: &'t mut ImageTemplates,
 }
 
 impl<'t, 'c> Unit<'t, 'c> {
     pub(super) fn new(
         tx: &'t Transaction<'c>,
+        templates: &'t mut ImageTemplates,
         run_id: i64,
         key: &'t str,
         now: &'t str,
         page_size: Option<u32>,
     ) -> Self {
-        Unit { tx, run_id, key, now, page_size, id: None }
+        Unit { tx, run_id, key, now, page_size, id: None, templates }
     }
 
     fn company(&mut self) -> rusqlite::Result<i64> {
@@ -107,7 +110,7 @@ impl<'t, 'c> Unit<'t, 'c> {
             // A one-page unit replaces its rows in this transaction.
             delete_unit(tx, CUSTOMERS, co, query)?;
             delete_unit(tx, STAGING, co, query)?;
-            insert_rows(tx, CUSTOMERS, co, query, page, p.rows.iter().enumerate(), now)?;
+            insert_rows(tx, self.templates, CUSTOMERS, co, query, page, p.rows.iter().enumerate(), now)?;
         } else if has_rows(tx, if page == 1 { CUSTOMERS } else { STAGING }, co, query)? {
             // Page 1 of a unit that has stored rows is a re-fetch; later pages
             // follow wherever page 1 went. The unit has rows to protect:
@@ -115,14 +118,14 @@ impl<'t, 'c> Unit<'t, 'c> {
             if page == 1 {
                 delete_unit(tx, STAGING, co, query)?;
             }
-            insert_rows(tx, STAGING, co, query, page, p.rows.iter().enumerate(), now)?;
+            insert_rows(tx, self.templates, STAGING, co, query, page, p.rows.iter().enumerate(), now)?;
             if last {
                 promote(tx, co, query, p.pages_total)?;
             }
         } else {
             // A first fetch: nothing to protect, rows go straight in (the
             // checkpoint says `partial` until it is done).
-            insert_rows(tx, CUSTOMERS, co, query, page, p.rows.iter().enumerate(), now)?;
+            insert_rows(tx, self.templates, CUSTOMERS, co, query, page, p.rows.iter().enumerate(), now)?;
             if last {
                 drop_pages_after(tx, co, query, p.pages_total)?;
             }

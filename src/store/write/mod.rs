@@ -6,6 +6,7 @@ use rusqlite::{params, Connection, Transaction};
 
 mod events;
 
+use super::customers::ImageTemplates;
 use super::records::{CallRecord, Commit, CompanySnapshot, CompanyState, Event, InputRecord, Registration};
 
 pub fn start_run(conn: &Connection, input_path: &str, now: &str) -> rusqlite::Result<i64> {
@@ -113,11 +114,18 @@ pub fn take_due_parked(
 /// Apply one commit; returns the customer rows it stored. The caller's
 /// transaction makes it atomic. Each event is applied by its own function
 /// in [`events`].
-pub fn apply(tx: &Transaction<'_>, run_id: i64, commit: &Commit, now: &str) -> rusqlite::Result<u64> {
+pub fn apply(
+    tx: &Transaction<'_>,
+    templates: &mut ImageTemplates,
+    run_id: i64,
+    commit: &Commit,
+    now: &str,
+) -> rusqlite::Result<u64> {
     if let Some(call) = &commit.call {
         insert_call(tx, run_id, call)?;
     }
-    let mut unit = events::Unit::new(tx, run_id, &commit.search_key, now, commit.call.as_ref().map(|c| c.page_size));
+    let page_size = commit.call.as_ref().map(|c| c.page_size);
+    let mut unit = events::Unit::new(tx, templates, run_id, &commit.search_key, now, page_size);
     let mut rows_stored = 0;
     for event in &commit.events {
         match event {

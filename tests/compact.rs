@@ -1,0 +1,156 @@
+//! Picture addresses stored as learned templates: every shape real answers
+//! carry reads back byte for byte, and a shape nobody listed is learned.
+
+mod common;
+
+use std::collections::BTreeMap;
+
+use common::*;
+use qcc_customers::qcc::wire;
+use qcc_customers::simulator::{data, Pictures, Profile, SimConfig};
+
+/// The picture address of every stored row, by (key, year, position in its year).
+fn stored_images(conn: &rusqlite::Connection) -> BTreeMap<(String, String, u32), Option<String>> {
+    let mut stmt = conn
+        .prepare(
+            "SELECT search_key, query_year, image_url FROM customers
+             ORDER BY search_key, query_year, from_listing, page_index, row_index",
+        )
+        .unwrap();
+    let mut out = BTreeMap::new();
+    let mut last: Option<(String, String)> = None;
+    let mut i = 0;
+    for row in stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get(2)?))).unwrap() {
+        let (key, year, image) = row.unwrap();
+        if last.as_ref() != Some(&(key.clone(), year.clone())) {
+            (last, i) = (Some((key.clone(), year.clone())), 0);
+        }
+        out.insert((key, year, i), image);
+        i += 1;
+    }
+    out
+}
+
+/// What the simulator serves as each row's picture address, parsed as the client parses it.
+fn served_images(seed: u64, keys: &[String], pictures: Pictures) -> BTreeMap<(String, String, u32), Option<String>> {
+    let mut out = BTreeMap::new();
+    for key in keys {
+        for y in data::company_of(Profile::Paging, seed, key, 0).years {
+            for i in 0..y.total.min(5000) {
+                let json = data::row_pictured(seed, 0, key, &y.year, i, pictures);
+                let body = serde_json::json!({"Status": "200", "Result": {"ClientList": [json]}});
+                let parsed = wire::parse(body.to_string().as_bytes()).unwrap();
+                out.insert((key.clone(), y.year.clone(), i), parsed.clients[0].image_url.clone());
+            }
+        }
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_picture_address_format_reads_back_byte_for_byte() {
+    for pictures in Pictures::FORMATS.into_iter().chain([Pictures::Mixed]) {
+        let h = Harness::new(SimConfig { pictures, ..SimConfig::default() }).await;
+        let keys = company_keys(12, "图址");
+        h.write_keys(&keys);
+        assert_eq!(h.run(&fast_fetch()).await.exit_code, 0, "{}", pictures.name());
+        let stored = stored_images(&h.conn());
+        let served = served_images(h.seed(), &keys, pictures);
+        assert_eq!(stored.len(), served.len(), "{}", pictures.name());
+        assert_eq!(stored, served, "{}: every address as it came", pictures.name());
+        let conn = h.conn();
+        // An address around its row's KeyNo is never stored whole, nor one
+        // seen on more than one row (a default picture).
+        let keyed_as_text = count(
+            &conn,
+            "SELECT COUNT(*) FROM customers c JOIN customer_rows r ON r.image_url = c.image_url
+             WHERE typeof(r.image_url) = 'text' AND c.key_no <> '' AND instr(c.image_url, c.key_no) > 0",
+        );
+        assert_eq!(keyed_as_text, 0, "{}", pictures.name());
+        let repeated_as_text = count(
+            &conn,
+            "SELECT COUNT(*) FROM (SELECT image_url FROM customer_rows WHERE typeof(image_url) = 'text'
+                                   GROUP BY image_url HAVING COUNT(*) > 1)",
+        );
+        assert_eq!(repeated_as_text, 0, "{}", pictures.name());
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_address_with_an_unknown_shape_around_the_keyno_is_learned_as_a_new_template() {
+    let h = Harness::default().await;
+    h.write_keys(&company_keys(4, "新图址"));
+    assert_eq!(h.run(&fast_fetch()).await.exit_code, 0);
+    let conn = h.conn();
+    let templates_before = count(&conn, "SELECT COUNT(*) FROM image_templates");
+    // A shape nobody listed: the writer learns it from the first row that has it.
+    let key = "0123456789abcdef0123456789abcdef";
+    let url = format!("https://cdn.example.invalid/logos/v2/{key}/small.webp?sig=abc");
+    drop(conn);
+    let (written, learned) = write_rows_with(
+        &h,
+        &[(key, &url), ("fedcba9876543210fedcba9876543210", &url.replace(key, "fedcba9876543210fedcba9876543210"))],
+    );
+    assert_eq!(written, 2);
+    let conn = h.conn();
+    assert_eq!(count(&conn, "SELECT COUNT(*) FROM image_templates"), templates_before + 1, "one shape, one template");
+    assert_eq!(learned, 2, "both rows store the template's id");
+    let back: Vec<String> = conn
+        .prepare("SELECT image_url FROM customers WHERE name = '新形状' ORDER BY row_index")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    assert_eq!(back, [url.clone(), url.replace(key, "fedcba9876543210fedcba9876543210")]);
+}
+
+/// Store one page of rows named 新形状 with these (KeyNo, address) pairs
+/// through the writer's own statements; returns the rows written and how
+/// many store a template id.
+fn write_rows_with(h: &Harness, rows: &[(&str, &str)]) -> (u64, i64) {
+    use qcc_customers::store::records::{Commit, Event, InputRecord, PageEvent, Query, StoredPages, YearState};
+    let mut store = qcc_customers::store::open_for_writing(&h.db).unwrap();
+    let now = "2026-06-15T04:00:00.000Z";
+    let run_id = qcc_customers::store::write::start_run(&store.conn, "test", now).unwrap();
+    let mut templates = qcc_customers::store::ImageTemplates::load(&store.conn).unwrap();
+    let tx = store.conn.transaction().unwrap();
+    let rec = InputRecord {
+        line: 1,
+        search_key: "新形状公司".into(),
+        norm_key: "新形状公司".into(),
+        row_json: "{}".into(),
+        invalid: None,
+    };
+    qcc_customers::store::write::register(&tx, run_id, &rec, now).unwrap();
+    let clients = rows
+        .iter()
+        .map(|(k, u)| wire::ClientRow {
+            year: Some("2024".into()),
+            name: Some("新形状".into()),
+            key_no: Some(k.to_string()),
+            image_url: Some(u.to_string()),
+            ..Default::default()
+        })
+        .collect();
+    let page = PageEvent {
+        query: Query::Year("2024".into()),
+        page_index: 1,
+        total_records: rows.len() as u64,
+        pages_total: 1,
+        year_state: YearState::Complete,
+        stored: StoredPages { prefix: 1, ..StoredPages::default() },
+        unit_rows: 0,
+        rows: clients,
+        raw: None,
+    };
+    let commit = Commit { search_key: "新形状公司".into(), call: None, events: vec![Event::Page(page)] };
+    let n = qcc_customers::store::write::apply(&tx, &mut templates, run_id, &commit, now).unwrap();
+    tx.commit().unwrap();
+    let learned = count(
+        &store.conn,
+        "SELECT COUNT(*) FROM customer_rows r JOIN companies c USING (company_id)
+         WHERE c.search_key = '新形状公司' AND typeof(r.image_url) = 'integer'",
+    );
+    (n, learned)
+}
