@@ -9,7 +9,7 @@
 -- * `keyed = 1`: the address is prefix || the row's KeyNo (as the view spells
 --   it) || suffix;
 -- * `keyed = 0`: the address is prefix (and suffix is ''): an address that
---   does not hold its row's KeyNo, seen on more than one row.
+--   does not hold its row's KeyNo, seen in the rows of more than one company.
 --
 -- The earlier encodings keep their meaning (NULL: the vendor document's
 -- address of the KeyNo; X'': none; text: the address as received), so an
@@ -51,12 +51,12 @@ WHERE typeof(image_url) = 'text' AND key_no IS NOT NULL
   AND instr(image_url, CASE WHEN typeof(key_no) = 'blob' THEN lower(hex(key_no)) ELSE key_no END) > 0
   AND length(CASE WHEN typeof(key_no) = 'blob' THEN lower(hex(key_no)) ELSE key_no END) > 0;
 
--- Addresses without their row's KeyNo seen on more than one row (a default
--- picture), the most used first, up to the writer's limit of 10,000
--- templates in all; an address seen once stays text, as the writer keeps it.
+-- Addresses without their row's KeyNo seen in the rows of more than one
+-- company (a default picture), the most used first, up to the writer's limit
+-- of 10,000 templates in all; any other stays text, as the writer keeps it.
 INSERT OR IGNORE INTO image_templates (prefix, suffix, keyed)
 SELECT image_url, '', 0 FROM customer_rows WHERE typeof(image_url) = 'text'
-GROUP BY image_url HAVING COUNT(*) > 1 ORDER BY COUNT(*) DESC, image_url
+GROUP BY image_url HAVING COUNT(DISTINCT company_id) > 1 ORDER BY COUNT(*) DESC, image_url
 LIMIT max(0, 10000 - (SELECT COUNT(*) FROM image_templates));
 
 UPDATE customer_rows SET image_url = (

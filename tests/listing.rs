@@ -402,7 +402,8 @@ async fn a_version_5_file_upgraded_to_compact_rows_reads_back_every_value_exactl
     assert_eq!(migrated, encoded);
     assert!(count(&store.conn, "SELECT COUNT(*) FROM customer_rows WHERE typeof(key_no) = 'blob'") > 0);
     // Every picture address of the upgraded file around its KeyNo (upper-case
-    // or not) is a learned template, and so is one on more than one row.
+    // or not) is a learned template, and so is one in more than one
+    // company's rows.
     assert_eq!(
         count(
             &store.conn,

@@ -25,31 +25,23 @@ pub(super) const STAGING: &str = "customer_rows_staging";
 const IMAGE_PREFIX: &str = "https://qccdata.qichacha.com/AutoImage/";
 const IMAGE_SUFFIX: &str = ".jpg?x-oss-process=image/resize,w_120";
 
-/// Where a stored row is: its table and primary key.
-#[derive(Debug, Clone)]
-struct RowAt {
-    company: i64,
-    query_year: String,
-    from_listing: bool,
-    page_index: u32,
-    row_index: i64,
-}
-
 /// Most templates a file learns: past this, new shapes are stored as text
 /// (a shape per row would be no saving).
 const MAX_TEMPLATES: usize = 10_000;
 
 /// The picture-address shapes this file has learned (`image_templates`):
-/// `prefix + KeyNo + suffix`, or a constant address seen on more than one
-/// row (a default picture; its first row is rewritten when the second comes).
+/// `prefix + KeyNo + suffix`, or a constant address seen in the rows of more
+/// than one company (a default picture; the first company's rows are
+/// rewritten when the second company's come).
 /// Loaded once by the writer, and grown as answers show new shapes; a
 /// template is inserted in the transaction of the first row that uses it.
 #[derive(Debug, Default)]
 pub struct ImageTemplates {
     keyed: HashMap<(String, String), i64>,
     constant: HashMap<String, i64>,
-    /// Constant addresses seen once in this run, and where (bounded).
-    seen_once: HashMap<String, RowAt>,
+    /// Constant addresses seen in one company's rows so far in this run,
+    /// and that company (bounded).
+    seen_once: HashMap<String, i64>,
     /// The last keyed template used: most rows of a page share it.
     last: Option<(String, String, i64)>,
 }
@@ -96,39 +88,35 @@ impl ImageTemplates {
         Ok(Some(id))
     }
 
-    /// The template of an address that does not hold its row's KeyNo: one
-    /// seen before. On its second sighting the template is made and the
-    /// first row (`at` then) is rewritten to use it.
-    fn constant_id(&mut self, tx: &Transaction<'_>, url: &str, at: RowAt) -> rusqlite::Result<Option<i64>> {
+    /// The template of an address that does not hold its row's KeyNo, once
+    /// the rows of a second company carry it. Then the template is made and
+    /// the first company's rows are rewritten to use it.
+    fn constant_id(&mut self, tx: &Transaction<'_>, url: &str, company: i64) -> rusqlite::Result<Option<i64>> {
         if let Some(id) = self.constant.get(url) {
             return Ok(Some(*id));
         }
         if self.full() {
             return Ok(None);
         }
-        let Some(first) = self.seen_once.remove(url) else {
-            if self.seen_once.len() < MAX_TEMPLATES {
-                self.seen_once.insert(url.to_string(), at);
+        // A default picture is shared across companies: the same row fetched
+        // again (a refresh, a resumed unit) says nothing about its shape.
+        let first = match self.seen_once.get(url) {
+            Some(&first) if first != company => first,
+            Some(_) => return Ok(None),
+            None => {
+                if self.seen_once.len() < MAX_TEMPLATES {
+                    self.seen_once.insert(url.to_string(), company);
+                }
+                return Ok(None);
             }
-            return Ok(None);
         };
+        self.seen_once.remove(url);
         let id = insert_template(tx, url, "", false)?;
         self.constant.insert(url.to_string(), id);
-        // The first row may have been promoted since: both tables.
+        // One company's rows: a range of the primary key, in both tables.
         for table in [CUSTOMERS, STAGING] {
-            tx.prepare_cached(&format!(
-                "UPDATE {table} SET image_url = ?6 WHERE company_id = ?1 AND query_year = ?2 AND from_listing = ?3
-                   AND page_index = ?4 AND row_index = ?5 AND image_url = ?7"
-            ))?
-            .execute(params![
-                first.company,
-                first.query_year,
-                first.from_listing,
-                first.page_index,
-                first.row_index,
-                id,
-                url
-            ])?;
+            tx.prepare_cached(&format!("UPDATE {table} SET image_url = ?2 WHERE company_id = ?1 AND image_url = ?3"))?
+                .execute(params![first, id, url])?;
         }
         Ok(Some(id))
     }
@@ -151,7 +139,7 @@ fn image_value<'a>(
     r: &'a ClientRow,
     key_bytes: bool,
     scratch: &mut String,
-    at: impl FnOnce() -> RowAt,
+    company: i64,
 ) -> rusqlite::Result<ToSqlOutput<'a>> {
     let Some(url) = r.image_url.as_deref() else {
         // Without a KeyNo, NULL already means none.
@@ -172,7 +160,7 @@ fn image_value<'a>(
     };
     let id = match keyed {
         Some(id) => Some(id),
-        None => templates.constant_id(tx, url, at())?,
+        None => templates.constant_id(tx, url, company)?,
     };
     Ok(match id {
         Some(id) => ToSqlOutput::Owned(id.into()),
@@ -291,17 +279,7 @@ pub(super) fn insert_rows<'r>(
             (Some(bytes), _) => insert.raw_bind_parameter(8, &bytes[..])?,
             (None, text) => insert.raw_bind_parameter(8, text)?,
         }
-        let at = || RowAt {
-            company,
-            query_year: match query {
-                Query::Year(y) => y.clone(),
-                Query::Listing => report_year(r.year.as_deref()).unwrap_or("").to_string(),
-            },
-            from_listing: *query == Query::Listing,
-            page_index,
-            row_index: i as i64,
-        };
-        insert.raw_bind_parameter(9, image_value(tx, templates, r, key.is_some(), &mut image, at)?)?;
+        insert.raw_bind_parameter(9, image_value(tx, templates, r, key.is_some(), &mut image, company)?)?;
         insert.raw_bind_parameter(10, r.sales_amount)?;
         insert.raw_bind_parameter(11, &r.sales_amount_text)?;
         insert.raw_bind_parameter(12, r.sales_percent)?;
