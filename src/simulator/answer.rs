@@ -218,20 +218,8 @@ fn page_answer(state: &SimState, search_key: &str, year: Option<&str>, page_inde
             break;
         }
     }
-    let page = DataPage {
-        order_number: order_number(state),
-        paging: Paging { page_size, page_index, total_records: total },
-        result: PageResult { year_list: company.years.iter().map(|y| y.year.as_str()).collect(), client_list },
-        status: "200",
-        message: codes::wire_message(200),
-        job_id: job_id(state),
-        group_items: [],
-    };
-    // Written straight from the rows: no JSON tree per page.
-    match serde_json::to_string(&page) {
-        Ok(body) => Answer::Data(body),
-        Err(_) => Answer::Http(StatusCode::INTERNAL_SERVER_ERROR),
-    }
+    let year_list = company.years.iter().map(|y| y.year.as_str()).collect();
+    data_page(state, Paging { page_size, page_index, total_records: total }, year_list, client_list)
 }
 
 /// [`page_answer`] with the timeline on: the company as the vendor shows it
@@ -272,10 +260,16 @@ fn timed_page_answer(
                 .pictured(config.pictures, config.seed, search_key)
         })
         .collect();
+    let year_list = years.iter().map(|y| y.year.as_str()).collect();
+    data_page(state, Paging { page_size, page_index, total_records: total }, year_list, client_list)
+}
+
+/// A 200 answer with these rows, written straight from them (no JSON tree per page).
+fn data_page(state: &SimState, paging: Paging, year_list: Vec<&str>, client_list: Vec<data::SimRow>) -> Answer {
     let page = DataPage {
         order_number: order_number(state),
-        paging: Paging { page_size, page_index, total_records: total },
-        result: PageResult { year_list: years.iter().map(|y| y.year.as_str()).collect(), client_list },
+        paging,
+        result: PageResult { year_list, client_list },
         status: "200",
         message: codes::wire_message(200),
         job_id: job_id(state),

@@ -180,11 +180,7 @@ pub async fn fetch_listing(pager: &Pager<'_>, paging: &mut ListingPaging, year_l
             Fetched::NotNow(why) => pager.ending(&mut outcome, Ending::NotNow(why)).await,
         }
     }
-    match outcome {
-        Some(end) => end,
-        None if paging.is_complete() => UnitEnd::Done,
-        None => UnitEnd::Unfinished,
-    }
+    UnitEnd::of(outcome, paging.is_complete())
 }
 
 /// Page through one year: page 1 first (its TotalRecords says how many
@@ -292,12 +288,9 @@ pub async fn fetch_year(pager: &Pager<'_>, task: YearTask, listed: Option<u64>) 
             Fetched::NotNow(why) => pager.ending(&mut outcome, Ending::NotNow(why)).await,
         }
     }
-    match outcome {
-        Some(end) => end,
-        None if paging.is_finished() => UnitEnd::Done,
-        // Stopped before its pages were asked (the company ended on another unit).
-        None => UnitEnd::Unfinished,
-    }
+    // Unfinished without an outcome: stopped before its pages were asked
+    // (the company ended on another unit).
+    UnitEnd::of(outcome, paging.is_finished())
 }
 
 /// Page the years of a cycle side by side; the company's outcome is the

@@ -23,6 +23,16 @@ pub enum UnitEnd {
 }
 
 impl UnitEnd {
+    /// How a unit's loop ended: the company's ending if one came, else done
+    /// when the unit is complete, else unfinished.
+    pub fn of(outcome: Option<UnitEnd>, complete: bool) -> UnitEnd {
+        match outcome {
+            Some(end) => end,
+            None if complete => UnitEnd::Done,
+            None => UnitEnd::Unfinished,
+        }
+    }
+
     /// The worse of two units' ends: a company's outcome is the worst of its
     /// units' (final beats unfinished beats done).
     pub fn worst(self, other: UnitEnd) -> UnitEnd {
