@@ -2,7 +2,7 @@
 # Build in release mode and run the benchmark harness; prints a markdown table.
 #   bench/run.sh                 every scenario (about 6 minutes on 2 cores)
 #   bench/run.sh --only rate     one scenario (rate, latency, overhead, writer, dry, memory, cost,
-#                                api-rate, tail, bytes, queries, revisit)
+#                                api-rate, tail, bytes, receipts, queries, revisit)
 #   bench/run.sh --smoke         tiny sizes: checks the harness works, figures mean nothing
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -46,10 +46,36 @@ pub enum Command {
     MockServer(MockServerArgs),
     /// Show what a database holds: runs, companies by state, what waits and why, calls, rows.
     Status(StatusArgs),
-    /// Write the customers (joined with the input's own columns) to a CSV that Excel opens correctly.
+    /// Write the customers (joined with the input's own columns) to an Excel workbook (.xlsx) or a CSV (UTF-8 with BOM).
     Export(ExportArgs),
     /// Re-derive the customer rows from the archived raw pages, without any call.
     Rebuild(RebuildArgs),
+    /// Print a shell completion script (bash, zsh, fish, powershell, elvish) on stdout.
+    Completions(CompletionsArgs),
+    /// Print the man page (roff) on stdout, or write one page per subcommand with --out-dir.
+    Man(ManArgs),
+}
+
+#[derive(Debug, Args)]
+#[command(
+    after_help = "Install, e.g.: qcc-customers completions bash > ~/.local/share/bash-completion/completions/qcc-customers
+    zsh: qcc-customers completions zsh > ~/.zfunc/_qcc-customers (with ~/.zfunc in $fpath)
+    fish: qcc-customers completions fish > ~/.config/fish/completions/qcc-customers.fish"
+)]
+pub struct CompletionsArgs {
+    /// The shell to complete for.
+    #[arg(value_enum)]
+    pub shell: clap_complete::Shell,
+}
+
+#[derive(Debug, Args)]
+#[command(
+    after_help = "Install, e.g.: qcc-customers man --out-dir ~/.local/share/man/man1 (then: man qcc-customers-run)"
+)]
+pub struct ManArgs {
+    /// Write qcc-customers.1 and qcc-customers-<subcommand>.1 into this directory instead of printing the main page.
+    #[arg(long, value_name = "DIR")]
+    pub out_dir: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -101,6 +127,10 @@ pub struct RebuildArgs {
     /// The database to rebuild (takes the writer lock).
     #[arg(long, value_name = "FILE")]
     pub db: PathBuf,
+    /// First rewrite every receipt against a zstd dictionary trained on a
+    /// sample of this file's pages (old zlib receipts included), then rebuild.
+    #[arg(long)]
+    pub recompress: bool,
 }
 
 #[derive(Debug, Args)]
@@ -141,6 +171,10 @@ pub struct RunArgs {
     /// Seconds between progress lines when stderr is not a terminal.
     #[arg(long, default_value = "10s", value_parser = parse_duration)]
     pub progress_every: Duration,
+    /// After the run (finished, stopped or failed), write its metrics here in Prometheus' text format, atomically
+    /// (for node_exporter's textfile collector, e.g. /var/lib/node_exporter/textfile/qcc_customers.prom).
+    #[arg(long, value_name = "FILE")]
+    pub metrics_file: Option<PathBuf>,
 }
 
 /// Fetch policy shared by `run` and `demo`.
@@ -265,6 +299,9 @@ pub struct DemoArgs {
     /// Calls per second against the simulator.
     #[arg(long, default_value_t = 50.0)]
     pub qps: f64,
+    /// Also write the run's metrics here, as `run --metrics-file` does (Prometheus' text format).
+    #[arg(long, value_name = "FILE")]
+    pub metrics_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

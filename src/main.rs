@@ -52,6 +52,8 @@ fn try_main() -> anyhow::Result<Ended> {
                 Command::Status(args) => cmd::status::run(args),
                 Command::Export(args) => cmd::export::run(args),
                 Command::Rebuild(args) => cmd::rebuild::run(args),
+                Command::Completions(args) => cmd::shell::completions(args),
+                Command::Man(args) => cmd::shell::man(args),
             }
         };
         tokio::select! {

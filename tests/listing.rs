@@ -239,6 +239,8 @@ async fn a_version_3_file_with_archived_discovery_pages_is_upgraded_in_place_and
     // The same data as version 3 stored it (discovery pages archived under
     // query_year '', rows without `from_listing`).
     let old = h.dir.path().join("v3.sqlite");
+    // Version 3 kept its receipts as zlib.
+    assert!(receipts_to_zlib(&h.conn(), |_| true) > 0);
     let conn = v3_file(&old);
     conn.execute("ATTACH DATABASE ?1 AS v4", [h.db.to_str().unwrap()]).unwrap();
     conn.execute_batch(
@@ -252,7 +254,8 @@ async fn a_version_3_file_with_archived_discovery_pages_is_upgraded_in_place_and
                 sales_amount, sales_amount_text, sales_percent, sales_percent_text, relationship, source, fetched_at
                 FROM v4.customers;
          INSERT INTO api_calls SELECT * FROM v4.api_calls;
-         INSERT INTO raw_pages SELECT * FROM v4.raw_pages;",
+         INSERT INTO raw_pages SELECT raw_id, search_key, query_year, page_index, order_number, fetched_at, body
+                FROM v4.raw_pages;",
     )
     .unwrap();
     drop(conn);
@@ -363,7 +366,9 @@ async fn a_version_5_file_upgraded_to_compact_rows_reads_back_every_value_exactl
            ('紧凑特例公司', '2021', '2021', 1, 1, 4, '新图址', '00112233445566778899aabbccddeeff', 'https://image.qcc.com/auto/00112233445566778899aabbccddeeff.jpg?x-oss-process=style/logo_120', NULL, NULL, NULL, NULL, NULL, NULL, '2026-01-01T00:00:00.000Z'),
            ('紧凑特例公司', '2021', '2021', 1, 1, 5, '新图址', 'AABBCCDDEEFF00112233445566778899', 'https://co-image.qichacha.com/CompanyImage/AABBCCDDEEFF00112233445566778899.jpg?x-oss-process=image/resize,w_160', NULL, NULL, NULL, NULL, NULL, NULL, '2026-01-01T00:00:00.000Z'),
            ('紧凑特例公司', '2021', '2021', 1, 1, 6, '默认图', 'ffeeddccbbaa99887766554433221100', 'https://co-image.qichacha.com/CompanyImage/default.jpg', NULL, NULL, NULL, NULL, NULL, NULL, '2026-01-01T00:00:00.000Z'),
-           ('紧凑特例公司', '2021', '2021', 1, 1, 7, '默认图', NULL, 'https://co-image.qichacha.com/CompanyImage/default.jpg', NULL, NULL, NULL, NULL, NULL, NULL, '2026-01-01T00:00:00.000Z');
+           ('紧凑特例公司', '2021', '2021', 1, 1, 7, '默认图', NULL, 'https://co-image.qichacha.com/CompanyImage/default.jpg', NULL, NULL, NULL, NULL, NULL, NULL, '2026-01-01T00:00:00.000Z'),
+           ('紧凑特例公司', '2021', '2021', 1, 1, 8, '数字', NULL, NULL, -0.0, '-0.00', 12.5, '12.50', NULL, NULL, '2026-01-01T00:00:00.000Z'),
+           ('紧凑特例公司', '2021', '2021', 1, 1, 9, '大数', NULL, NULL, 12345678901234.5, '12345678901234.50', 0.0, '0.00', NULL, NULL, '2026-01-01T00:00:00.000Z');
          INSERT INTO companies (search_key, norm_key, state, updated_at) VALUES ('紧凑特例公司', '紧凑特例公司', 'done', 'x');
          INSERT INTO customers_staging VALUES
            ('无记录公司', '2020', '2020', 0, 1, 0, '孤行', 'fedcba9876543210fedcba9876543210', 'https://qccdata.qichacha.com/AutoImage/fedcba9876543210fedcba9876543210.jpg?x-oss-process=image/resize,w_120', 2.0, '2', 3.0, '3%', '', '年报', '2026-03-01T12:00:00.007Z');",
@@ -376,7 +381,7 @@ async fn a_version_5_file_upgraded_to_compact_rows_reads_back_every_value_exactl
     let store = qcc_customers::store::open_for_writing(&old).unwrap();
     let after = all_values(&store.conn, &format!("SELECT * FROM customers {order}"));
     assert_eq!(after, before, "the upgrade keeps every value, with its type");
-    assert_eq!(after.len(), view.len() + 8);
+    assert_eq!(after.len(), view.len() + 10);
     let staged_after = all_values(
         &store.conn,
         "SELECT co.search_key, r.year, r.query_year, r.from_listing, r.page_index, r.row_index, r.name,

@@ -50,7 +50,19 @@ pub async fn run(args: DemoArgs, quiet: bool, abort: &CancellationToken) -> anyh
     )?;
     let cancel = CancellationToken::new();
     super::run::install_signal_handlers(cancel.clone(), abort.clone());
+    let started = crate::clock::Clock::system().now();
     let summary = pipeline::run(opts, cancel).await?;
+    if let Some(path) = &args.metrics_file {
+        let outcome = crate::pipeline::report::metrics::RunOutcome {
+            started,
+            ended: crate::clock::Clock::system().now(),
+            exit_code: summary.ended.code(),
+            summary: Some(&summary),
+            daily_limit: fetch.daily_limit,
+            page_size: fetch.page_size,
+        };
+        crate::pipeline::report::metrics::write(path, &args.db, &outcome);
+    }
     let served = sim.handle.billed();
     sim.stop().await;
 

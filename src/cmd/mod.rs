@@ -8,6 +8,7 @@ pub mod export;
 pub mod mock_server;
 pub mod rebuild;
 pub mod run;
+pub mod shell;
 pub mod status;
 pub mod xlsx;
 

@@ -2,6 +2,7 @@
 //! without any call — after a parser fix, or to check the archive.
 
 use crate::cli::RebuildArgs;
+use crate::clock::Clock;
 use crate::exit::Ended;
 use crate::qcc;
 use crate::store;
@@ -11,12 +12,12 @@ pub fn run(args: RebuildArgs) -> anyhow::Result<Ended> {
         return Err(store::StoreError::Missing { db: args.db.clone() }.into());
     }
     let mut store = store::open_for_writing(&args.db)?;
+    if args.recompress {
+        recompress(&mut store.conn)?;
+    }
     let tx = store.conn.transaction().map_err(store::StoreError::from)?;
-    let report = store::rebuild::rebuild(&tx, |stored| {
-        let body = store::receipt::decompress(stored)?;
-        qcc::wire::parse(&body).ok().map(|r| r.clients)
-    })
-    .map_err(store::StoreError::from)?;
+    let report = store::rebuild::rebuild(&tx, |body| qcc::wire::parse(body).ok().map(|r| r.clients))
+        .map_err(store::StoreError::from)?;
     tx.commit().map_err(store::StoreError::from)?;
     println!(
         "Rebuilt {} company-years, {} customer rows, from raw_pages.{}{}",
@@ -37,4 +38,43 @@ pub fn run(args: RebuildArgs) -> anyhow::Result<Ended> {
         }
     );
     Ok(Ended::Done)
+}
+
+/// Rewrite every receipt against a dictionary trained on the whole file.
+fn recompress(conn: &mut rusqlite::Connection) -> anyhow::Result<()> {
+    let now = Clock::system().now_iso();
+    let done = store::dictionaries::recompress(conn, &now).map_err(store::StoreError::from)?;
+    let per = |bytes: u64| bytes as f64 / done.receipts.max(1) as f64;
+    println!(
+        "Recompressed {} receipts {}: {} → {} bytes ({:.0} → {:.0} a receipt).{}{} \
+         The space freed is reused by later runs; `sqlite3 FILE 'VACUUM'` gives it back to the disk.",
+        done.receipts,
+        match done.dict_id {
+            Some(id) => format!("against a new dictionary of this file's pages (id {id})"),
+            None => "as plain zstd (too few pages to train a dictionary on)".to_string(),
+        },
+        done.bytes_before,
+        done.bytes_after,
+        per(done.bytes_before),
+        per(done.bytes_after),
+        if done.unreadable > 0 {
+            format!(" {} unreadable receipts were left as they are.", done.unreadable)
+        } else {
+            String::new()
+        },
+        if done.dictionaries_dropped > 0 {
+            format!(
+                " {} no receipt needs any more {} dropped.",
+                plural(done.dictionaries_dropped, "dictionary", "dictionaries"),
+                if done.dictionaries_dropped == 1 { "was" } else { "were" }
+            )
+        } else {
+            String::new()
+        },
+    );
+    Ok(())
+}
+
+fn plural(n: u64, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
 }

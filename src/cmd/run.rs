@@ -13,12 +13,12 @@ use crate::pipeline::fetch::call::RetryPolicy;
 use crate::pipeline::intake::input::{InputOptions, InputSource};
 use crate::pipeline::plan::schedule::Settings;
 use crate::pipeline::plan::{PlanOptions, YearFilter};
+use crate::pipeline::report::metrics;
 use crate::pipeline::report::progress::ProgressMode;
 use crate::pipeline::{self, RunOptions};
 use crate::qcc::{ClientConfig, Credentials};
 
 pub async fn run(args: RunArgs, quiet: bool, abort: &CancellationToken) -> anyhow::Result<Ended> {
-    let endpoint = validate_endpoint(&args.endpoint, args.allow_insecure_http)?;
     let (input, label) = if args.input == "-" {
         (InputSource::Stdin, "-".to_string())
     } else {
@@ -27,6 +27,37 @@ pub async fn run(args: RunArgs, quiet: bool, abort: &CancellationToken) -> anyho
     if args.dry_run {
         return dry_run(input, &args);
     }
+    let Some(metrics_file) = args.metrics_file.clone() else {
+        return fetch(input, label, &args, quiet, abort).await.map(|(ended, _)| ended);
+    };
+    // Whatever happens, the monitor hears how it ended.
+    let started = crate::clock::Clock::system().now();
+    let result = fetch(input, label, &args, quiet, abort).await;
+    let (exit_code, summary) = match &result {
+        Ok((ended, summary)) => (ended.code(), summary.as_ref()),
+        Err(e) => (Ended::of_error(e).code(), None),
+    };
+    let outcome = metrics::RunOutcome {
+        started,
+        ended: crate::clock::Clock::system().now(),
+        exit_code,
+        summary,
+        daily_limit: args.fetch.daily_limit,
+        page_size: args.fetch.page_size,
+    };
+    metrics::write(&metrics_file, &args.db, &outcome);
+    result.map(|(ended, _)| ended)
+}
+
+/// The run itself: credentials, options, signals, the pipeline, the summary.
+async fn fetch(
+    input: InputSource,
+    label: String,
+    args: &RunArgs,
+    quiet: bool,
+    abort: &CancellationToken,
+) -> anyhow::Result<(Ended, Option<pipeline::Summary>)> {
+    let endpoint = validate_endpoint(&args.endpoint, args.allow_insecure_http)?;
     let credentials = credentials_from_env(args.secret_key_file.as_deref())?;
     let opts = options(
         input,
@@ -42,7 +73,7 @@ pub async fn run(args: RunArgs, quiet: bool, abort: &CancellationToken) -> anyho
     install_signal_handlers(cancel.clone(), abort.clone());
     let summary = pipeline::run(opts, cancel).await.context("the run could not complete")?;
     print!("{}", summary.render());
-    Ok(summary.ended)
+    Ok((summary.ended, Some(summary)))
 }
 
 /// `--dry-run`: no credentials, no call, no write; exit 0.

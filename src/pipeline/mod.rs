@@ -57,7 +57,8 @@ use self::plan::{Job, PlanOptions};
 use self::writer::{CommitWindow, WriteMsg};
 use crate::clock::{self, Clock};
 use crate::qcc::{Client, ClientConfig, Credentials};
-use crate::store::{self, read, write, StoreError};
+use crate::store::receipt::{Dictionary, Sealer};
+use crate::store::{self, dictionaries, read, write, StoreError};
 
 /// Everything a run needs, already validated (see `cmd::run`).
 pub struct RunOptions {
@@ -176,6 +177,10 @@ pub(crate) struct Before {
     pub used_today: u64,
     /// What the all-years listing is known to cover.
     pub knowledge: read::ListingKnowledge,
+    /// The receipt dictionary to compress with, and the id the next one
+    /// learned takes.
+    pub dictionary: Option<Arc<Dictionary>>,
+    pub next_dictionary_id: i64,
 }
 
 async fn open_store(opts: &RunOptions, now: chrono::DateTime<chrono::Utc>) -> Result<Opened, RunError> {
@@ -187,8 +192,14 @@ async fn open_store(opts: &RunOptions, now: chrono::DateTime<chrono::Utc>) -> Re
         read::calls_since(&store.conn, &clock::iso(clock::beijing_day_start(now))).map_err(StoreError::from)?;
     let run_id = write::start_run(&store.conn, &opts.input_label, &clock::iso(now)).map_err(StoreError::from)?;
     let knowledge = read::listing_knowledge(&store.conn).map_err(StoreError::from)?;
+    let dictionary = if opts.archive {
+        dictionaries::for_run(&store.conn, &clock::iso(now)).map_err(StoreError::from)?
+    } else {
+        None
+    };
+    let next_dictionary_id = dictionaries::next_id(&store.conn).map_err(StoreError::from)?;
     tracing::info!(run_id, db = %opts.db.display(), "Run started.");
-    Ok(Opened { store, run_id, before: Before { used_today, knowledge } })
+    Ok(Opened { store, run_id, before: Before { used_today, knowledge, dictionary, next_dictionary_id } })
 }
 
 /// The context the companies in flight share: the caller (client, flow,
@@ -219,6 +230,7 @@ pub(crate) fn fetch_context(
         stop: stop.clone(),
         plan: opts.plan.clone(),
         archive: opts.archive,
+        sealer: Arc::new(Sealer::new(before.dictionary.clone(), before.next_dictionary_id)),
         stats: stats.clone(),
         parking: Parking::new(opts.park_for, opts.clock),
         listing: listing::Knowledge::new(&before.knowledge),

@@ -7,6 +7,9 @@
 
 use serde_json::Value;
 
+mod pictures;
+pub use pictures::Pictures;
+
 /// The simulator's view of one company.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SimCompany {
@@ -228,65 +231,6 @@ pub fn row_pictured(seed: u64, revision: u64, search_key: &str, year: &str, inde
     serde_json::to_value(row).unwrap_or(Value::Null)
 }
 
-/// Which picture addresses the simulator's rows carry. Real answers show
-/// several shapes built around the row's KeyNo, a default picture without
-/// one, and none at all.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum Pictures {
-    /// The vendor document's `https://qccdata.qichacha.com/AutoImage/<KeyNo>.jpg?x-oss-process=image/resize,w_120`.
-    Document,
-    /// `https://image.qcc.com/auto/<KeyNo>.jpg?x-oss-process=style/logo_120`.
-    QccImage,
-    /// `https://co-image.qichacha.com/CompanyImage/<KeyNo>.jpg?x-oss-process=image/resize,w_160`.
-    CoImage,
-    /// `https://co-image.qichacha.com/CompanyImage/default.jpg`, whatever the KeyNo.
-    DefaultPicture,
-    /// Each company one of the four, or no picture at all (by the seed and its key).
-    #[default]
-    Mixed,
-}
-
-impl Pictures {
-    /// Every single format (not [`Pictures::Mixed`]).
-    pub const FORMATS: [Pictures; 4] =
-        [Pictures::Document, Pictures::QccImage, Pictures::CoImage, Pictures::DefaultPicture];
-
-    pub fn name(self) -> &'static str {
-        match self {
-            Pictures::Document => "qccdata.qichacha.com/AutoImage (the vendor document's)",
-            Pictures::QccImage => "image.qcc.com/auto",
-            Pictures::CoImage => "co-image.qichacha.com/CompanyImage",
-            Pictures::DefaultPicture => "co-image default.jpg",
-            Pictures::Mixed => "mixed per company, some without",
-        }
-    }
-
-    /// The address for `key_no`, or none.
-    fn address(self, key_no: &str) -> Option<String> {
-        match self {
-            Pictures::Document => {
-                Some(format!("https://qccdata.qichacha.com/AutoImage/{key_no}.jpg?x-oss-process=image/resize,w_120"))
-            }
-            Pictures::QccImage => Some(format!("https://image.qcc.com/auto/{key_no}.jpg?x-oss-process=style/logo_120")),
-            Pictures::CoImage => Some(format!(
-                "https://co-image.qichacha.com/CompanyImage/{key_no}.jpg?x-oss-process=image/resize,w_160"
-            )),
-            Pictures::DefaultPicture => Some("https://co-image.qichacha.com/CompanyImage/default.jpg".into()),
-            Pictures::Mixed => None,
-        }
-    }
-
-    /// What a company's rows carry: [`Pictures::Mixed`] picks per company,
-    /// `None` for a company whose rows have no picture.
-    fn of_company(self, seed: u64, search_key: &str) -> Option<Pictures> {
-        if self != Pictures::Mixed {
-            return Some(self);
-        }
-        let roll = Gen(hash(seed, &[b"picture", search_key.trim().as_bytes()])).below(5);
-        Pictures::FORMATS.get(roll as usize).copied()
-    }
-}
-
 /// One customer row as the simulator serves it. The server writes it straight
 /// to the response body (no JSON tree per row); [`row_rev`] is the same row
 /// as a `Value`. Fields serialize in the API's order; a missing field is left
@@ -476,54 +420,7 @@ const TRADES: &[&str] = &[
 const SUFFIXES: &[&str] = &["有限公司", "股份有限公司", "集团有限公司", "有限责任公司"];
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn same_key_same_data() {
-        assert_eq!(company(7, "某某公司"), company(7, " 某某公司 "));
-        assert_eq!(row(7, "k", "2020", 3), row(7, "k", "2020", 3));
-        assert_ne!(company(7, "甲公司"), company(8, "甲公司"));
-    }
-
-    #[test]
-    fn data_covers_the_odd_cases() {
-        let mut years = 0;
-        let mut empty_companies = 0;
-        let mut big_years = 0;
-        for i in 0..500 {
-            let c = company(1, &format!("公司{i}"));
-            years += c.years.len();
-            empty_companies += usize::from(c.years.is_empty());
-            big_years += c.years.iter().filter(|y| y.total > 100).count();
-            assert!(c.years.len() <= 8);
-        }
-        assert!(empty_companies > 10 && years > 1000 && big_years > 50);
-    }
-}
+mod tests;
 
 #[cfg(test)]
-mod golden {
-    /// The generator is a contract: the README's example output comes from
-    /// it, and a changed draw would silently change every simulated company.
-    /// This pins the first rows of one year as drawn (a half-year row, a
-    /// missing name, a missing key number among them), before the picture
-    /// addresses and extra fields a configured simulator lays over them.
-    #[test]
-    fn rows_are_what_they_always_were() {
-        for (i, want) in GOLDEN.iter().enumerate() {
-            let drawn = super::SimRow::new(7, 0, "金牌样本有限公司", "2022", i as u32);
-            let got = serde_json::to_value(drawn).unwrap().to_string();
-            assert_eq!(&got, want, "row {i}");
-        }
-    }
-
-    const GOLDEN: &[&str] = &[
-        r#"{"Year":"2022-06","Name":"杭州宏远建设工程股份有限公司","KeyNo":"be84bd87dca781358c6205cd4b513166","ImageUrl":"https://qccdata.qichacha.com/AutoImage/be84bd87dca781358c6205cd4b513166.jpg?x-oss-process=image/resize,w_120","SalesAmount":"10354.65","SalesPercent":"81.93","Relationship":"","Source":"半年报"}"#,
-        r#"{"Year":"2022","Name":"武汉新航能源股份有限公司","KeyNo":"7c34e0a463a4e02a731a3105d683a898","ImageUrl":"https://qccdata.qichacha.com/AutoImage/7c34e0a463a4e02a731a3105d683a898.jpg?x-oss-process=image/resize,w_120","SalesAmount":"12668.79","SalesPercent":"92.96%","Relationship":"","Source":"年报"}"#,
-        r#"{"Year":"2022","KeyNo":"871239572eb266e1d58cc797f2c2d005","ImageUrl":"https://qccdata.qichacha.com/AutoImage/871239572eb266e1d58cc797f2c2d005.jpg?x-oss-process=image/resize,w_120","SalesAmount":"19881.66","SalesPercent":"17.05","Relationship":"","Source":"年报"}"#,
-        r#"{"Year":"2022-06","Name":"宁波海纳医药有限公司","ImageUrl":"https://qccdata.qichacha.com/AutoImage/db90e66b2018aeecac5ab324ba21c90f.jpg?x-oss-process=image/resize,w_120","SalesAmount":"34454.54","SalesPercent":"-","Relationship":"关联方","Source":"半年报"}"#,
-        r#"{"Year":"2022","Name":"厦门海纳信息技术股份有限公司","KeyNo":"5344d252f4dfc43393a989c2b24a8730","ImageUrl":"https://qccdata.qichacha.com/AutoImage/5344d252f4dfc43393a989c2b24a8730.jpg?x-oss-process=image/resize,w_120","SalesAmount":"39859.09","SalesPercent":"21.39","Relationship":"","Source":"年报"}"#,
-        r#"{"Year":"2022","Name":"北京宏远精密机械股份有限公司","KeyNo":"cecaef89e5e42eac2b468c4ae7fb2e73","ImageUrl":"https://qccdata.qichacha.com/AutoImage/cecaef89e5e42eac2b468c4ae7fb2e73.jpg?x-oss-process=image/resize,w_120","SalesAmount":"40176.36","SalesPercent":"-","Relationship":"","Source":"年报"}"#,
-    ];
-}
+mod golden;

@@ -4,11 +4,12 @@
 //! `customer_rows_staging` and replaces exactly those rows in one
 //! transaction. One API row is never stored twice.
 //!
-//! Rows are stored compactly (migrations 0006 and 0008 say how, and the
-//! view decodes it): the company's integer id, `fetched_at` in milliseconds,
-//! a KeyNo of 32 hex digits as its 16 bytes, no picture address when it is
-//! the vendor document's one for the KeyNo, a template's id when it fits a
-//! learned [`ImageTemplates`] shape, no `year` when it is the query year.
+//! Rows are stored compactly (migrations 0006, 0008 and 0010 say how, and
+//! the view decodes it): the company's integer id, `fetched_at` in
+//! milliseconds, a KeyNo of 32 hex digits as its 16 bytes, no picture
+//! address when it is the vendor document's one for the KeyNo, a template's
+//! id when it fits a learned [`ImageTemplates`] shape, no `year` when it is
+//! the query year, no number text when the view prints it from the number.
 
 use std::collections::HashMap;
 
@@ -206,6 +207,29 @@ pub(super) fn stored_time(now: &str) -> ToSqlOutput<'_> {
     }
 }
 
+/// A number's text as stored: NULL when it is what the view prints for the
+/// number (`printf('%.2f', n)`: `41377.22`, `57.10`, the way answers write
+/// amounts and shares), else the text as received.
+///
+/// That is decided from the text alone, without printing: an optional `-`,
+/// at most 13 digits without a leading zero (or a single `0`), a point, two
+/// digits; never `-0.00` (a sign on zero is the text's alone). The number
+/// read from such a text is within 10^-3 of it, far inside the 0.005 that
+/// would change its second decimal, so any correct printer gives it back.
+pub(super) fn stored_number_text(value: Option<f64>, text: &Option<String>) -> Option<&str> {
+    let text = text.as_deref()?;
+    let digits = text.as_bytes().strip_prefix(b"-").unwrap_or(text.as_bytes());
+    let n = digits.len();
+    let canonical = (4..=16).contains(&n)
+        && digits[n - 3] == b'.'
+        && digits[..n - 3].iter().chain(&digits[n - 2..]).all(u8::is_ascii_digit)
+        && (digits[0] != b'0' || n == 4)
+        && text != "-0.00"
+        && value.is_some()
+        && value == text.parse::<f64>().ok();
+    (!canonical).then_some(text)
+}
+
 /// An empty blob: "none" where NULL means "derived".
 const NONE: ToSqlOutput<'static> = ToSqlOutput::Borrowed(ValueRef::Blob(&[]));
 
@@ -281,9 +305,9 @@ pub(super) fn insert_rows<'r>(
         }
         insert.raw_bind_parameter(9, image_value(tx, templates, r, key.is_some(), &mut image, company)?)?;
         insert.raw_bind_parameter(10, r.sales_amount)?;
-        insert.raw_bind_parameter(11, &r.sales_amount_text)?;
+        insert.raw_bind_parameter(11, stored_number_text(r.sales_amount, &r.sales_amount_text))?;
         insert.raw_bind_parameter(12, r.sales_percent)?;
-        insert.raw_bind_parameter(13, &r.sales_percent_text)?;
+        insert.raw_bind_parameter(13, stored_number_text(r.sales_percent, &r.sales_percent_text))?;
         insert.raw_bind_parameter(14, &r.relationship)?;
         insert.raw_bind_parameter(15, &r.source)?;
         insert.raw_execute()?;
@@ -339,4 +363,72 @@ pub(super) fn promote(tx: &Transaction<'_>, company: i64, query: &Query, last: u
     ))?
     .execute(params![company, query.year(), last])?;
     delete_unit(tx, STAGING, company, query)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::stored_number_text;
+    use crate::qcc::wire::parse_number;
+
+    /// Every text the writer leaves out, SQLite's view prints back exactly.
+    #[test]
+    fn a_number_text_left_out_is_exactly_what_the_view_prints() {
+        let conn = rusqlite::Connection::open_in_memory().unwrap();
+        let mut texts: Vec<String> = [
+            "0.00",
+            "-0.00",
+            "0.01",
+            "-0.01",
+            "41377.22",
+            "45349.90",
+            "57.10",
+            "100.00",
+            "9999999999999.99",
+            "10000000000000.00",
+            "0.005",
+            "12.5",
+            "12.50%",
+            "1,234.50",
+            " 12.50",
+            "+12.50",
+            "007.50",
+            "未披露",
+            "-",
+            "1e3",
+            "0.125",
+            "99.995",
+            "2.675",
+            "1.005",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        let mut rng = fastrand::Rng::with_seed(20261202);
+        for _ in 0..20_000 {
+            let digits = rng.usize(1..=13);
+            let int: String =
+                (0..digits).map(|i| char::from(b'0' + rng.u8(if i == 0 { 1..10 } else { 0..10 }))).collect();
+            let sign = if rng.bool() { "-" } else { "" };
+            texts.push(format!("{sign}{int}.{:02}", rng.u8(0..100)));
+        }
+        let mut left_out = 0;
+        for text in texts {
+            let value = parse_number(&text);
+            let kept = Some(text.clone());
+            if stored_number_text(value, &kept).is_some() {
+                continue;
+            }
+            left_out += 1;
+            let printed: String = conn.query_row("SELECT printf('%.2f', ?1)", [value.unwrap()], |r| r.get(0)).unwrap();
+            assert_eq!(printed, text, "the view prints back what was left out");
+        }
+        assert!(left_out > 19_000, "{left_out}");
+        assert_eq!(stored_number_text(Some(1.0), &None), None, "no text stays no text");
+        for kept in ["-0.00", "12.5", "10000000000000.00", "未披露", "1,234.50", "007.50", "+1.00", "1.5e2"] {
+            let t = Some(kept.to_string());
+            assert_eq!(stored_number_text(parse_number(kept), &t), Some(kept), "{kept} is stored");
+        }
+        // A number that is not the text's (never from an answer) keeps the text.
+        assert_eq!(stored_number_text(Some(2.0), &Some("1.00".into())), Some("1.00"));
+    }
 }

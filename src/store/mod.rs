@@ -8,6 +8,7 @@
 
 mod customers;
 pub use customers::ImageTemplates;
+pub mod dictionaries;
 pub mod export;
 pub mod read;
 pub mod rebuild;
@@ -31,6 +32,8 @@ const MIGRATIONS: &[(&str, &str)] = &[
     ("0006_compact_rows.sql", include_str!("../../migrations/0006_compact_rows.sql")),
     ("0007_history.sql", include_str!("../../migrations/0007_history.sql")),
     ("0008_image_templates.sql", include_str!("../../migrations/0008_image_templates.sql")),
+    ("0009_receipt_dictionaries.sql", include_str!("../../migrations/0009_receipt_dictionaries.sql")),
+    ("0010_number_texts.sql", include_str!("../../migrations/0010_number_texts.sql")),
 ];
 
 /// The schema version this build writes (`PRAGMA user_version`).

@@ -12,6 +12,10 @@ use super::records::{
 /// `(label, count)` pairs, in a stable order.
 pub type Counts = Vec<(String, u64)>;
 
+/// A call's outcome in words: the API status, else the HTTP status, else none.
+const CALL_OUTCOME: &str =
+    "COALESCE(status, CASE WHEN http_status IS NOT NULL THEN 'HTTP ' || http_status ELSE 'no answer' END)";
+
 fn counts(conn: &Connection, sql: &str, params: impl rusqlite::Params) -> rusqlite::Result<Counts> {
     let mut stmt = conn.prepare(sql)?;
     let rows = stmt.query_map(params, |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?.max(0) as u64)))?;
@@ -31,9 +35,7 @@ pub fn companies_by_state(conn: &Connection, run_id: i64) -> rusqlite::Result<Co
 pub fn calls_by_status(conn: &Connection, run_id: i64) -> rusqlite::Result<Counts> {
     counts(
         conn,
-        "SELECT COALESCE(status, CASE WHEN http_status IS NOT NULL THEN 'HTTP ' || http_status ELSE 'no answer' END) AS s,
-                COUNT(*)
-         FROM api_calls WHERE run_id = ?1 GROUP BY s ORDER BY s",
+        &format!("SELECT {CALL_OUTCOME} AS s, COUNT(*) FROM api_calls WHERE run_id = ?1 GROUP BY s ORDER BY s"),
         params![run_id],
     )
 }
@@ -41,6 +43,21 @@ pub fn calls_by_status(conn: &Connection, run_id: i64) -> rusqlite::Result<Count
 /// Rows in `customers`, all companies.
 pub fn customer_rows_total(conn: &Connection) -> rusqlite::Result<u64> {
     conn.query_row("SELECT COUNT(*) FROM customer_rows", [], |r| r.get::<_, i64>(0)).map(|n| n.max(0) as u64)
+}
+
+/// Calls recorded since an ISO timestamp by outcome (a run that failed
+/// before its summary: what it made).
+pub fn calls_by_status_since(conn: &Connection, since_iso: &str) -> rusqlite::Result<Counts> {
+    counts(
+        conn,
+        &format!("SELECT {CALL_OUTCOME} AS s, COUNT(*) FROM api_calls WHERE started_at >= ?1 GROUP BY s ORDER BY s"),
+        params![since_iso],
+    )
+}
+
+/// When a run last ended with exit code 0.
+pub fn last_success(conn: &Connection) -> rusqlite::Result<Option<String>> {
+    conn.query_row("SELECT MAX(finished_at) FROM runs WHERE exit_code = 0", [], |r| r.get(0))
 }
 
 /// Calls recorded since an ISO timestamp (for `--daily-limit`).
@@ -130,13 +147,7 @@ pub fn all_companies_by_state(conn: &Connection) -> rusqlite::Result<Counts> {
 
 /// Every call in the ledger by outcome.
 pub fn all_calls_by_status(conn: &Connection) -> rusqlite::Result<Counts> {
-    counts(
-        conn,
-        "SELECT COALESCE(status, CASE WHEN http_status IS NOT NULL THEN 'HTTP ' || http_status ELSE 'no answer' END) AS s,
-                COUNT(*)
-         FROM api_calls GROUP BY s ORDER BY s",
-        [],
-    )
+    counts(conn, &format!("SELECT {CALL_OUTCOME} AS s, COUNT(*) FROM api_calls GROUP BY s ORDER BY s"), [])
 }
 
 /// Calls in the ledger.

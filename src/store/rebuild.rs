@@ -25,7 +25,10 @@ pub struct Rebuilt {
 /// the rows of that listing's receipts (the newest of each page stored no
 /// later than the listing was completed, so a later discovery call does not
 /// mix into it).
+/// `parse` reads a receipt's body as received; receipts of every kind
+/// (zlib, zstd, against any of the file's dictionaries) are read here.
 pub fn rebuild(tx: &Transaction<'_>, parse: impl Fn(&[u8]) -> Option<Vec<ClientRow>>) -> rusqlite::Result<Rebuilt> {
+    let mut reader = super::dictionaries::reader(tx)?;
     let mut templates = ImageTemplates::load(tx)?;
     let mut out = Rebuilt::default();
     let years: Vec<(String, String, String, i64)> = tx
@@ -36,7 +39,7 @@ pub fn rebuild(tx: &Transaction<'_>, parse: impl Fn(&[u8]) -> Option<Vec<ClientR
         .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?
         .collect::<rusqlite::Result<_>>()?;
     let mut page_stmt = tx.prepare(
-        "SELECT body, fetched_at FROM raw_pages
+        "SELECT body, dict_id, fetched_at FROM raw_pages
          WHERE search_key = ?1 AND query_year = ?2 AND page_index = ?3 AND fetched_at <= ?4
          ORDER BY raw_id DESC LIMIT 1",
     )?;
@@ -44,10 +47,11 @@ pub fn rebuild(tx: &Transaction<'_>, parse: impl Fn(&[u8]) -> Option<Vec<ClientR
     let mut receipts = |key: &str, query_year: &str, pages: i64, until: &str| -> rusqlite::Result<_> {
         let mut out = Vec::with_capacity(pages.max(0) as usize);
         for page in 1..=pages.max(0) {
-            let found: Option<(Vec<u8>, String)> = page_stmt
-                .query_row(params![key, query_year, page, until], |r| Ok((r.get(0)?, r.get(1)?)))
+            let found: Option<(Vec<u8>, Option<i64>, String)> = page_stmt
+                .query_row(params![key, query_year, page, until], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
                 .optional()?;
-            match found.and_then(|(body, at)| parse(&body).map(|rows| (rows, at))) {
+            let body = found.and_then(|(stored, dict_id, at)| reader.read(&stored, dict_id).map(|body| (body, at)));
+            match body.and_then(|(body, at)| parse(&body).map(|rows| (rows, at))) {
                 Some(rows) => out.push(rows),
                 None => return Ok(None),
             }

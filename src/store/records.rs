@@ -202,8 +202,10 @@ pub struct RawPage {
     pub query_year: String,
     pub page_index: u32,
     pub order_number: Option<String>,
-    /// The body as received, zlib-compressed.
+    /// The body as received, compressed (`store::receipt`).
     pub body: Vec<u8>,
+    /// The file's dictionary `body` was compressed against, if any.
+    pub dict_id: Option<i64>,
 }
 
 /// How far a company-year got (`company_years.state`).

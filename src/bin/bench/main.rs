@@ -21,6 +21,7 @@ mod measure;
 mod memory;
 mod overhead;
 mod rate;
+mod receipts;
 mod revisit;
 mod writer;
 
@@ -93,6 +94,9 @@ fn main() -> anyhow::Result<()> {
         if want("bytes") {
             b.bytes_per_row().await?;
         }
+        if want("receipts") {
+            b.receipt_codecs().await?;
+        }
         if want("queries") {
             b.readme_queries().await?;
         }
@@ -127,6 +131,13 @@ impl Bench {
         } else {
             REPEATS
         }
+    }
+
+    /// A figure with no target: a trade-off written down.
+    fn record(&mut self, scenario: impl Into<String>, target: impl Into<String>, measured: impl Into<String>) {
+        let row = Row { scenario: scenario.into(), target: target.into(), measured: measured.into(), pass: None };
+        eprintln!("{} — {}", row.scenario, row.measured);
+        self.rows.push(row);
     }
 
     fn push(

@@ -110,7 +110,13 @@ impl Bench {
                     stored: StoredPages { prefix: 1, ..StoredPages::default() },
                     unit_rows: 50,
                     rows,
-                    raw: Some(RawPage { query_year: year, page_index: 1, order_number: None, body: body.clone() }),
+                    raw: Some(RawPage {
+                        query_year: year,
+                        page_index: 1,
+                        order_number: None,
+                        body: body.clone(),
+                        dict_id: None,
+                    }),
                 })],
             };
             let slot = runtime.block_on(window.enter()).ok_or_else(|| anyhow::anyhow!("window closed"))?;

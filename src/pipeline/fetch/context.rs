@@ -17,7 +17,8 @@ use crate::pipeline::control::shutdown::Stop;
 use crate::pipeline::plan::listing::{self, Coverage};
 use crate::pipeline::plan::PlanOptions;
 use crate::pipeline::report::stats::Stats;
-use crate::store::receipt;
+use crate::pipeline::writer::WriteMsg;
+use crate::store::receipt::{Dictionary, Sample, Sealer};
 use crate::store::records::{CallRecord, Commit, CompanyState, Event, EvidenceKind, Query, RawPage};
 
 /// Everything the companies in flight share. Built once by
@@ -35,6 +36,8 @@ pub struct Ctx {
     pub plan: PlanOptions,
     /// Keep 200 bodies in `raw_pages`.
     pub archive: bool,
+    /// Compresses them, against the file's dictionary once there is one.
+    pub sealer: Arc<Sealer>,
     pub stats: Arc<Stats>,
     /// 110: when parked companies are due again (set here, taken back by the
     /// dispatcher).
@@ -60,12 +63,36 @@ impl Ctx {
         if !self.archive {
             return None;
         }
+        let sealed = self.sealer.seal(body?)?;
+        if let Some(sample) = sealed.sample {
+            self.learn_dictionary(sample);
+        }
         Some(RawPage {
             query_year: query.archive_name().to_string(),
             page_index: page,
             order_number: order_number.clone(),
-            body: receipt::compress(body?)?,
+            body: sealed.body,
+            dict_id: sealed.dict_id,
         })
+    }
+
+    /// Train a dictionary on the run's first pages, off the workers'
+    /// threads; hand it to the writer, then compress with it. Receipts made
+    /// meanwhile are plain zstd.
+    fn learn_dictionary(&self, sample: Sample) {
+        let (sealer, writer) = (self.sealer.clone(), self.handoff.writer.clone());
+        tokio::spawn(async move {
+            let Ok(Some(dictionary)) =
+                tokio::task::spawn_blocking(move || Dictionary::train(sample.id, &sample.bodies)).await
+            else {
+                return;
+            };
+            let dictionary = Arc::new(dictionary);
+            // In the channel before any receipt that needs it.
+            if writer.send(WriteMsg::Dictionary(dictionary.clone())).await.is_ok() {
+                sealer.adopt(dictionary);
+            }
+        });
     }
 
     /// The event that records what an answer showed about the listing, if it

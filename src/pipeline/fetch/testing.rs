@@ -68,7 +68,7 @@ impl Rig {
             Coverage::Unknown => {}
         }
         let client = Client::new(&opts.client, opts.credentials.clone(), opts.clock).expect("a client");
-        let before = Before { used_today: 0, knowledge: known };
+        let before = Before { used_today: 0, knowledge: known, dictionary: None, next_dictionary_id: 1 };
         let ctx = Arc::new(fetch_context(&opts, client, handoff, &stop, &stats, &before, 4));
         Rig { sim, ctx, writer }
     }

@@ -4,6 +4,7 @@
 //! a run would do without a call.
 
 pub mod dry_run;
+pub mod metrics;
 pub mod progress;
 pub mod stats;
 pub mod summary;

@@ -19,8 +19,9 @@ use crate::clock::Clock;
 use crate::pipeline::control::shutdown::{Stop, StopReason};
 use crate::pipeline::plan::schedule::Revisit;
 use crate::pipeline::report::stats::Stats;
+use crate::store::receipt::Dictionary;
 use crate::store::records::{Commit, CompanySnapshot, Event, InputRecord, Registration};
-use crate::store::{read, write, ImageTemplates, WriteStore};
+use crate::store::{dictionaries, read, write, ImageTemplates, WriteStore};
 
 /// Most messages applied in one transaction.
 const MAX_BATCH: usize = 1024;
@@ -78,6 +79,9 @@ pub enum WriteMsg {
     /// Store one atomic unit; its place in the commit window is released once
     /// it is durable.
     Commit { commit: Commit, slot: WindowSlot },
+    /// Keep a receipt dictionary learned from this run's pages; sent before
+    /// any receipt compressed against it.
+    Dictionary(Arc<Dictionary>),
 }
 
 /// Start the writer thread. It ends when every sender is dropped, and hands
@@ -160,6 +164,7 @@ fn writer_loop(
             match &m {
                 // Someone waits for the answer: do not hold it.
                 WriteMsg::Register { .. } | WriteMsg::TakeDueParked { .. } => now_please = true,
+                WriteMsg::Dictionary(_) => {}
                 WriteMsg::Commit { .. } => {
                     pages += 1;
                     now_please |= pages >= enough;
@@ -197,6 +202,14 @@ fn writer_loop(
                 WriteMsg::TakeDueParked { limit, reply } => {
                     let due = write::take_due_parked(&tx, run_id, &now, limit)?;
                     parked.push((reply, due));
+                }
+                WriteMsg::Dictionary(dictionary) => {
+                    dictionaries::store(&tx, &dictionary, &now)?;
+                    tracing::info!(
+                        dict_id = dictionary.id,
+                        pages = dictionary.pages,
+                        "Learned a receipt dictionary from this run's pages; later receipts use it."
+                    );
                 }
                 WriteMsg::Commit { commit, slot } => {
                     rows += write::apply(&tx, &mut templates, run_id, &commit, &now)?;

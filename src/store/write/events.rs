@@ -260,10 +260,10 @@ fn record_check(tx: &Transaction<'_>, run_id: i64, co: i64, state: CompanyState,
 
 fn insert_raw(tx: &Transaction<'_>, key: &str, raw: &RawPage, now: &str) -> rusqlite::Result<()> {
     tx.prepare_cached(
-        "INSERT INTO raw_pages (search_key, query_year, page_index, order_number, fetched_at, body)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        "INSERT INTO raw_pages (search_key, query_year, page_index, order_number, fetched_at, body, dict_id)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
     )?
-    .execute(params![key, raw.query_year, raw.page_index, raw.order_number, now, raw.body])?;
+    .execute(params![key, raw.query_year, raw.page_index, raw.order_number, now, raw.body, raw.dict_id])?;
     Ok(())
 }
 

@@ -1,0 +1,164 @@
+//! The file's receipt dictionaries (`receipt_dictionaries`): loading the
+//! newest, training one from the receipts already stored, keeping a new one,
+//! and re-compressing every receipt against a fresh one (`rebuild
+//! --recompress`). The compression itself is `receipt`'s.
+
+use std::sync::Arc;
+
+use rusqlite::{params, Connection, OptionalExtension};
+
+use super::receipt::{self, Dictionary, Reader};
+
+/// Every dictionary the file holds, for a [`Reader`].
+pub fn reader(conn: &Connection) -> rusqlite::Result<Reader> {
+    let all: Vec<(i64, Vec<u8>)> = conn
+        .prepare("SELECT dict_id, dictionary FROM receipt_dictionaries")?
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+        .collect::<rusqlite::Result<_>>()?;
+    Ok(Reader::new(all))
+}
+
+/// The dictionary new receipts are compressed with: the newest one.
+pub fn newest(conn: &Connection) -> rusqlite::Result<Option<Dictionary>> {
+    conn.query_row(
+        "SELECT dict_id, dictionary, pages, sample_bytes FROM receipt_dictionaries ORDER BY dict_id DESC LIMIT 1",
+        [],
+        |r| Ok(Dictionary::new(r.get(0)?, r.get(1)?, r.get::<_, i64>(2)? as usize, r.get::<_, i64>(3)? as usize)),
+    )
+    .optional()
+}
+
+/// The id the next dictionary takes.
+pub fn next_id(conn: &Connection) -> rusqlite::Result<i64> {
+    conn.query_row("SELECT COALESCE(MAX(dict_id), 0) + 1 FROM receipt_dictionaries", [], |r| r.get(0))
+}
+
+/// Keep a dictionary (before any receipt that needs it).
+pub fn store(conn: &Connection, dictionary: &Dictionary, now: &str) -> rusqlite::Result<()> {
+    conn.prepare_cached(
+        "INSERT INTO receipt_dictionaries (dict_id, created_at, pages, sample_bytes, dictionary)
+         VALUES (?1, ?2, ?3, ?4, ?5)",
+    )?
+    .execute(params![
+        dictionary.id,
+        now,
+        dictionary.pages as i64,
+        dictionary.sample_bytes as i64,
+        dictionary.bytes
+    ])?;
+    Ok(())
+}
+
+/// Up to `limit` stored receipts as received, spread evenly over the file.
+fn sample(conn: &Connection, limit: usize) -> rusqlite::Result<Vec<Vec<u8>>> {
+    let (count, first, last): (i64, i64, i64) = conn.query_row(
+        "SELECT COUNT(*), COALESCE(MIN(raw_id), 0), COALESCE(MAX(raw_id), 0) FROM raw_pages",
+        [],
+        |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+    )?;
+    if count == 0 {
+        return Ok(Vec::new());
+    }
+    let mut reader = reader(conn)?;
+    let step = ((last - first + 1) as f64 / limit.max(1) as f64).max(1.0);
+    let mut stmt =
+        conn.prepare_cached("SELECT body, dict_id FROM raw_pages WHERE raw_id >= ?1 ORDER BY raw_id LIMIT 1")?;
+    let mut out = Vec::new();
+    let mut at = first as f64;
+    while at <= last as f64 && out.len() < limit {
+        let found: Option<(Vec<u8>, Option<i64>)> =
+            stmt.query_row([at as i64], |r| Ok((r.get(0)?, r.get(1)?))).optional()?;
+        if let Some(body) = found.and_then(|(stored, dict)| reader.read(&stored, dict)) {
+            out.push(body);
+        }
+        at += step;
+    }
+    Ok(out)
+}
+
+/// The dictionary a run starts with: the file's newest, or one trained now
+/// on the receipts the file already holds once it holds enough (an upgraded
+/// file, or one whose runs each paid for few pages). `Ok(None)`: the run
+/// learns one from its own pages.
+pub fn for_run(conn: &Connection, now: &str) -> rusqlite::Result<Option<Arc<Dictionary>>> {
+    if let Some(d) = newest(conn)? {
+        return Ok(Some(Arc::new(d)));
+    }
+    let stored: i64 = conn.query_row("SELECT COUNT(*) FROM raw_pages", [], |r| r.get(0))?;
+    if (stored as usize) < receipt::TRAIN_AFTER_PAGES {
+        return Ok(None);
+    }
+    let Some(d) = Dictionary::train(next_id(conn)?, &sample(conn, receipt::SAMPLE_PAGES)?) else { return Ok(None) };
+    store(conn, &d, now)?;
+    tracing::info!(dict_id = d.id, pages = d.pages, "Trained a receipt dictionary on the pages this file holds.");
+    Ok(Some(Arc::new(d)))
+}
+
+/// What `rebuild --recompress` did.
+#[derive(Debug, Default)]
+pub struct Recompressed {
+    /// The new dictionary (None: too few pages to train one; receipts were
+    /// rewritten as plain zstd).
+    pub dict_id: Option<i64>,
+    pub receipts: u64,
+    pub bytes_before: u64,
+    pub bytes_after: u64,
+    /// Receipts that could not be read (left as they are).
+    pub unreadable: u64,
+    /// Dictionaries no receipt needed any more, dropped.
+    pub dictionaries_dropped: u64,
+}
+
+/// Receipts rewritten per transaction: an interruption loses at most one
+/// batch's work, and the write-ahead log stays small on a large file.
+const RECOMPRESS_BATCH: i64 = 2_000;
+
+/// Train a dictionary on a sample of the whole file and rewrite every
+/// receipt against it, batch by batch (each batch one transaction: a
+/// receipt and the dictionary it names always change together). Then drop
+/// the dictionaries nothing names. Run again after an interruption, it
+/// starts over with a new dictionary: correct, only slower.
+pub fn recompress(conn: &mut Connection, now: &str) -> rusqlite::Result<Recompressed> {
+    let mut out = Recompressed::default();
+    let dictionary = Dictionary::train(next_id(conn)?, &sample(conn, receipt::SAMPLE_PAGES)?);
+    if let Some(d) = &dictionary {
+        store(conn, d, now)?;
+        out.dict_id = Some(d.id);
+    }
+    let mut reader = reader(conn)?;
+    let mut after = 0i64;
+    loop {
+        let tx = conn.transaction()?;
+        let batch: Vec<(i64, Vec<u8>, Option<i64>)> = tx
+            .prepare_cached("SELECT raw_id, body, dict_id FROM raw_pages WHERE raw_id > ?1 ORDER BY raw_id LIMIT ?2")?
+            .query_map(params![after, RECOMPRESS_BATCH], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+            .collect::<rusqlite::Result<_>>()?;
+        let Some(last) = batch.last().map(|b| b.0) else { break };
+        for (raw_id, stored, dict_id) in batch {
+            let Some(body) = reader.read(&stored, dict_id) else {
+                out.unreadable += 1;
+                continue;
+            };
+            let Some(again) = receipt::compress(&body, dictionary.as_ref()) else {
+                out.unreadable += 1;
+                continue;
+            };
+            out.receipts += 1;
+            out.bytes_before += stored.len() as u64;
+            out.bytes_after += again.len() as u64;
+            tx.prepare_cached("UPDATE raw_pages SET body = ?2, dict_id = ?3 WHERE raw_id = ?1")?.execute(params![
+                raw_id,
+                again,
+                out.dict_id
+            ])?;
+        }
+        tx.commit()?;
+        after = last;
+    }
+    out.dictionaries_dropped = conn.execute(
+        "DELETE FROM receipt_dictionaries WHERE dict_id NOT IN (SELECT dict_id FROM raw_pages WHERE dict_id IS NOT NULL)
+           AND dict_id IS NOT ?1",
+        [out.dict_id],
+    )? as u64;
+    Ok(out)
+}
