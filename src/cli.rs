@@ -58,9 +58,8 @@ pub enum Command {
 
 #[derive(Debug, Args)]
 #[command(
-    after_help = "Install, e.g.: qcc-customers completions bash > ~/.local/share/bash-completion/completions/qcc-customers
-    zsh: qcc-customers completions zsh > ~/.zfunc/_qcc-customers (with ~/.zfunc in $fpath)
-    fish: qcc-customers completions fish > ~/.config/fish/completions/qcc-customers.fish"
+    after_help = "Install, e.g.: qcc-customers completions bash > ~/.local/share/bash-completion/completions/qcc-customers \
+    (the README has zsh and fish)."
 )]
 pub struct CompletionsArgs {
     /// The shell to complete for.
@@ -127,10 +126,12 @@ pub struct RebuildArgs {
     /// The database to rebuild (takes the writer lock).
     #[arg(long, value_name = "FILE")]
     pub db: PathBuf,
-    /// First rewrite every receipt against a zstd dictionary trained on a
-    /// sample of this file's pages (old zlib receipts included), then rebuild.
+    /// First rewrite every receipt against a zstd dictionary trained on a sample of this file's pages, then rebuild.
     #[arg(long)]
     pub recompress: bool,
+    /// Then repack the whole file (VACUUM; needs free space of about its size): pages full, free space returned.
+    #[arg(long)]
+    pub vacuum: bool,
 }
 
 #[derive(Debug, Args)]
@@ -171,8 +172,7 @@ pub struct RunArgs {
     /// Seconds between progress lines when stderr is not a terminal.
     #[arg(long, default_value = "10s", value_parser = parse_duration)]
     pub progress_every: Duration,
-    /// After the run (finished, stopped or failed), write its metrics here in Prometheus' text format, atomically
-    /// (for node_exporter's textfile collector, e.g. /var/lib/node_exporter/textfile/qcc_customers.prom).
+    /// After the run (finished, stopped or failed), write its metrics here, atomically, in Prometheus' text format.
     #[arg(long, value_name = "FILE")]
     pub metrics_file: Option<PathBuf>,
 }

@@ -202,8 +202,12 @@ async fn rebuild_from_zlib_receipts_from_receipts_with_a_dictionary_and_from_a_m
     assert_eq!(receipts_to_zlib(&h.conn(), |_| true), pages as usize);
     rebuilt_from_receipts_alone(&h, &before, "zlib receipts only");
 
-    let said = rebuild_with(&h, &["--recompress"]);
+    let size = std::fs::metadata(&h.db).unwrap().len();
+    let said = rebuild_with(&h, &["--recompress", "--vacuum"]);
     assert!(said.contains(&format!("Recompressed {pages} receipts against a new dictionary")), "{said}");
+    assert!(said.contains("Repacked (VACUUM)"), "{said}");
+    assert!(std::fs::metadata(&h.db).unwrap().len() < size, "a repacked file is smaller");
+    assert_eq!(dump_customers(&h.conn()), before, "recompressed and repacked, the same customers");
     let conn = h.conn();
     assert_eq!(count(&conn, "SELECT COUNT(*) FROM raw_pages WHERE dict_id = 2"), pages);
     assert_eq!(

@@ -11,6 +11,8 @@ pub fn run(args: RebuildArgs) -> anyhow::Result<Ended> {
     if !args.db.exists() {
         return Err(store::StoreError::Missing { db: args.db.clone() }.into());
     }
+    // The size as the command found it (the rebuild's own writes go to the log first).
+    let before = file_bytes(&args.db);
     let mut store = store::open_for_writing(&args.db)?;
     if args.recompress {
         recompress(&mut store.conn)?;
@@ -37,7 +39,27 @@ pub fn run(args: RebuildArgs) -> anyhow::Result<Ended> {
             String::new()
         }
     );
+    if args.vacuum {
+        store::vacuum(&store.conn).map_err(store::StoreError::from)?;
+        let after = file_bytes(&args.db);
+        println!(
+            "Repacked (VACUUM): the file went from {} to {} ({:.0} %).",
+            mib(before),
+            mib(after),
+            after as f64 * 100.0 / before.max(1) as f64
+        );
+    }
     Ok(Ended::Done)
+}
+
+/// The database and its write-ahead log, in bytes.
+fn file_bytes(db: &std::path::Path) -> u64 {
+    let wal = std::path::PathBuf::from(format!("{}-wal", db.display()));
+    [db.to_path_buf(), wal].iter().filter_map(|p| std::fs::metadata(p).ok()).map(|m| m.len()).sum()
+}
+
+fn mib(bytes: u64) -> String {
+    format!("{:.1} MiB", bytes as f64 / (1 << 20) as f64)
 }
 
 /// Rewrite every receipt against a dictionary trained on the whole file.
@@ -47,7 +69,7 @@ fn recompress(conn: &mut rusqlite::Connection) -> anyhow::Result<()> {
     let per = |bytes: u64| bytes as f64 / done.receipts.max(1) as f64;
     println!(
         "Recompressed {} receipts {}: {} → {} bytes ({:.0} → {:.0} a receipt).{}{} \
-         The space freed is reused by later runs; `sqlite3 FILE 'VACUUM'` gives it back to the disk.",
+         The space freed is reused by later runs; --vacuum gives it back to the disk.",
         done.receipts,
         match done.dict_id {
             Some(id) => format!("against a new dictionary of this file's pages (id {id})"),
