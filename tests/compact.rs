@@ -192,6 +192,16 @@ async fn rebuild_from_zlib_receipts_from_receipts_with_a_dictionary_and_from_a_m
     let conn = h.conn();
     assert_eq!(count(&conn, "SELECT COUNT(*) FROM receipt_dictionaries"), 1);
     let pages = count(&conn, "SELECT COUNT(*) FROM raw_pages");
+    let status = std::process::Command::new(env!("CARGO_BIN_EXE_qcc-customers"))
+        .args(["status", "--db"])
+        .arg(&h.db)
+        .output()
+        .unwrap();
+    let status = String::from_utf8_lossy(&status.stdout);
+    assert!(
+        status.contains(&format!("Receipts: {pages} pages in raw_pages; new ones compressed against dictionary 1")),
+        "status says how receipts are kept: {status}"
+    );
     let plain = count(&conn, "SELECT COUNT(*) FROM raw_pages WHERE dict_id IS NULL");
     let with = count(&conn, "SELECT COUNT(*) FROM raw_pages WHERE dict_id = 1");
     assert!(plain >= 1 && with >= 1 && plain + with == pages, "plain {plain}, with the dictionary {with}");

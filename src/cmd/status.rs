@@ -20,6 +20,8 @@ struct Status {
     calls_today_beijing: u64,
     calls_by_status: read::Counts,
     customer_rows: u64,
+    /// The receipts kept in `raw_pages`, and how they are compressed.
+    receipts: store::dictionaries::ReceiptsHeld,
     /// What answers showed about the query without `year`.
     listing: read::ListingKnowledge,
     /// The schedule the last run kept, in words.
@@ -54,6 +56,7 @@ pub fn run(args: StatusArgs) -> anyhow::Result<Ended> {
         calls_today_beijing: read::calls_since(&conn, &today)?,
         calls_by_status: read::all_calls_by_status(&conn)?,
         customer_rows: read::customer_rows_total(&conn)?,
+        receipts: store::dictionaries::held(&conn)?,
         listing: read::listing_knowledge(&conn)?,
         schedule: settings.revisit(&conn, now)?.describe(),
         // Page counts in the API's page size (the default --page-size).
@@ -107,6 +110,15 @@ fn render(s: &Status) -> String {
         out.push_str(&format!("  {status:<10} {n:>9}\n"));
     }
     out.push_str(&format!("\nCustomer rows stored: {}\n", s.customer_rows));
+    let r = &s.receipts;
+    out.push_str(&format!("Receipts: {} pages in raw_pages", r.receipts));
+    match &r.newest_dictionary {
+        Some((id, at, pages)) => out.push_str(&format!(
+            "; new ones compressed against dictionary {id} (trained {at} on {pages} pages; {} in the file)\n",
+            r.dictionaries
+        )),
+        None => out.push_str("; no dictionary yet (one is trained once the file holds 256)\n"),
+    }
     out.push_str("\nAll-years listing (the query without year)\n");
     let evidence = |e: &crate::store::records::Evidence| {
         format!(

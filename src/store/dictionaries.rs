@@ -18,6 +18,29 @@ pub fn reader(conn: &Connection) -> rusqlite::Result<Reader> {
     Ok(Reader::new(all))
 }
 
+/// What the receipts are (for `status`; no scan of their table).
+#[derive(Debug, Default, serde::Serialize)]
+pub struct ReceiptsHeld {
+    pub receipts: u64,
+    pub dictionaries: u64,
+    /// The dictionary new receipts are compressed with: its id, when it was
+    /// trained and on how many pages.
+    pub newest_dictionary: Option<(i64, String, u64)>,
+}
+
+pub fn held(conn: &Connection) -> rusqlite::Result<ReceiptsHeld> {
+    let receipts: i64 = conn.query_row("SELECT COUNT(*) FROM raw_pages", [], |r| r.get(0))?;
+    let dictionaries: i64 = conn.query_row("SELECT COUNT(*) FROM receipt_dictionaries", [], |r| r.get(0))?;
+    let newest = conn
+        .query_row(
+            "SELECT dict_id, created_at, pages FROM receipt_dictionaries ORDER BY dict_id DESC LIMIT 1",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get::<_, i64>(2)? as u64)),
+        )
+        .optional()?;
+    Ok(ReceiptsHeld { receipts: receipts as u64, dictionaries: dictionaries as u64, newest_dictionary: newest })
+}
+
 /// The dictionary new receipts are compressed with: the newest one.
 pub fn newest(conn: &Connection) -> rusqlite::Result<Option<Dictionary>> {
     conn.query_row(
