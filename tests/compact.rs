@@ -155,22 +155,10 @@ fn write_rows_with(h: &Harness, rows: &[(&str, &str)]) -> (u64, i64) {
     (n, learned)
 }
 
-/// `qcc-customers rebuild` with `extra` flags; its output, once it exits 0.
-fn rebuild_with(h: &Harness, extra: &[&str]) -> String {
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_qcc-customers"))
-        .args(["rebuild", "--db"])
-        .arg(&h.db)
-        .args(extra)
-        .output()
-        .expect("binary runs");
-    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
 /// Spoil every stored row, rebuild from the receipts alone, and compare.
 fn rebuilt_from_receipts_alone(h: &Harness, before: &[String], what: &str) {
     h.conn().execute("UPDATE customer_rows SET name = 'spoilt', sales_amount = -1", []).unwrap();
-    let said = rebuild_with(h, &[]);
+    let said = h.rebuild_with(&[]);
     assert!(!said.contains("no complete receipts"), "{what}: every year has its receipts: {said}");
     assert_eq!(dump_customers(&h.conn()), before, "{what}: the same customers table");
 }
@@ -192,12 +180,7 @@ async fn rebuild_from_zlib_receipts_from_receipts_with_a_dictionary_and_from_a_m
     let conn = h.conn();
     assert_eq!(count(&conn, "SELECT COUNT(*) FROM receipt_dictionaries"), 1);
     let pages = count(&conn, "SELECT COUNT(*) FROM raw_pages");
-    let status = std::process::Command::new(env!("CARGO_BIN_EXE_qcc-customers"))
-        .args(["status", "--db"])
-        .arg(&h.db)
-        .output()
-        .unwrap();
-    let status = String::from_utf8_lossy(&status.stdout);
+    let status = h.status_text();
     assert!(
         status.contains(&format!("Receipts: {pages} pages in raw_pages; new ones compressed against dictionary 1")),
         "status says how receipts are kept: {status}"
@@ -213,7 +196,7 @@ async fn rebuild_from_zlib_receipts_from_receipts_with_a_dictionary_and_from_a_m
     rebuilt_from_receipts_alone(&h, &before, "zlib receipts only");
 
     let size = std::fs::metadata(&h.db).unwrap().len();
-    let said = rebuild_with(&h, &["--recompress", "--vacuum"]);
+    let said = h.rebuild_with(&["--recompress", "--vacuum"]);
     assert!(said.contains(&format!("Recompressed {pages} receipts against a new dictionary")), "{said}");
     assert!(said.contains("Repacked (VACUUM)"), "{said}");
     assert!(std::fs::metadata(&h.db).unwrap().len() < size, "a repacked file is smaller");

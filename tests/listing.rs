@@ -59,12 +59,7 @@ async fn with_the_listing_covering_every_year_a_clean_run_stores_every_row_withi
     assert_eq!(s.listing.coverage, "every_year");
     assert!(s.render().contains("covers every year"), "{}", s.render());
     assert!(s.listing.per_year_formula_calls > s.listing.listing_calls);
-    let status = std::process::Command::new(env!("CARGO_BIN_EXE_qcc-customers"))
-        .args(["status", "--db"])
-        .arg(&h.db)
-        .output()
-        .unwrap();
-    let status = String::from_utf8_lossy(&status.stdout);
+    let status = h.status_text();
     assert!(status.contains("covers every year (learned)") && status.contains(&key), "{status}");
 }
 

@@ -53,15 +53,7 @@ pub async fn run(args: DemoArgs, quiet: bool, abort: &CancellationToken) -> anyh
     let started = crate::clock::Clock::system().now();
     let summary = pipeline::run(opts, cancel).await?;
     if let Some(path) = &args.metrics_file {
-        let outcome = crate::pipeline::report::metrics::RunOutcome {
-            started,
-            ended: crate::clock::Clock::system().now(),
-            exit_code: summary.ended.code(),
-            summary: Some(&summary),
-            daily_limit: fetch.daily_limit,
-            page_size: fetch.page_size,
-        };
-        crate::pipeline::report::metrics::write(path, &args.db, &outcome);
+        super::run::write_metrics(path, &args.db, started, summary.ended.code(), Some(&summary), &fetch);
     }
     let served = sim.handle.billed();
     sim.stop().await;

@@ -12,7 +12,7 @@ pub fn run(args: RebuildArgs) -> anyhow::Result<Ended> {
         return Err(store::StoreError::Missing { db: args.db.clone() }.into());
     }
     // The size as the command found it (the rebuild's own writes go to the log first).
-    let before = file_bytes(&args.db);
+    let before = store::file_bytes(&args.db);
     let mut store = store::open_for_writing(&args.db)?;
     if args.recompress {
         recompress(&mut store.conn)?;
@@ -41,7 +41,7 @@ pub fn run(args: RebuildArgs) -> anyhow::Result<Ended> {
     );
     if args.vacuum {
         store::vacuum(&store.conn).map_err(store::StoreError::from)?;
-        let after = file_bytes(&args.db);
+        let after = store::file_bytes(&args.db);
         println!(
             "Repacked (VACUUM): the file went from {} to {} ({:.0} %).",
             mib(before),
@@ -50,12 +50,6 @@ pub fn run(args: RebuildArgs) -> anyhow::Result<Ended> {
         );
     }
     Ok(Ended::Done)
-}
-
-/// The database and its write-ahead log, in bytes.
-fn file_bytes(db: &std::path::Path) -> u64 {
-    let wal = std::path::PathBuf::from(format!("{}-wal", db.display()));
-    [db.to_path_buf(), wal].iter().filter_map(|p| std::fs::metadata(p).ok()).map(|m| m.len()).sum()
 }
 
 fn mib(bytes: u64) -> String {

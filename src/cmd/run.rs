@@ -37,16 +37,28 @@ pub async fn run(args: RunArgs, quiet: bool, abort: &CancellationToken) -> anyho
         Ok((ended, summary)) => (ended.code(), summary.as_ref()),
         Err(e) => (Ended::of_error(e).code(), None),
     };
+    write_metrics(&metrics_file, &args.db, started, exit_code, summary, &args.fetch);
+    result.map(|(ended, _)| ended)
+}
+
+/// The metrics file of a run that started at `started` and ended now (also `demo`'s).
+pub(super) fn write_metrics(
+    path: &Path,
+    db: &Path,
+    started: chrono::DateTime<chrono::Utc>,
+    exit_code: i32,
+    summary: Option<&pipeline::Summary>,
+    fetch: &FetchArgs,
+) {
     let outcome = metrics::RunOutcome {
         started,
         ended: crate::clock::Clock::system().now(),
         exit_code,
         summary,
-        daily_limit: args.fetch.daily_limit,
-        page_size: args.fetch.page_size,
+        daily_limit: fetch.daily_limit,
+        page_size: fetch.page_size,
     };
-    metrics::write(&metrics_file, &args.db, &outcome);
-    result.map(|(ended, _)| ended)
+    metrics::write(path, db, &outcome);
 }
 
 /// The run itself: credentials, options, signals, the pipeline, the summary.

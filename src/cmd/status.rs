@@ -32,14 +32,7 @@ struct Status {
 
 pub fn run(args: StatusArgs) -> anyhow::Result<Ended> {
     let conn = store::open_for_reading(&args.db)?;
-    let file_bytes = ["", "-wal"]
-        .iter()
-        .filter_map(|suffix| {
-            let mut p = args.db.as_os_str().to_owned();
-            p.push(suffix);
-            std::fs::metadata(std::path::PathBuf::from(p)).ok().map(|m| m.len())
-        })
-        .sum();
+    let file_bytes = store::file_bytes(&args.db);
     let now = Clock::system().now();
     let today = clock::iso(clock::beijing_day_start(now));
     // The schedule the last run kept; a file from before it, the default's.

@@ -236,3 +236,15 @@ pub fn vacuum(conn: &Connection) -> rusqlite::Result<()> {
     conn.execute_batch("VACUUM")?;
     conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))
 }
+
+/// The database's bytes on disk: the file and its write-ahead log.
+pub fn file_bytes(db: &Path) -> u64 {
+    ["", "-wal"]
+        .iter()
+        .filter_map(|suffix| {
+            let mut p = db.as_os_str().to_owned();
+            p.push(suffix);
+            std::fs::metadata(PathBuf::from(p)).ok().map(|m| m.len())
+        })
+        .sum()
+}

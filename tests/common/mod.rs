@@ -110,12 +110,29 @@ impl Harness {
 
     /// `qcc-customers rebuild` on the database; panics unless it exits 0.
     pub fn rebuild(&self) {
+        self.rebuild_with(&[]);
+    }
+
+    /// `qcc-customers rebuild` with `extra` flags; its output, once it exits 0.
+    pub fn rebuild_with(&self, extra: &[&str]) -> String {
         let out = std::process::Command::new(env!("CARGO_BIN_EXE_qcc-customers"))
             .args(["rebuild", "--db"])
             .arg(&self.db)
+            .args(extra)
             .output()
             .expect("binary runs");
         assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// What `qcc-customers status` prints for the database.
+    pub fn status_text(&self) -> String {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_qcc-customers"))
+            .args(["status", "--db"])
+            .arg(&self.db)
+            .output()
+            .expect("binary runs");
+        String::from_utf8_lossy(&out.stdout).into_owned()
     }
 
     pub fn conn(&self) -> Connection {
