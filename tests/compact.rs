@@ -113,7 +113,7 @@ fn write_rows_with(h: &Harness, rows: &[(&str, &str)]) -> (u64, i64) {
     let mut store = qcc_customers::store::open_for_writing(&h.db).unwrap();
     let now = "2026-06-15T04:00:00.000Z";
     let run_id = qcc_customers::store::write::start_run(&store.conn, "test", now).unwrap();
-    let mut templates = qcc_customers::store::ImageTemplates::load(&store.conn).unwrap();
+    let mut codes = qcc_customers::store::Codebook::load(&store.conn).unwrap();
     let tx = store.conn.transaction().unwrap();
     let rec = InputRecord {
         line: 1,
@@ -145,7 +145,7 @@ fn write_rows_with(h: &Harness, rows: &[(&str, &str)]) -> (u64, i64) {
         raw: None,
     };
     let commit = Commit { search_key: "新形状公司".into(), call: None, events: vec![Event::Page(page)] };
-    let n = qcc_customers::store::write::apply(&tx, &mut templates, run_id, &commit, now).unwrap();
+    let n = qcc_customers::store::write::apply(&tx, &mut codes, run_id, &commit, now).unwrap();
     tx.commit().unwrap();
     let learned = count(
         &store.conn,

@@ -7,7 +7,7 @@
 //!   summaries and reports.
 
 mod customers;
-pub use customers::ImageTemplates;
+pub use customers::Codebook;
 pub mod dictionaries;
 pub mod export;
 pub mod read;
@@ -34,6 +34,7 @@ const MIGRATIONS: &[(&str, &str)] = &[
     ("0008_image_templates.sql", include_str!("../../migrations/0008_image_templates.sql")),
     ("0009_receipt_dictionaries.sql", include_str!("../../migrations/0009_receipt_dictionaries.sql")),
     ("0010_number_texts.sql", include_str!("../../migrations/0010_number_texts.sql")),
+    ("0011_compact_values.sql", include_str!("../../migrations/0011_compact_values.sql")),
 ];
 
 /// The schema version this build writes (`PRAGMA user_version`).

@@ -3,7 +3,7 @@
 
 use rusqlite::{params, OptionalExtension, Transaction};
 
-use super::customers::{company_id, delete_unit, insert_rows, ImageTemplates, CUSTOMERS};
+use super::customers::{company_id, delete_unit, insert_rows, Codebook, CUSTOMERS};
 use super::records::{report_year, Query, YearState};
 use crate::qcc::ClientRow;
 
@@ -29,7 +29,7 @@ pub struct Rebuilt {
 /// (zlib, zstd, against any of the file's dictionaries) are read here.
 pub fn rebuild(tx: &Transaction<'_>, parse: impl Fn(&[u8]) -> Option<Vec<ClientRow>>) -> rusqlite::Result<Rebuilt> {
     let mut reader = super::dictionaries::reader(tx)?;
-    let mut templates = ImageTemplates::load(tx)?;
+    let mut codes = Codebook::load(tx)?;
     let mut out = Rebuilt::default();
     let years: Vec<(String, String, String, i64)> = tx
         .prepare(
@@ -72,16 +72,7 @@ pub fn rebuild(tx: &Transaction<'_>, parse: impl Fn(&[u8]) -> Option<Vec<ClientR
         let company = company_id(tx, &key)?;
         delete_unit(tx, CUSTOMERS, company, &query)?;
         for (i, (rows, fetched_at)) in pages_rows.iter().enumerate() {
-            insert_rows(
-                tx,
-                &mut templates,
-                CUSTOMERS,
-                company,
-                &query,
-                i as u32 + 1,
-                rows.iter().enumerate(),
-                fetched_at,
-            )?;
+            insert_rows(tx, &mut codes, CUSTOMERS, company, &query, i as u32 + 1, rows.iter().enumerate(), fetched_at)?;
             out.rows += rows.len() as u64;
         }
         out.years += 1;
@@ -113,7 +104,7 @@ pub fn rebuild(tx: &Transaction<'_>, parse: impl Fn(&[u8]) -> Option<Vec<ClientR
             .execute([company])?;
         for (i, (rows, fetched_at)) in pages_rows.iter().enumerate() {
             let kept = rows.iter().enumerate().filter(|(_, r)| ours(r));
-            insert_rows(tx, &mut templates, CUSTOMERS, company, &Query::Listing, i as u32 + 1, kept, fetched_at)?;
+            insert_rows(tx, &mut codes, CUSTOMERS, company, &Query::Listing, i as u32 + 1, kept, fetched_at)?;
             out.rows += rows.iter().filter(|r| ours(r)).count() as u64;
         }
         out.years += years.len() as u64;

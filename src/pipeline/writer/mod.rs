@@ -21,7 +21,7 @@ use crate::pipeline::plan::schedule::Revisit;
 use crate::pipeline::report::stats::Stats;
 use crate::store::receipt::Dictionary;
 use crate::store::records::{Commit, CompanySnapshot, Event, InputRecord, Registration};
-use crate::store::{dictionaries, read, write, ImageTemplates, WriteStore};
+use crate::store::{dictionaries, read, write, Codebook, WriteStore};
 
 /// Most messages applied in one transaction.
 const MAX_BATCH: usize = 1024;
@@ -144,9 +144,9 @@ fn writer_loop(
         .enable_time()
         .build()
         .map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))?;
-    // The picture-address shapes learned so far; a failed transaction ends
-    // the writer, so none learned in it is used again.
-    let mut templates = ImageTemplates::load(&store.conn)?;
+    // What the file has learned to store small (picture shapes, labels); a
+    // failed transaction ends the writer, so none learned in it is used again.
+    let mut codes = Codebook::load(&store.conn)?;
     let mut batch: Vec<WriteMsg> = Vec::new();
     let mut replies = Vec::new();
     let mut slots: Vec<WindowSlot> = Vec::new();
@@ -212,7 +212,7 @@ fn writer_loop(
                     );
                 }
                 WriteMsg::Commit { commit, slot } => {
-                    rows += write::apply(&tx, &mut templates, run_id, &commit, &now)?;
+                    rows += write::apply(&tx, &mut codes, run_id, &commit, &now)?;
                     if ends_check(&commit) {
                         schedule(&tx, &commit.search_key, scheduling, clock)?;
                     }

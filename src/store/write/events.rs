@@ -5,7 +5,7 @@ use rusqlite::{params, Transaction};
 
 use super::DEEP_CHECK;
 use crate::store::customers::{
-    company_id, delete_unit, drop_pages_after, has_rows, insert_rows, promote, ImageTemplates, CUSTOMERS, STAGING,
+    company_id, delete_unit, drop_pages_after, has_rows, insert_rows, promote, Codebook, CUSTOMERS, STAGING,
 };
 use crate::store::records::{CompanyState, EvidenceKind, FetchPlan, PageEvent, Query, RawPage, StoredPages, YearState};
 
@@ -20,19 +20,19 @@ pub(super) struct Unit<'t, 'c> {
     /// The company's id, looked up once if an event touches its rows.
     id: Option<i64>,
     /// The picture-address shapes learned so far (the writer keeps them).
-    templates: &'t mut ImageTemplates,
+    codes: &'t mut Codebook,
 }
 
 impl<'t, 'c> Unit<'t, 'c> {
     pub(super) fn new(
         tx: &'t Transaction<'c>,
-        templates: &'t mut ImageTemplates,
+        codes: &'t mut Codebook,
         run_id: i64,
         key: &'t str,
         now: &'t str,
         page_size: Option<u32>,
     ) -> Self {
-        Unit { tx, run_id, key, now, page_size, id: None, templates }
+        Unit { tx, run_id, key, now, page_size, id: None, codes }
     }
 
     fn company(&mut self) -> rusqlite::Result<i64> {
@@ -110,7 +110,7 @@ impl<'t, 'c> Unit<'t, 'c> {
             // A one-page unit replaces its rows in this transaction.
             delete_unit(tx, CUSTOMERS, co, query)?;
             delete_unit(tx, STAGING, co, query)?;
-            insert_rows(tx, self.templates, CUSTOMERS, co, query, page, p.rows.iter().enumerate(), now)?;
+            insert_rows(tx, self.codes, CUSTOMERS, co, query, page, p.rows.iter().enumerate(), now)?;
         } else if has_rows(tx, if page == 1 { CUSTOMERS } else { STAGING }, co, query)? {
             // Page 1 of a unit that has stored rows is a re-fetch; later pages
             // follow wherever page 1 went. The unit has rows to protect:
@@ -118,14 +118,14 @@ impl<'t, 'c> Unit<'t, 'c> {
             if page == 1 {
                 delete_unit(tx, STAGING, co, query)?;
             }
-            insert_rows(tx, self.templates, STAGING, co, query, page, p.rows.iter().enumerate(), now)?;
+            insert_rows(tx, self.codes, STAGING, co, query, page, p.rows.iter().enumerate(), now)?;
             if last {
                 promote(tx, co, query, p.pages_total)?;
             }
         } else {
             // A first fetch: nothing to protect, rows go straight in (the
             // checkpoint says `partial` until it is done).
-            insert_rows(tx, self.templates, CUSTOMERS, co, query, page, p.rows.iter().enumerate(), now)?;
+            insert_rows(tx, self.codes, CUSTOMERS, co, query, page, p.rows.iter().enumerate(), now)?;
             if last {
                 drop_pages_after(tx, co, query, p.pages_total)?;
             }
@@ -237,7 +237,9 @@ fn record_check(tx: &Transaction<'_>, run_id: i64, co: i64, state: CompanyState,
                 "SELECT new_periods > 0 OR EXISTS (
                      SELECT 1 FROM customer_rows r, companies c
                      WHERE c.company_id = ?1 AND r.company_id = ?1 AND c.discovered_at IS NOT NULL
-                       AND r.fetched_at >= CAST(round((julianday(c.discovered_at) - 2440587.5) * 86400000) AS INTEGER))
+                       AND CASE WHEN typeof(r.fetched_at) = 'integer' THEN c.fetched_base + r.fetched_at
+                                ELSE r.fetched_at END
+                           >= CAST(round((julianday(c.discovered_at) - 2440587.5) * 86400000) AS INTEGER))
                  FROM (SELECT ?2 AS new_periods)",
             )?
             .query_row(params![co, new_periods as i64], |r| r.get(0))?;

@@ -6,7 +6,7 @@ use rusqlite::{params, Connection, Transaction};
 
 mod events;
 
-use super::customers::ImageTemplates;
+use super::customers::Codebook;
 use super::records::{CallRecord, Commit, CompanySnapshot, CompanyState, Event, InputRecord, Registration};
 
 pub fn start_run(conn: &Connection, input_path: &str, now: &str) -> rusqlite::Result<i64> {
@@ -116,7 +116,7 @@ pub fn take_due_parked(
 /// in [`events`].
 pub fn apply(
     tx: &Transaction<'_>,
-    templates: &mut ImageTemplates,
+    codes: &mut Codebook,
     run_id: i64,
     commit: &Commit,
     now: &str,
@@ -125,7 +125,7 @@ pub fn apply(
         insert_call(tx, run_id, call)?;
     }
     let page_size = commit.call.as_ref().map(|c| c.page_size);
-    let mut unit = events::Unit::new(tx, templates, run_id, &commit.search_key, now, page_size);
+    let mut unit = events::Unit::new(tx, codes, run_id, &commit.search_key, now, page_size);
     let mut rows_stored = 0;
     for event in &commit.events {
         match event {

@@ -9,7 +9,7 @@ struct Db {
     _dir: tempfile::TempDir,
     store: crate::store::WriteStore,
     run_id: i64,
-    templates: ImageTemplates,
+    codes: Codebook,
 }
 
 const KEY: &str = "测试企业有限公司";
@@ -19,7 +19,7 @@ fn db() -> Db {
     let dir = tempfile::tempdir().unwrap();
     let store = crate::store::open_for_writing(&dir.path().join("t.sqlite")).unwrap();
     let run_id = start_run(&store.conn, "test", NOW).unwrap();
-    let mut db = Db { _dir: dir, store, run_id, templates: ImageTemplates::default() };
+    let mut db = Db { _dir: dir, store, run_id, codes: Codebook::default() };
     let rec =
         InputRecord { line: 2, search_key: KEY.into(), norm_key: KEY.into(), row_json: "{}".into(), invalid: None };
     db.tx(|tx, run| register(tx, run, &rec, NOW).map(|_| ()));
@@ -37,7 +37,7 @@ impl Db {
     fn apply(&mut self, call: Option<CallRecord>, events: Vec<Event>) -> u64 {
         let commit = Commit { search_key: KEY.into(), call, events };
         let tx = self.store.conn.transaction().unwrap();
-        let n = apply(&tx, &mut self.templates, self.run_id, &commit, NOW).unwrap();
+        let n = apply(&tx, &mut self.codes, self.run_id, &commit, NOW).unwrap();
         tx.commit().unwrap();
         n
     }

@@ -1,0 +1,231 @@
+//! Files of earlier versions upgrade in place on the next open: every
+//! stored value reads back as before, encoded as a run of this version
+//! encodes it, and a rebuild from old receipts stores no row twice.
+
+mod common;
+
+use common::*;
+use qcc_customers::simulator::{data, SimConfig, Simulator};
+
+/// The schema of version 3 (before the listing), as `migrations/` built it.
+fn v3_file(path: &std::path::Path) -> rusqlite::Connection {
+    let conn = rusqlite::Connection::open(path).unwrap();
+    for sql in [
+        include_str!("../migrations/0001_init.sql"),
+        include_str!("../migrations/0002_staging.sql"),
+        include_str!("../migrations/0003_page_size.sql"),
+    ] {
+        conn.execute_batch(sql).unwrap();
+    }
+    conn.execute_batch("PRAGMA user_version = 3;").unwrap();
+    conn
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_version_3_file_with_archived_discovery_pages_is_upgraded_in_place_and_rebuilds_without_duplicates() {
+    // Companies of two years or more: per-year paging, as version 3 did it.
+    let keys: Vec<String> =
+        company_keys(80, "旧版").into_iter().filter(|k| data::company(2019, k).years.len() >= 2).take(30).collect();
+    let h = Harness::per_year().await;
+    h.write_keys(&keys);
+    assert_eq!(h.run(&fast_fetch()).await.exit_code, 0);
+
+    // The same data as version 3 stored it (discovery pages archived under
+    // query_year '', rows without `from_listing`).
+    let old = h.dir.path().join("v3.sqlite");
+    // Version 3 kept its receipts as zlib.
+    assert!(receipts_to_zlib(&h.conn(), |_| true) > 0);
+    let conn = v3_file(&old);
+    conn.execute("ATTACH DATABASE ?1 AS v4", [h.db.to_str().unwrap()]).unwrap();
+    conn.execute_batch(
+        "INSERT INTO runs SELECT run_id, started_at, finished_at, status, exit_code, input_path, calls, rows_written,
+                                 summary FROM v4.runs;
+         INSERT INTO companies SELECT search_key, norm_key, input_row, input_line, state, status_code, message,
+                year_list, discovered_at, fetched_at, retry_after, first_run_id, last_run_id, updated_at FROM v4.companies;
+         INSERT INTO company_years SELECT search_key, year, state, total_records, pages_total, pages_fetched,
+                fetched_at, page_size FROM v4.company_years;
+         INSERT INTO customers SELECT search_key, year, query_year, page_index, row_index, name, key_no, image_url,
+                sales_amount, sales_amount_text, sales_percent, sales_percent_text, relationship, source, fetched_at
+                FROM v4.customers;
+         INSERT INTO api_calls SELECT * FROM v4.api_calls;
+         INSERT INTO raw_pages SELECT raw_id, search_key, query_year, page_index, order_number, fetched_at, body
+                FROM v4.raw_pages;",
+    )
+    .unwrap();
+    drop(conn);
+    std::fs::remove_file(&h.db).unwrap();
+    std::fs::rename(&old, &h.db).unwrap();
+    assert!(count(&h.conn(), "SELECT COUNT(*) FROM raw_pages WHERE query_year = ''") >= keys.len() as i64);
+
+    // `rebuild` upgrades the file and re-derives the rows: the discovery
+    // pages' rows are not stored a second time.
+    h.rebuild();
+    let version: i64 = h.conn().pragma_query_value(None, "user_version", |r| r.get(0)).unwrap();
+    assert_eq!(version as usize, qcc_customers::store::schema_version());
+    assert_same_rows(&stored_rows(&h.conn()), &expected_rows(h.seed(), &keys));
+
+    // A refresh of the upgraded file (with new contents) stores exactly the new data.
+    h.age();
+    let revised = Simulator::start(SimConfig { revision: 3, ..per_year_config() }).await.unwrap();
+    let mut fetch = fast_fetch();
+    fetch.full_refresh = true;
+    let s = h.run_on(&revised, &fetch).await;
+    assert_eq!(s.exit_code, 0, "{}", s.render());
+    assert_same_rows(&stored_rows(&h.conn()), &expected_rows_at(h.seed(), &keys, 0, 3));
+}
+
+/// `relationship` and `source` as texts (a label's id is numbered in the
+/// order the file learned it).
+const LABELS: &str = "(SELECT COALESCE((SELECT l.label FROM row_labels l WHERE l.label_id = r.relationship
+                                          AND typeof(r.relationship) = 'integer'), r.relationship)),
+                      (SELECT COALESCE((SELECT l.label FROM row_labels l WHERE l.label_id = r.source
+                                          AND typeof(r.source) = 'integer'), r.source))";
+
+/// Every value of a table or view, in key order, with its SQLite type.
+fn all_values(conn: &rusqlite::Connection, sql: &str) -> Vec<Vec<rusqlite::types::Value>> {
+    let mut stmt = conn.prepare(sql).unwrap();
+    let n = stmt.column_count();
+    stmt.query_map([], |r| (0..n).map(|i| r.get::<_, rusqlite::types::Value>(i)).collect())
+        .unwrap()
+        .collect::<rusqlite::Result<_>>()
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_version_5_file_upgraded_to_compact_rows_reads_back_every_value_exactly_as_a_run_stores_it() {
+    let h = Harness::default().await;
+    let keys = company_keys(40, "紧凑");
+    h.write_keys(&keys);
+    assert_eq!(h.run(&fast_fetch()).await.exit_code, 0);
+    let order = "ORDER BY search_key, query_year, from_listing, page_index, row_index";
+    let view = all_values(&h.conn(), &format!("SELECT * FROM customers {order}"));
+    let encoded = all_values(
+        &h.conn(),
+        &format!(
+            "SELECT co.search_key, r.query_year, r.from_listing, r.page_index, r.row_index, r.year, r.name, r.key_no,
+                CASE WHEN typeof(r.image_url) = 'integer'
+                     THEN (SELECT 'template ' || t.keyed || ' ' || t.prefix || ' ' || t.suffix
+                           FROM image_templates t WHERE t.template_id = r.image_url)
+                     ELSE r.image_url END, r.sales_amount, r.sales_amount_text, r.sales_percent, r.sales_percent_text,
+                {LABELS},
+                CASE WHEN typeof(r.fetched_at) = 'integer' THEN co.fetched_base + r.fetched_at ELSE r.fetched_at END
+         FROM customer_rows r JOIN companies co USING (company_id)
+         ORDER BY co.search_key, r.query_year, r.from_listing, r.page_index, r.row_index"
+        ),
+    );
+    assert!(view.len() > 1000, "{} rows", view.len());
+
+    // The same rows as version 5 stored them, plus the unusual ones: no
+    // year, a KeyNo that is not lower-case hex, an absent or another picture
+    // address, a fetched_at that is not the tool's own, and a row whose
+    // company has no record.
+    let old = h.dir.path().join("v5.sqlite");
+    let conn = rusqlite::Connection::open(&old).unwrap();
+    for sql in [
+        include_str!("../migrations/0001_init.sql"),
+        include_str!("../migrations/0002_staging.sql"),
+        include_str!("../migrations/0003_page_size.sql"),
+        include_str!("../migrations/0004_listing.sql"),
+        include_str!("../migrations/0005_pages_stored.sql"),
+    ] {
+        conn.execute_batch(sql).unwrap();
+    }
+    conn.execute_batch("PRAGMA user_version = 5;").unwrap();
+    conn.execute("ATTACH DATABASE ?1 AS v6", [h.db.to_str().unwrap()]).unwrap();
+    conn.execute_batch(
+        "INSERT INTO companies (search_key, norm_key, state, updated_at, fetched_at)
+             SELECT search_key, norm_key, state, updated_at, fetched_at FROM v6.companies;
+         INSERT INTO customers SELECT * FROM v6.customers;
+         INSERT INTO customers VALUES
+           ('紧凑特例公司', NULL, '', 1, 1, 0, '无年份', 'ABCDEF0123456789ABCDEF0123456789', NULL, 1.5, '1.5', NULL, '-', '', '年报', '2026-01-01T00:00:00.000Z'),
+           ('紧凑特例公司', '2021-06', '2021', 1, 1, 1, '半年', '0123456789abcdef0123456789abcdef', NULL, NULL, '未披露', NULL, NULL, NULL, NULL, '2026-01-01 08:00:00'),
+           ('紧凑特例公司', '2021', '2021', 1, 1, 2, '别的图', '0123456789abcdef0123456789abcdef', 'https://example.invalid/x.jpg', NULL, NULL, NULL, NULL, NULL, NULL, '1969-12-31T23:59:59.999Z'),
+           ('紧凑特例公司', '2021', '2021', 1, 1, 3, '无编号', NULL, 'https://qccdata.qichacha.com/AutoImage/.jpg?x-oss-process=image/resize,w_120', NULL, NULL, NULL, NULL, NULL, NULL, '2026-02-30T00:00:00.000Z'),
+           ('紧凑特例公司', '2021', '2021', 1, 1, 4, '新图址', '00112233445566778899aabbccddeeff', 'https://image.qcc.com/auto/00112233445566778899aabbccddeeff.jpg?x-oss-process=style/logo_120', NULL, NULL, NULL, NULL, NULL, NULL, '2026-01-01T00:00:00.000Z'),
+           ('紧凑特例公司', '2021', '2021', 1, 1, 5, '新图址', 'AABBCCDDEEFF00112233445566778899', 'https://co-image.qichacha.com/CompanyImage/AABBCCDDEEFF00112233445566778899.jpg?x-oss-process=image/resize,w_160', NULL, NULL, NULL, NULL, NULL, NULL, '2026-01-01T00:00:00.000Z'),
+           ('紧凑特例公司', '2021', '2021', 1, 1, 6, '默认图', 'ffeeddccbbaa99887766554433221100', 'https://co-image.qichacha.com/CompanyImage/default.jpg', NULL, NULL, NULL, NULL, NULL, NULL, '2026-01-01T00:00:00.000Z'),
+           ('紧凑特例公司', '2021', '2021', 1, 1, 7, '默认图', NULL, 'https://co-image.qichacha.com/CompanyImage/default.jpg', NULL, NULL, NULL, NULL, NULL, NULL, '2026-01-01T00:00:00.000Z'),
+           ('紧凑特例公司', '2021', '2021', 1, 1, 8, '数字', NULL, NULL, -0.0, '-0.00', 12.5, '12.50', NULL, NULL, '2026-01-01T00:00:00.000Z'),
+           ('紧凑特例公司', '2021', '2021', 1, 1, 9, '大数', NULL, NULL, 12345678901234.5, '12345678901234.50', 0.0, '0.00', NULL, NULL, '2026-01-01T00:00:00.000Z');
+         INSERT INTO companies (search_key, norm_key, state, updated_at) VALUES ('紧凑特例公司', '紧凑特例公司', 'done', 'x');
+         INSERT INTO customers_staging VALUES
+           ('无记录公司', '2020', '2020', 0, 1, 0, '孤行', 'fedcba9876543210fedcba9876543210', 'https://qccdata.qichacha.com/AutoImage/fedcba9876543210fedcba9876543210.jpg?x-oss-process=image/resize,w_120', 2.0, '2', 3.0, '3%', '', '年报', '2026-03-01T12:00:00.007Z');",
+    )
+    .unwrap();
+    let before = all_values(&conn, &format!("SELECT * FROM customers {order}"));
+    let staged_before = all_values(&conn, &format!("SELECT * FROM customers_staging {order}"));
+    drop(conn);
+
+    let store = qcc_customers::store::open_for_writing(&old).unwrap();
+    let after = all_values(&store.conn, &format!("SELECT * FROM customers {order}"));
+    assert_eq!(after, before, "the upgrade keeps every value, with its type");
+    assert_eq!(after.len(), view.len() + 10);
+    let staged_after = all_values(
+        &store.conn,
+        "SELECT co.search_key, r.year, r.query_year, r.from_listing, r.page_index, r.row_index, r.name,
+                lower(hex(r.key_no)), r.image_url, r.sales_amount, r.sales_amount_text, r.sales_percent,
+                r.sales_percent_text, r.relationship, r.source, r.fetched_at
+         FROM customer_rows_staging r JOIN companies co USING (company_id)",
+    );
+    assert_eq!(staged_after.len(), staged_before.len(), "a row without a company record is kept");
+    // What the migrations encoded is what a run's writer encodes (a
+    // picture-address template compared by its shape: ids are numbered in
+    // the order each learned them).
+    let migrated = all_values(
+        &store.conn,
+        &format!(
+            "SELECT co.search_key, r.query_year, r.from_listing, r.page_index, r.row_index, r.year, r.name, r.key_no,
+                CASE WHEN typeof(r.image_url) = 'integer'
+                     THEN (SELECT 'template ' || t.keyed || ' ' || t.prefix || ' ' || t.suffix
+                           FROM image_templates t WHERE t.template_id = r.image_url)
+                     ELSE r.image_url END, r.sales_amount, r.sales_amount_text, r.sales_percent, r.sales_percent_text,
+                {LABELS},
+                CASE WHEN typeof(r.fetched_at) = 'integer' THEN co.fetched_base + r.fetched_at ELSE r.fetched_at END
+         FROM customer_rows r JOIN companies co USING (company_id) WHERE co.search_key <> '紧凑特例公司'
+         ORDER BY co.search_key, r.query_year, r.from_listing, r.page_index, r.row_index"
+        ),
+    );
+    assert_eq!(migrated, encoded);
+    assert!(count(&store.conn, "SELECT COUNT(*) FROM customer_rows WHERE typeof(key_no) = 'blob'") > 0);
+    // Numbers as hundredths, labels as ids, times as milliseconds since the
+    // company's first row, wherever that gives the value back.
+    for (what, sql) in [
+        ("hundredths", "SELECT COUNT(*) FROM customer_rows WHERE typeof(sales_amount) = 'integer'"),
+        ("labels", "SELECT COUNT(*) FROM customer_rows WHERE typeof(source) = 'integer'"),
+        ("times", "SELECT COUNT(*) FROM customer_rows WHERE fetched_at BETWEEN 0 AND 86400000"),
+    ] {
+        assert!(count(&store.conn, sql) > 1000, "{what}");
+    }
+    // Every picture address of the upgraded file around its KeyNo (upper-case
+    // or not) is a learned template, and so is one in more than one
+    // company's rows.
+    assert_eq!(
+        count(
+            &store.conn,
+            "SELECT COUNT(*) FROM customers WHERE key_no <> '' AND instr(image_url, key_no) > 0 AND image_url IN
+               (SELECT image_url FROM customer_rows WHERE typeof(image_url) = 'text')"
+        ),
+        0
+    );
+    assert_eq!(
+        count(&store.conn, "SELECT COUNT(*) FROM image_templates WHERE keyed = 0 AND prefix LIKE '%default.jpg'"),
+        1
+    );
+    // The history the revisit schedule learns from starts with what the file
+    // knew: each fetched company's stored periods, and its last fetch as a check.
+    let fetched_with_rows = count(
+        &store.conn,
+        "SELECT COUNT(DISTINCT r.company_id) FROM customer_rows r JOIN companies co USING (company_id)
+         WHERE co.fetched_at IS NOT NULL",
+    );
+    assert!(fetched_with_rows > 0);
+    assert_eq!(count(&store.conn, "SELECT COUNT(DISTINCT company_id) FROM company_periods"), fetched_with_rows);
+    assert_eq!(count(&store.conn, "SELECT COUNT(*) FROM company_periods WHERE not_before IS NOT NULL"), 0);
+    assert_eq!(
+        count(&store.conn, "SELECT COUNT(*) FROM company_checks"),
+        count(
+            &store.conn,
+            "SELECT COUNT(*) FROM companies WHERE state IN ('done', 'no_result') AND fetched_at IS NOT NULL"
+        )
+    );
+}
