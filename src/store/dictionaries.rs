@@ -72,6 +72,35 @@ pub fn store(conn: &Connection, dictionary: &Dictionary, now: &str) -> rusqlite:
     Ok(())
 }
 
+/// Most receipts [`reseal`] rewrites: those a run stored before it learned
+/// its dictionary are about [`receipt::TRAIN_AFTER_PAGES`], plus what came
+/// in while it trained.
+const RESEAL_PAGES: i64 = 4 * receipt::TRAIN_AFTER_PAGES as i64;
+
+/// Rewrite receipts kept without a dictionary against `dictionary`, just
+/// learned (in the transaction that stores it): the pages it was learned
+/// from are then as small as later ones. A receipt is rewritten only when
+/// that makes it smaller and it reads back as it was; at most
+/// [`RESEAL_PAGES`]. Returns how many were rewritten.
+pub fn reseal(conn: &Connection, dictionary: &Dictionary) -> rusqlite::Result<u64> {
+    let plain: Vec<(i64, Vec<u8>)> = conn
+        .prepare_cached("SELECT raw_id, body FROM raw_pages WHERE dict_id IS NULL ORDER BY raw_id LIMIT ?1")?
+        .query_map([RESEAL_PAGES], |r| Ok((r.get(0)?, r.get(1)?)))?
+        .collect::<rusqlite::Result<_>>()?;
+    let mut reader = Reader::new([(dictionary.id, dictionary.bytes.clone())]);
+    let mut update = conn.prepare_cached("UPDATE raw_pages SET body = ?2, dict_id = ?3 WHERE raw_id = ?1")?;
+    let mut rewritten = 0;
+    for (raw_id, stored) in plain {
+        let Some(body) = reader.read(&stored, None) else { continue };
+        let Some(again) = receipt::compress(&body, Some(dictionary)) else { continue };
+        if again.len() < stored.len() && reader.read(&again, Some(dictionary.id)).as_deref() == Some(&body[..]) {
+            update.execute(params![raw_id, again, dictionary.id])?;
+            rewritten += 1;
+        }
+    }
+    Ok(rewritten)
+}
+
 /// Up to `limit` stored receipts as received, spread evenly over the file.
 fn sample(conn: &Connection, limit: usize) -> rusqlite::Result<Vec<Vec<u8>>> {
     let (count, first, last): (i64, i64, i64) = conn.query_row(

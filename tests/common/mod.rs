@@ -3,6 +3,10 @@
 //! of the pipeline, to compare the database against.
 #![allow(dead_code)]
 
+mod receipts;
+#[allow(unused_imports)]
+pub use receipts::*;
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 use std::time::Duration;
@@ -422,30 +426,4 @@ pub fn dry_run_report(input: &std::path::Path, db: &std::path::Path, extra: &[&s
         .expect("binary runs");
     assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
     String::from_utf8(out.stdout).expect("UTF-8 report")
-}
-
-/// Rewrite every receipt as the zlib of its body (what files before
-/// version 9 hold), those whose raw_id `pick`s.
-pub fn receipts_to_zlib(conn: &Connection, pick: impl Fn(i64) -> bool) -> usize {
-    let mut reader = qcc_customers::store::dictionaries::reader(conn).unwrap();
-    let all: Vec<(i64, Vec<u8>, Option<i64>)> = conn
-        .prepare("SELECT raw_id, body, dict_id FROM raw_pages")
-        .unwrap()
-        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
-        .unwrap()
-        .map(Result::unwrap)
-        .collect();
-    let mut n = 0;
-    for (raw_id, stored, dict_id) in all.into_iter().filter(|r| pick(r.0)) {
-        let body = reader.read(&stored, dict_id).expect("every receipt reads");
-        let mut e = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::fast());
-        std::io::Write::write_all(&mut e, &body).unwrap();
-        conn.execute(
-            "UPDATE raw_pages SET body = ?2, dict_id = NULL WHERE raw_id = ?1",
-            rusqlite::params![raw_id, e.finish().unwrap()],
-        )
-        .unwrap();
-        n += 1;
-    }
-    n
 }

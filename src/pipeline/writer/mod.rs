@@ -205,10 +205,13 @@ fn writer_loop(
                 }
                 WriteMsg::Dictionary(dictionary) => {
                     dictionaries::store(&tx, &dictionary, &now)?;
+                    let resealed = dictionaries::reseal(&tx, &dictionary)?;
                     tracing::info!(
                         dict_id = dictionary.id,
                         pages = dictionary.pages,
-                        "Learned a receipt dictionary from this run's pages; later receipts use it."
+                        resealed,
+                        "Learned a receipt dictionary from this run's pages; later receipts use it, and so do the \
+                         earlier ones rewritten with it."
                     );
                 }
                 WriteMsg::Commit { commit, slot } => {
