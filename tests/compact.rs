@@ -176,6 +176,17 @@ async fn rebuild_from_zlib_receipts_from_receipts_with_a_dictionary_and_from_a_m
     // compresses with it.
     assert_eq!(count(&h.conn(), "SELECT COUNT(*) FROM receipt_dictionaries"), 1);
     assert_eq!(count(&h.conn(), "SELECT COUNT(*) FROM raw_pages WHERE dict_id IS NULL"), 0, "the first pages too");
+    // Rewritten at the end of the table, they leave no half-empty pages.
+    let free: f64 = h
+        .conn()
+        .query_row(
+            "SELECT 1.0 * SUM(unused) / SUM(pgsize) FROM dbstat WHERE name = 'raw_pages' AND pagetype = 'leaf'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    eprintln!("raw_pages free {free}");
+    assert!(free < 0.15, "{:.0} % of the receipts' pages is free", free * 100.0);
     h.write_keys(&keys);
     assert_eq!(h.run(&fast_fetch()).await.exit_code, 0);
     let conn = h.conn();

@@ -82,21 +82,43 @@ const RESEAL_PAGES: i64 = 4 * receipt::TRAIN_AFTER_PAGES as i64;
 /// from are then as small as later ones. A receipt is rewritten only when
 /// that makes it smaller and it reads back as it was; at most
 /// [`RESEAL_PAGES`]. Returns how many were rewritten.
+///
+/// A rewritten receipt moves to the end of the table (a new `raw_id`), so
+/// the space it leaves is whole pages, reused by the next receipts, not a
+/// hole in each page rewritten in place. Order is what `rebuild` reads
+/// ("the newest receipt of a page"), so a receipt that has a newer one of
+/// its page is rewritten where it is.
 pub fn reseal(conn: &Connection, dictionary: &Dictionary) -> rusqlite::Result<u64> {
-    let plain: Vec<(i64, Vec<u8>)> = conn
-        .prepare_cached("SELECT raw_id, body FROM raw_pages WHERE dict_id IS NULL ORDER BY raw_id LIMIT ?1")?
-        .query_map([RESEAL_PAGES], |r| Ok((r.get(0)?, r.get(1)?)))?
+    let plain: Vec<(i64, Vec<u8>, bool)> = conn
+        .prepare_cached(
+            "SELECT p.raw_id, p.body, EXISTS (SELECT 1 FROM raw_pages n WHERE n.search_key = p.search_key
+                                                AND n.query_year = p.query_year AND n.page_index = p.page_index
+                                                AND n.raw_id > p.raw_id)
+             FROM raw_pages p WHERE p.dict_id IS NULL ORDER BY p.raw_id LIMIT ?1",
+        )?
+        .query_map([RESEAL_PAGES], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
         .collect::<rusqlite::Result<_>>()?;
     let mut reader = Reader::new([(dictionary.id, dictionary.bytes.clone())]);
-    let mut update = conn.prepare_cached("UPDATE raw_pages SET body = ?2, dict_id = ?3 WHERE raw_id = ?1")?;
+    let mut in_place = conn.prepare_cached("UPDATE raw_pages SET body = ?2, dict_id = ?3 WHERE raw_id = ?1")?;
+    let mut moved = conn.prepare_cached(
+        "INSERT INTO raw_pages (search_key, query_year, page_index, order_number, fetched_at, body, dict_id)
+         SELECT search_key, query_year, page_index, order_number, fetched_at, ?2, ?3 FROM raw_pages WHERE raw_id = ?1",
+    )?;
+    let mut old = conn.prepare_cached("DELETE FROM raw_pages WHERE raw_id = ?1")?;
     let mut rewritten = 0;
-    for (raw_id, stored) in plain {
+    for (raw_id, stored, has_newer) in plain {
         let Some(body) = reader.read(&stored, None) else { continue };
         let Some(again) = receipt::compress(&body, Some(dictionary)) else { continue };
-        if again.len() < stored.len() && reader.read(&again, Some(dictionary.id)).as_deref() == Some(&body[..]) {
-            update.execute(params![raw_id, again, dictionary.id])?;
-            rewritten += 1;
+        if again.len() >= stored.len() || reader.read(&again, Some(dictionary.id)).as_deref() != Some(&body[..]) {
+            continue;
         }
+        if has_newer {
+            in_place.execute(params![raw_id, again, dictionary.id])?;
+        } else {
+            moved.execute(params![raw_id, again, dictionary.id])?;
+            old.execute([raw_id])?;
+        }
+        rewritten += 1;
     }
     Ok(rewritten)
 }
@@ -213,4 +235,68 @@ pub fn recompress(conn: &mut Connection, now: &str) -> rusqlite::Result<Recompre
         [out.dict_id],
     )? as u64;
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{reader, reseal};
+    use crate::store::receipt::{compress, Dictionary};
+
+    /// Resealed receipts move to the end of the table, except one with a
+    /// newer receipt of its page: the newest of every page stays the newest.
+    #[test]
+    fn resealing_keeps_the_newest_receipt_of_every_page_the_newest() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = crate::store::open_for_writing(&dir.path().join("r.sqlite")).unwrap();
+        let body = |i: usize| {
+            format!(r#"{{"Status":"200","Message":"【有效请求】","OrderNumber":"N{i}","Result":[{{"Name":"客户{i}","Source":"年报","Year":"{}"}}]}}"#, 2000 + i % 25)
+                .into_bytes()
+        };
+        let mut insert = store
+            .conn
+            .prepare("INSERT INTO raw_pages (search_key, query_year, page_index, fetched_at, body) VALUES (?1, '2024', ?2, 't', ?3)")
+            .unwrap();
+        // Page ('甲', 1) twice: the first receipt and the last.
+        for i in 0..300 {
+            let (key, page) = if i == 0 || i == 299 { ("甲".to_string(), 1) } else { (format!("公司{i}"), i) };
+            insert.execute(rusqlite::params![key, page as i64, compress(&body(i), None).unwrap()]).unwrap();
+        }
+        drop(insert);
+        let d = Dictionary::train(1, &(0..300).map(body).collect::<Vec<_>>()).unwrap();
+        super::store(&store.conn, &d, "t").unwrap();
+        assert_eq!(reseal(&store.conn, &d).unwrap(), 300);
+        let conn = &store.conn;
+        let plain: i64 =
+            conn.query_row("SELECT COUNT(*) FROM raw_pages WHERE dict_id IS NULL", [], |r| r.get(0)).unwrap();
+        assert_eq!(plain, 0);
+        let mut read = reader(conn).unwrap();
+        let newest: (Vec<u8>, Option<i64>) = conn
+            .query_row(
+                "SELECT body, dict_id FROM raw_pages WHERE search_key = '甲' ORDER BY raw_id DESC LIMIT 1",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .unwrap();
+        assert_eq!(
+            read.read(&newest.0, newest.1).unwrap(),
+            body(299),
+            "the newest receipt of a page is still its newest"
+        );
+        let old_in_place: i64 =
+            conn.query_row("SELECT MIN(raw_id) FROM raw_pages WHERE search_key = '甲'", [], |r| r.get(0)).unwrap();
+        assert_eq!(old_in_place, 1, "a receipt with a newer one of its page is rewritten where it is");
+        let moved: i64 = conn.query_row("SELECT COUNT(*) FROM raw_pages WHERE raw_id > 300", [], |r| r.get(0)).unwrap();
+        assert_eq!(moved, 299, "the others move to the end");
+        for (stored, dict, i) in conn
+            .prepare(
+                "SELECT body, dict_id, CAST(substr(search_key, 3) AS INTEGER) FROM raw_pages WHERE search_key <> '甲'",
+            )
+            .unwrap()
+            .query_map([], |r| Ok((r.get::<_, Vec<u8>>(0)?, r.get::<_, Option<i64>>(1)?, r.get::<_, i64>(2)?)))
+            .unwrap()
+            .map(Result::unwrap)
+        {
+            assert_eq!(read.read(&stored, dict).unwrap(), body(i as usize));
+        }
+    }
 }

@@ -152,6 +152,8 @@ fn writer_loop(
     let mut slots: Vec<WindowSlot> = Vec::new();
     let mut parked = Vec::new();
     let mut last_commit: Option<Instant> = None;
+    // The receipt dictionary this run learned, if it did.
+    let mut learned: Option<Arc<Dictionary>> = None;
     while let Some(first) = rx.blocking_recv() {
         // Collect the batch before taking the write lock, so nothing else
         // (a reader's checkpoint, an index an analyst adds) waits on a
@@ -206,6 +208,7 @@ fn writer_loop(
                 WriteMsg::Dictionary(dictionary) => {
                     dictionaries::store(&tx, &dictionary, &now)?;
                     let resealed = dictionaries::reseal(&tx, &dictionary)?;
+                    learned = Some(dictionary.clone());
                     tracing::info!(
                         dict_id = dictionary.id,
                         pages = dictionary.pages,
@@ -235,6 +238,13 @@ fn writer_loop(
             let _ = reply.send(due);
         }
         slots.clear();
+    }
+    // Receipts sealed before the workers took the learned dictionary up
+    // may have been stored after it: those too.
+    if let Some(dictionary) = learned {
+        let tx = store.conn.transaction()?;
+        dictionaries::reseal(&tx, &dictionary)?;
+        tx.commit()?;
     }
     Ok(())
 }
