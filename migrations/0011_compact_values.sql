@@ -10,6 +10,10 @@
 --   `row_labels` and a row stores its integer `label_id` (the most frequent
 --   take 0 and 1, which SQLite stores in no bytes at all). An empty text
 --   stays '', NULL stays NULL; a text outside the labels stays text.
+-- * `name`: a customer's name that more than one row carries (`客户一`, a
+--   large customer of many companies, the same customer in every year) is
+--   kept once in `row_names` and a row stores its integer `name_id`. A name
+--   seen once stays text (a table entry would cost more than it saves).
 -- * `fetched_at`: milliseconds since the company's `fetched_base` (itself
 --   milliseconds since 1970, set when its first row was stored) instead of
 --   since 1970: the rows of a fetch are seconds apart, so 0–3 bytes instead
@@ -25,6 +29,12 @@ CREATE TABLE row_labels (
     label    TEXT NOT NULL UNIQUE
 );
 
+-- No index on the text: only the writer looks a name up, in memory.
+CREATE TABLE row_names (
+    name_id INTEGER PRIMARY KEY,
+    name    TEXT NOT NULL
+);
+
 ALTER TABLE companies ADD COLUMN fetched_base INTEGER;
 
 -- The labels: every text of the two columns, the most frequent first
@@ -35,6 +45,15 @@ FROM (SELECT source AS v FROM customer_rows UNION ALL SELECT relationship FROM c
       UNION ALL SELECT source FROM customer_rows_staging UNION ALL SELECT relationship FROM customer_rows_staging)
 WHERE typeof(v) = 'text' AND v <> ''
 GROUP BY v ORDER BY COUNT(*) DESC, v LIMIT 10000;
+
+-- The names more than one row carries, the most frequent first, up to the
+-- writer's limit of 100,000 (an index for this migration only).
+INSERT INTO row_names (name_id, name)
+SELECT row_number() OVER (ORDER BY COUNT(*) DESC, v) - 1, v
+FROM (SELECT name AS v FROM customer_rows UNION ALL SELECT name FROM customer_rows_staging)
+WHERE typeof(v) = 'text' AND v <> ''
+GROUP BY v HAVING COUNT(*) > 1 ORDER BY COUNT(*) DESC, v LIMIT 100000;
+CREATE INDEX v11_row_names_name ON row_names(name);
 
 UPDATE companies SET fetched_base = (
     SELECT MIN(t) FROM (SELECT fetched_at AS t FROM customer_rows r
@@ -54,7 +73,7 @@ CREATE TABLE customer_rows_v11 (
     page_index         INTEGER NOT NULL,
     row_index          INTEGER NOT NULL,
     year,                                     -- NULL: = query_year; X'': none; else the text
-    name               TEXT,
+    name,                                     -- integer: row_names; else the text
     key_no,                                   -- 16 bytes for 32 lower-case hex digits, else the text
     image_url,                                -- NULL: the KeyNo's vendor address; integer: image_templates; X'': none
     sales_amount,                             -- integer: hundredths (text NULL); real: the number
@@ -74,7 +93,7 @@ CREATE TABLE customer_rows_staging_v11 (
     page_index         INTEGER NOT NULL,
     row_index          INTEGER NOT NULL,
     year,
-    name               TEXT,
+    name,
     key_no,
     image_url,
     sales_amount,
@@ -90,7 +109,9 @@ CREATE TABLE customer_rows_staging_v11 (
 -- The encodings, as SQL (the writer applies the same rules in Rust; a test
 -- checks the two agree). Hundredths only where they give the number back.
 CREATE TEMP VIEW v11_encoded AS
-SELECT r.staged, r.company_id, r.query_year, r.from_listing, r.page_index, r.row_index, r.year, r.name, r.key_no,
+SELECT r.staged, r.company_id, r.query_year, r.from_listing, r.page_index, r.row_index, r.year,
+       COALESCE((SELECT n.name_id FROM row_names n WHERE n.name = r.name AND typeof(r.name) = 'text'), r.name) AS name,
+       r.key_no,
        r.image_url,
        CASE WHEN r.sales_amount_text IS NULL AND typeof(r.sales_amount) = 'real'
                  AND abs(r.sales_amount) < 1e13 AND CAST(round(r.sales_amount * 100) AS INTEGER) / 100.0 = r.sales_amount
@@ -118,6 +139,7 @@ SELECT company_id, query_year, from_listing, page_index, row_index, year, name, 
        sales_amount_text, sales_percent, sales_percent_text, relationship, source, fetched_at
 FROM v11_encoded WHERE staged = 1 ORDER BY company_id, query_year, from_listing, page_index, row_index;
 DROP VIEW v11_encoded;
+DROP INDEX v11_row_names_name;
 
 DROP TABLE customer_rows;
 DROP TABLE customer_rows_staging;
@@ -132,7 +154,8 @@ SELECT co.search_key AS search_key,
        r.from_listing AS from_listing,
        r.page_index AS page_index,
        r.row_index AS row_index,
-       r.name AS name,
+       CASE WHEN typeof(r.name) = 'integer' THEN (SELECT n.name FROM row_names n WHERE n.name_id = r.name)
+            ELSE r.name END AS name,
        CASE WHEN typeof(r.key_no) = 'blob' THEN lower(hex(r.key_no)) ELSE r.key_no END AS key_no,
        CASE WHEN r.image_url IS NULL AND typeof(r.key_no) = 'blob'
             THEN 'https://qccdata.qichacha.com/AutoImage/' || lower(hex(r.key_no)) || '.jpg?x-oss-process=image/resize,w_120'
@@ -182,7 +205,9 @@ SELECT co.search_key,
        (SELECT MIN(query_year) FROM customer_rows cu WHERE cu.company_id = co.company_id) AS first_year,
        (SELECT MAX(query_year) FROM customer_rows cu WHERE cu.company_id = co.company_id) AS last_year,
        (SELECT COUNT(*) FROM customer_rows cu WHERE cu.company_id = co.company_id) AS customer_rows,
-       (SELECT name FROM customer_rows cu WHERE cu.company_id = co.company_id AND cu.sales_amount IS NOT NULL
+       (SELECT CASE WHEN typeof(cu.name) = 'integer' THEN (SELECT n.name FROM row_names n WHERE n.name_id = cu.name)
+                    ELSE cu.name END
+         FROM customer_rows cu WHERE cu.company_id = co.company_id AND cu.sales_amount IS NOT NULL
          ORDER BY cu.query_year DESC,
                   CASE WHEN typeof(cu.sales_amount) = 'integer' THEN cu.sales_amount / 100.0 ELSE cu.sales_amount END DESC
          LIMIT 1) AS top_customer_latest_year,

@@ -74,6 +74,11 @@ async fn a_version_3_file_with_archived_discovery_pages_is_upgraded_in_place_and
     assert_same_rows(&stored_rows(&h.conn()), &expected_rows_at(h.seed(), &keys, 0, 3));
 }
 
+/// A name as text (a name's id is numbered in the order the file learned
+/// it, and a run keeps a name's first row as text).
+const NAME: &str = "(SELECT COALESCE((SELECT n.name FROM row_names n WHERE n.name_id = r.name
+                                          AND typeof(r.name) = 'integer'), r.name))";
+
 /// `relationship` and `source` as texts (a label's id is numbered in the
 /// order the file learned it).
 const LABELS: &str = "(SELECT COALESCE((SELECT l.label FROM row_labels l WHERE l.label_id = r.relationship
@@ -102,7 +107,7 @@ async fn a_version_5_file_upgraded_to_compact_rows_reads_back_every_value_exactl
     let encoded = all_values(
         &h.conn(),
         &format!(
-            "SELECT co.search_key, r.query_year, r.from_listing, r.page_index, r.row_index, r.year, r.name, r.key_no,
+            "SELECT co.search_key, r.query_year, r.from_listing, r.page_index, r.row_index, r.year, {NAME}, r.key_no,
                 CASE WHEN typeof(r.image_url) = 'integer'
                      THEN (SELECT 'template ' || t.keyed || ' ' || t.prefix || ' ' || t.suffix
                            FROM image_templates t WHERE t.template_id = r.image_url)
@@ -174,7 +179,7 @@ async fn a_version_5_file_upgraded_to_compact_rows_reads_back_every_value_exactl
     let migrated = all_values(
         &store.conn,
         &format!(
-            "SELECT co.search_key, r.query_year, r.from_listing, r.page_index, r.row_index, r.year, r.name, r.key_no,
+            "SELECT co.search_key, r.query_year, r.from_listing, r.page_index, r.row_index, r.year, {NAME}, r.key_no,
                 CASE WHEN typeof(r.image_url) = 'integer'
                      THEN (SELECT 'template ' || t.keyed || ' ' || t.prefix || ' ' || t.suffix
                            FROM image_templates t WHERE t.template_id = r.image_url)
@@ -187,9 +192,11 @@ async fn a_version_5_file_upgraded_to_compact_rows_reads_back_every_value_exactl
     );
     assert_eq!(migrated, encoded);
     assert!(count(&store.conn, "SELECT COUNT(*) FROM customer_rows WHERE typeof(key_no) = 'blob'") > 0);
-    // Numbers as hundredths, labels as ids, times as milliseconds since the
-    // company's first row, wherever that gives the value back.
+    // Numbers as hundredths, labels and names more than one row carries as
+    // ids, times as milliseconds since the company's first row, wherever
+    // that gives the value back.
     for (what, sql) in [
+        ("names", "SELECT COUNT(*) FROM customer_rows WHERE typeof(name) = 'integer'"),
         ("hundredths", "SELECT COUNT(*) FROM customer_rows WHERE typeof(sales_amount) = 'integer'"),
         ("labels", "SELECT COUNT(*) FROM customer_rows WHERE typeof(source) = 'integer'"),
         ("times", "SELECT COUNT(*) FROM customer_rows WHERE fetched_at BETWEEN 0 AND 86400000"),

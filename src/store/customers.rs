@@ -5,16 +5,18 @@
 //! transaction. One API row is never stored twice.
 //!
 //! Rows are stored compactly under the company's integer id, with no
-//! `year` when it is the query year; [`codebook`] says how each value is.
+//! `year` when it is the query year; [`values`] and [`codebook`] say how
+//! each value is.
 
 mod codebook;
+mod values;
 
 use rusqlite::{params, Transaction};
 
 use super::records::{report_year, Query};
 use crate::qcc::ClientRow;
 pub use codebook::Codebook;
-use codebook::{key_bytes, stored_number, stored_time, NONE};
+use values::{key_bytes, stored_number, stored_time, NONE};
 
 pub(super) const CUSTOMERS: &str = "customer_rows";
 pub(super) const STAGING: &str = "customer_rows_staging";
@@ -88,7 +90,7 @@ pub(super) fn insert_rows<'r>(
             }
         }
         insert.raw_bind_parameter(6, i as i64)?;
-        insert.raw_bind_parameter(7, &r.name)?;
+        insert.raw_bind_parameter(7, codes.name(tx, &r.name)?)?;
         let key = r.key_no.as_deref().and_then(key_bytes);
         match (&key, r.key_no.as_deref()) {
             (Some(bytes), _) => insert.raw_bind_parameter(8, &bytes[..])?,

@@ -1,20 +1,19 @@
-//! How a row's values are stored small (migrations 0006, 0008, 0010 and
-//! 0011 say how; the `customers` view decodes each exactly): a KeyNo of 32
-//! hex digits as its 16 bytes; a picture address as nothing (the vendor
-//! document's one for the KeyNo) or a learned template's id; `source` and
-//! `relationship` as a learned label's id; a number written the usual way
-//! as an integer count of hundredths, its text left out; `fetched_at` as
-//! milliseconds since the company's first stored row.
+//! The values a row stores as the id of something the file learned
+//! (migrations 0008 and 0011 say how; the `customers` view decodes each
+//! exactly): a picture address as nothing (the vendor document's one for
+//! the KeyNo) or a learned template's id; `source` and `relationship` as a
+//! label's id; a name more than one row carries as its id in `row_names`.
 //!
-//! The [`Codebook`] holds what the file has learned (templates, labels),
+//! The [`Codebook`] holds what the file has learned (templates, labels, names),
 //! loaded once by the writer and grown as answers show new values; a new
 //! entry is inserted in the transaction of the first row that uses it.
 
 use std::collections::HashMap;
 
 use rusqlite::types::{ToSqlOutput, Value, ValueRef};
-use rusqlite::{params, Connection, OptionalExtension, Transaction};
+use rusqlite::{params, Connection, Transaction};
 
+use super::values::NONE;
 use super::{CUSTOMERS, STAGING};
 use crate::qcc::ClientRow;
 
@@ -23,11 +22,12 @@ use crate::qcc::ClientRow;
 pub struct Codebook {
     pictures: ImageTemplates,
     labels: Labels,
+    names: Names,
 }
 
 impl Codebook {
     pub fn load(conn: &Connection) -> rusqlite::Result<Self> {
-        Ok(Codebook { pictures: ImageTemplates::load(conn)?, labels: Labels::load(conn)? })
+        Ok(Codebook { pictures: ImageTemplates::load(conn)?, labels: Labels::load(conn)?, names: Names::load(conn)? })
     }
 
     /// How a row's picture address is stored: NULL for the vendor document's
@@ -56,6 +56,66 @@ impl Codebook {
             Some(id) => ToSqlOutput::Owned(id.into()),
             None => ToSqlOutput::Borrowed(ValueRef::Text(text.as_bytes())),
         })
+    }
+
+    /// A customer's name as stored: a name's id once a second row carries
+    /// it, else the text (NULL as it is).
+    pub(super) fn name<'a>(
+        &mut self,
+        tx: &Transaction<'_>,
+        text: &'a Option<String>,
+    ) -> rusqlite::Result<ToSqlOutput<'a>> {
+        let Some(text) = text.as_deref() else { return Ok(ToSqlOutput::Owned(Value::Null)) };
+        Ok(match self.names.id(tx, text)? {
+            Some(id) => ToSqlOutput::Owned(id.into()),
+            None => ToSqlOutput::Borrowed(ValueRef::Text(text.as_bytes())),
+        })
+    }
+}
+
+/// Most names a file keeps (`row_names`), and most names seen once that a
+/// run remembers to recognise the second time: past these, names are stored
+/// as text. Together at most a few tens of MiB of the writer's memory.
+const MAX_NAMES: usize = 100_000;
+
+/// The customer names this file keeps once (`row_names`): a name is kept
+/// from the second row that carries it (the first keeps its text: a name
+/// seen only once would cost more in the table than it saves).
+#[derive(Debug, Default)]
+struct Names {
+    ids: HashMap<String, i64>,
+    seen_once: std::collections::HashSet<String>,
+    next: i64,
+}
+
+impl Names {
+    fn load(conn: &Connection) -> rusqlite::Result<Self> {
+        let ids: HashMap<String, i64> = conn
+            .prepare("SELECT name, name_id FROM row_names")?
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+            .collect::<rusqlite::Result<_>>()?;
+        let next = ids.values().max().map_or(0, |m| m + 1);
+        Ok(Names { ids, seen_once: Default::default(), next })
+    }
+
+    fn id(&mut self, tx: &Transaction<'_>, text: &str) -> rusqlite::Result<Option<i64>> {
+        if let Some(id) = self.ids.get(text) {
+            return Ok(Some(*id));
+        }
+        if text.is_empty() || self.ids.len() >= MAX_NAMES {
+            return Ok(None);
+        }
+        if !self.seen_once.remove(text) {
+            if self.seen_once.len() < MAX_NAMES {
+                self.seen_once.insert(text.to_string());
+            }
+            return Ok(None);
+        }
+        let id = self.next;
+        tx.prepare_cached("INSERT INTO row_names (name_id, name) VALUES (?1, ?2)")?.execute(params![id, text])?;
+        self.next += 1;
+        self.ids.insert(text.to_string(), id);
+        Ok(Some(id))
     }
 }
 
@@ -242,167 +302,36 @@ fn image_value<'a>(
     })
 }
 
-/// A KeyNo of 32 lower-case hex digits, as its 16 bytes.
-pub(super) fn key_bytes(key_no: &str) -> Option<[u8; 16]> {
-    let b = key_no.as_bytes();
-    if b.len() != 32 {
-        return None;
-    }
-    let digit = |c: u8| match c {
-        b'0'..=b'9' => Some(c - b'0'),
-        b'a'..=b'f' => Some(c - b'a' + 10),
-        _ => None,
-    };
-    let mut out = [0u8; 16];
-    for (i, pair) in b.chunks_exact(2).enumerate() {
-        out[i] = digit(pair[0])? << 4 | digit(pair[1])?;
-    }
-    Some(out)
-}
-
-/// `now` as milliseconds since 1970 when the view spells them back exactly
-/// (`2026-11-30T20:40:52.938Z`).
-fn millis(now: &str) -> Option<i64> {
-    const FORMAT: &str = "%Y-%m-%dT%H:%M:%S%.3fZ";
-    chrono::NaiveDateTime::parse_from_str(now, FORMAT)
-        .ok()
-        .map(|t| t.and_utc())
-        .filter(|t| (1970..=9999).contains(&chrono::Datelike::year(t)) && t.format(FORMAT).to_string() == now)
-        .map(|t| t.timestamp_millis())
-}
-
-/// `fetched_at` as a company's rows store it: milliseconds since the
-/// company's `fetched_base` (set to this time when its first row is
-/// stored), else the text.
-pub(super) fn stored_time<'a>(tx: &Transaction<'_>, company: i64, now: &'a str) -> rusqlite::Result<ToSqlOutput<'a>> {
-    let Some(ms) = millis(now) else { return Ok(ToSqlOutput::Borrowed(ValueRef::Text(now.as_bytes()))) };
-    let base: Option<i64> = tx
-        .prepare_cached("SELECT fetched_base FROM companies WHERE company_id = ?1")?
-        .query_row([company], |r| r.get(0))
-        .optional()?
-        .flatten();
-    let base = match base {
-        Some(base) => base,
-        None => {
-            tx.prepare_cached("UPDATE companies SET fetched_base = ?2 WHERE company_id = ?1")?
-                .execute(params![company, ms])?;
-            ms
-        }
-    };
-    Ok(ToSqlOutput::Owned((ms - base).into()))
-}
-
-/// A number and its text as stored. A text written the usual way (what
-/// the view prints with `printf('%.2f', n)`: `41377.22`, `57.10`) is left
-/// out and the number kept as its integer count of hundredths (4137722),
-/// which the view divides by 100.0: exactly the number read from the text,
-/// both being the double nearest to the same decimal. Anything else keeps
-/// its text, and the number as a REAL.
-///
-/// "The usual way" is decided from the text alone, without printing: an
-/// optional `-`, at most 13 digits without a leading zero (or a single `0`),
-/// a point, two digits; never `-0.00` (a sign on zero is the text's alone).
-/// The number read from such a text is within 10^-3 of it, far inside the
-/// 0.005 that would change its second decimal, so any correct printer gives
-/// it back.
-pub(super) fn stored_number(value: Option<f64>, text: &Option<String>) -> (ToSqlOutput<'static>, Option<&str>) {
-    match (hundredths(value, text.as_deref()), value) {
-        (Some(h), _) => (ToSqlOutput::Owned(h.into()), None),
-        (None, Some(v)) => (ToSqlOutput::Owned(v.into()), text.as_deref()),
-        (None, None) => (ToSqlOutput::Owned(Value::Null), text.as_deref()),
-    }
-}
-
-/// The text's number in hundredths, when the text is written the usual way
-/// and `value` is its number.
-fn hundredths(value: Option<f64>, text: Option<&str>) -> Option<i64> {
-    let text = text?;
-    let negative = text.starts_with('-');
-    let digits = text.as_bytes().strip_prefix(b"-").unwrap_or(text.as_bytes());
-    let n = digits.len();
-    let canonical = (4..=16).contains(&n)
-        && digits[n - 3] == b'.'
-        && digits[..n - 3].iter().chain(&digits[n - 2..]).all(u8::is_ascii_digit)
-        && (digits[0] != b'0' || n == 4)
-        && text != "-0.00"
-        && value.is_some()
-        && value == text.parse::<f64>().ok();
-    if !canonical {
-        return None;
-    }
-    let h = digits.iter().filter(|c| c.is_ascii_digit()).fold(0i64, |h, c| h * 10 + i64::from(c - b'0'));
-    Some(if negative { -h } else { h })
-}
-
-/// An empty blob: "none" where NULL means "derived".
-pub(super) const NONE: ToSqlOutput<'static> = ToSqlOutput::Borrowed(ValueRef::Blob(&[]));
-
 #[cfg(test)]
 mod tests {
-    use super::{hundredths, stored_number};
-    use crate::qcc::wire::parse_number;
+    use super::Names;
 
-    /// Every text the writer leaves out, SQLite's view prints back exactly,
-    /// from the hundredths it keeps, and divides back to the same number.
+    /// A name is kept once from its second row on; a name seen once, or
+    /// empty, stays text; a later run knows the names kept.
     #[test]
-    fn a_number_text_left_out_is_exactly_what_the_view_prints_from_its_hundredths() {
-        let conn = rusqlite::Connection::open_in_memory().unwrap();
-        let mut texts: Vec<String> = [
-            "0.00",
-            "-0.00",
-            "0.01",
-            "-0.01",
-            "41377.22",
-            "45349.90",
-            "57.10",
-            "100.00",
-            "9999999999999.99",
-            "-9999999999999.99",
-            "10000000000000.00",
-            "0.005",
-            "12.5",
-            "12.50%",
-            "1,234.50",
-            " 12.50",
-            "+12.50",
-            "007.50",
-            "未披露",
-            "-",
-            "1e3",
-            "0.125",
-            "99.995",
-            "2.675",
-            "1.005",
-        ]
-        .iter()
-        .map(|s| s.to_string())
-        .collect();
-        let mut rng = fastrand::Rng::with_seed(20261202);
-        for _ in 0..20_000 {
-            let digits = rng.usize(1..=13);
-            let int: String =
-                (0..digits).map(|i| char::from(b'0' + rng.u8(if i == 0 { 1..10 } else { 0..10 }))).collect();
-            let sign = if rng.bool() { "-" } else { "" };
-            texts.push(format!("{sign}{int}.{:02}", rng.u8(0..100)));
-        }
-        let mut left_out = 0;
-        for text in texts {
-            let value = parse_number(&text);
-            let Some(h) = hundredths(value, Some(&text)) else { continue };
-            left_out += 1;
-            let (number, printed): (f64, String) = conn
-                .query_row("SELECT ?1 / 100.0, printf('%.2f', ?1 / 100.0)", [h], |r| Ok((r.get(0)?, r.get(1)?)))
-                .unwrap();
-            assert_eq!(number.to_bits(), value.unwrap().to_bits(), "{text}: the view's number is the text's");
-            assert_eq!(printed, text, "the view prints back what was left out");
-        }
-        assert!(left_out > 19_000, "{left_out}");
-        assert_eq!(stored_number(Some(1.0), &None).1, None, "no text stays no text");
-        for kept in ["-0.00", "12.5", "10000000000000.00", "未披露", "1,234.50", "007.50", "+1.00", "1.5e2"] {
-            let t = Some(kept.to_string());
-            assert_eq!(stored_number(parse_number(kept), &t).1, Some(kept), "{kept} is stored");
-        }
-        // A number that is not the text's (never from an answer) keeps the text.
-        assert_eq!(stored_number(Some(2.0), &Some("1.00".into())).1, Some("1.00"));
+    fn a_name_is_kept_once_from_the_second_row_that_carries_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = crate::store::open_for_writing(&dir.path().join("n.sqlite")).unwrap();
+        let tx = store.conn.transaction().unwrap();
+        let mut names = Names::load(&tx).unwrap();
+        let ids: Vec<_> = ["客户一", "唯一客户", "客户一", "客户一", "", "", "客户二", "客户二"]
+            .iter()
+            .map(|n| names.id(&tx, n).unwrap())
+            .collect();
+        assert_eq!(ids, [None, None, Some(0), Some(0), None, None, None, Some(1)]);
+        tx.commit().unwrap();
+        let tx = store.conn.transaction().unwrap();
+        let mut again = Names::load(&tx).unwrap();
+        assert_eq!(again.id(&tx, "客户二").unwrap(), Some(1), "known from the file");
+        assert_eq!(again.id(&tx, "唯一客户").unwrap(), None, "a run remembers only its own first sightings");
+        assert_eq!(again.id(&tx, "唯一客户").unwrap(), Some(2));
+        let kept: Vec<(i64, String)> = tx
+            .prepare("SELECT name_id, name FROM row_names ORDER BY name_id")
+            .unwrap()
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect();
+        assert_eq!(kept, [(0, "客户一".into()), (1, "客户二".into()), (2, "唯一客户".into())]);
     }
 }
