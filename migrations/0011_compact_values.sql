@@ -20,7 +20,10 @@
 --   of 6. A text stays text.
 --
 -- The columns become untyped (a REAL column would turn an integer into a
--- REAL), so `customer_rows` and its staging table are rebuilt. The view
+-- REAL), so `customer_rows` and its staging table are rebuilt. Their key
+-- orders `query_year` newest first, the order answers list the years in: a
+-- company's later pages (older years) then land after its earlier ones, so
+-- pages fill as when appending (about 9 bytes a row free instead of 14–17). The view
 -- decodes each value exactly: `SELECT * FROM customers` gives what it gave
 -- before, value for value.
 
@@ -83,7 +86,7 @@ CREATE TABLE customer_rows_v11 (
     relationship,                             -- integer: row_labels; else the text
     source,                                   -- integer: row_labels; else the text
     fetched_at         NOT NULL,              -- integer: ms since companies.fetched_base; else the text
-    PRIMARY KEY (company_id, query_year, from_listing, page_index, row_index)
+    PRIMARY KEY (company_id, query_year DESC, from_listing, page_index, row_index)
 ) WITHOUT ROWID;
 
 CREATE TABLE customer_rows_staging_v11 (
@@ -103,7 +106,7 @@ CREATE TABLE customer_rows_staging_v11 (
     relationship,
     source,
     fetched_at         NOT NULL,
-    PRIMARY KEY (company_id, query_year, from_listing, page_index, row_index)
+    PRIMARY KEY (company_id, query_year DESC, from_listing, page_index, row_index)
 ) WITHOUT ROWID;
 
 -- The encodings, as SQL (the writer applies the same rules in Rust; a test
@@ -133,11 +136,11 @@ LEFT JOIN companies co ON co.company_id = r.company_id;
 INSERT INTO customer_rows_v11
 SELECT company_id, query_year, from_listing, page_index, row_index, year, name, key_no, image_url, sales_amount,
        sales_amount_text, sales_percent, sales_percent_text, relationship, source, fetched_at
-FROM v11_encoded WHERE staged = 0 ORDER BY company_id, query_year, from_listing, page_index, row_index;
+FROM v11_encoded WHERE staged = 0 ORDER BY company_id, query_year DESC, from_listing, page_index, row_index;
 INSERT INTO customer_rows_staging_v11
 SELECT company_id, query_year, from_listing, page_index, row_index, year, name, key_no, image_url, sales_amount,
        sales_amount_text, sales_percent, sales_percent_text, relationship, source, fetched_at
-FROM v11_encoded WHERE staged = 1 ORDER BY company_id, query_year, from_listing, page_index, row_index;
+FROM v11_encoded WHERE staged = 1 ORDER BY company_id, query_year DESC, from_listing, page_index, row_index;
 DROP VIEW v11_encoded;
 DROP INDEX v11_row_names_name;
 
