@@ -12,8 +12,8 @@ const TEXT: &str = "企业名称,备注\n中国平安保险（集团）股份有
 
 fn keys_of(bytes: Vec<u8>, opts: &InputOptions) -> Vec<String> {
     let bytes: &'static [u8] = Box::leak(bytes.into_boxed_slice());
-    let mut reader =
-        InputReader::open(InputSource::Bytes(bytes), opts).unwrap_or_else(|e| panic!("{e} for {:?}", &bytes[..4]));
+    let mut reader = InputReader::open(InputSource::Bytes(bytes.into()), opts)
+        .unwrap_or_else(|e| panic!("{e} for {:?}", &bytes[..4]));
     let mut keys = Vec::new();
     while let Some(item) = reader.next_item() {
         if let Item::Record(r) = item {
@@ -141,7 +141,7 @@ fn a_broken_byte_in_a_utf8_file_costs_one_row_not_the_file() {
     bytes.extend(b"\xff\xfe broken \xc3\n"); // record 3: not UTF-8
     bytes.extend("乙公司有限公司\n".as_bytes());
     let bytes: &'static [u8] = Box::leak(bytes.into_boxed_slice());
-    let mut reader = InputReader::open(InputSource::Bytes(bytes), &InputOptions::default()).unwrap();
+    let mut reader = InputReader::open(InputSource::Bytes(bytes.into()), &InputOptions::default()).unwrap();
     assert_eq!(reader.layout.encoding.as_deref(), Some("UTF-8"));
     let mut keys = Vec::new();
     let mut problems = Vec::new();
@@ -161,7 +161,7 @@ fn a_broken_byte_in_a_utf8_file_costs_one_row_not_the_file() {
 fn an_unbalanced_quote_is_reported_not_silently_swallowed() {
     let text = "company,note\n甲公司有限公司,ok\n\"乙公司有限公司,oops\n丙公司有限公司,x\n".as_bytes().to_vec();
     let bytes: &'static [u8] = Box::leak(text.into_boxed_slice());
-    let mut reader = InputReader::open(InputSource::Bytes(bytes), &InputOptions::default()).unwrap();
+    let mut reader = InputReader::open(InputSource::Bytes(bytes.into()), &InputOptions::default()).unwrap();
     let mut keys = Vec::new();
     let mut problems = Vec::new();
     while let Some(item) = reader.next_item() {

@@ -39,7 +39,7 @@ pub async fn run(args: DemoArgs, quiet: bool, abort: &CancellationToken) -> anyh
     fetch.throttle_base = std::time::Duration::from_millis(500);
     let endpoint = reqwest::Url::parse(&sim.endpoint())?;
     let opts = super::run::options(
-        InputSource::Bytes(SAMPLE_CSV),
+        InputSource::Bytes(bytes::Bytes::from_static(SAMPLE_CSV)),
         "sample_inputs/companies.csv (built in)".into(),
         &InputArgs::default(),
         args.db.clone(),

@@ -39,7 +39,7 @@ impl Rig {
         fetch.throttle_base = std::time::Duration::from_millis(1);
         tweak(&mut fetch);
         let opts = crate::cmd::run::options(
-            InputSource::Bytes(b""),
+            InputSource::Bytes(bytes::Bytes::new()),
             "test".into(),
             &InputArgs::default(),
             "unused.sqlite".into(),

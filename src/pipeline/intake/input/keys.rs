@@ -33,7 +33,14 @@ fn header_key(h: &str) -> String {
 /// Why a key must not be sent although it is long enough: it holds a
 /// character no company name holds, which says the line was read wrongly
 /// (the wrong separator or encoding) or the cell holds more than a name.
-pub(super) fn unsendable(key: &str, separator: Option<u8>) -> Option<String> {
+///
+/// The key is what the file's quoting made of the cell: a comma, a quote or
+/// the list's own separator inside a quoted cell is part of the name
+/// (`"Apple & Orange Trading Co., Ltd."`), so none of them is a sign of a
+/// mis-read line. A tab, `;` and `|` are: no company name holds one, quoted
+/// or not. (An unquoted separator cannot reach a key: it splits the line,
+/// which [`extra_cells`] catches.)
+pub(super) fn unsendable(key: &str) -> Option<String> {
     if key.contains('\t') {
         return Some("the key holds a tab: the line was split at the wrong separator (see --delimiter)".into());
     }
@@ -43,14 +50,34 @@ pub(super) fn unsendable(key: &str, separator: Option<u8>) -> Option<String> {
              the wrong --encoding)"
         ));
     }
-    let separators = [separator.map(char::from), Some(';'), Some('|')];
-    if let Some(sep) = separators.into_iter().flatten().find(|s| key.contains(*s)) {
+    if let Some(sep) = [';', '|'].into_iter().find(|s| key.contains(*s)) {
         return Some(format!(
-            "the key holds the separator {sep:?}: the line was split at the wrong separator (see --delimiter), or \
-             the cell holds more than one name"
+            "the key holds {sep:?}, which no company name holds: the line was split at the wrong separator (see \
+             --delimiter), or the cell holds more than one name"
         ));
     }
     None
+}
+
+/// Why a text line's key cannot be trusted although it reads as one: the
+/// line has more (non-blank) cells than the header, so a separator that was
+/// not quoted split a cell (`Apple Co., Ltd.,A001` under `企业名称,内部编号`),
+/// and the key may be half a name. Blank cells past the header's (a trailing
+/// separator) say nothing.
+pub(super) fn extra_cells<'a>(header_cells: usize, cells: impl Iterator<Item = &'a str>) -> Option<String> {
+    let (mut count, mut last_filled) = (0usize, 0usize);
+    for (i, cell) in cells.enumerate() {
+        count = i + 1;
+        if !cell.trim().is_empty() {
+            last_filled = i + 1;
+        }
+    }
+    (header_cells > 0 && last_filled > header_cells).then(|| {
+        format!(
+            "the line has {count} cells where the header has {header_cells}: a separator that was not quoted split \
+             a cell, so the key may be part of a name; quote the cell (any CSV writer does) or save the list as .xlsx"
+        )
+    })
 }
 
 pub(super) fn find_key_column(headers: &[String], opts: &InputOptions) -> Result<usize, InputError> {
@@ -146,6 +173,26 @@ mod tests {
         assert!(credit_code_check_digit_ok("91350100m000100y43"));
         assert!(looks_like_credit_code("91350100M000100Y43"));
         assert!(!looks_like_credit_code("上海浦东发展银行股份有限公司上海分行"));
+    }
+
+    #[test]
+    fn a_quoted_separator_is_part_of_the_name_but_semicolon_pipe_and_tab_are_not() {
+        assert_eq!(unsendable("Apple & Orange Trading Co., Ltd."), None);
+        assert_eq!(unsendable("北京\"星河\",科技有限公司"), None);
+        assert_eq!(unsendable("O'Brien (Shanghai) Co., Ltd."), None);
+        assert!(unsendable("'); DROP TABLE customers;--").is_some());
+        assert!(unsendable("甲公司|乙公司").is_some());
+        assert!(unsendable("甲公司\t9144").is_some());
+        assert!(unsendable("甲公司\u{FFFD}").is_some());
+    }
+
+    #[test]
+    fn a_line_with_more_filled_cells_than_the_header_was_split() {
+        assert!(extra_cells(2, ["Apple Co.", " Ltd.", "A001"].into_iter()).is_some());
+        assert_eq!(extra_cells(2, ["华为", "A001"].into_iter()), None);
+        assert_eq!(extra_cells(2, ["华为", "A001", "", " "].into_iter()), None, "a trailing separator");
+        assert_eq!(extra_cells(2, ["华为"].into_iter()), None, "a short line");
+        assert_eq!(extra_cells(0, ["a", "b", "c"].into_iter()), None, "no header");
     }
 
     #[test]

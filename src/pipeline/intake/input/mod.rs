@@ -18,7 +18,7 @@ use std::io::{BufReader, Cursor, Read};
 use std::path::PathBuf;
 
 pub use self::keys::{credit_code_check_digit_ok, looks_like_credit_code, normalize, validate};
-use self::keys::{find_key_column, unsendable};
+use self::keys::{extra_cells, find_key_column, unsendable};
 use self::rows::{Listed, Opened, Rows};
 use self::sheet::Cell;
 use self::sniff::Kind;
@@ -38,8 +38,8 @@ fn not_a_list(label: &str, looks_like: &str, hint: &str) -> InputError {
 pub enum InputSource {
     Path(PathBuf),
     Stdin,
-    /// In-memory bytes (the demo's compiled-in sample).
-    Bytes(&'static [u8]),
+    /// In-memory bytes (the demo's compiled-in sample, a test's list).
+    Bytes(bytes::Bytes),
 }
 
 /// How to read the list.
@@ -142,8 +142,6 @@ pub struct InputReader {
     rows: Rows,
     key_column: usize,
     headers: Vec<String>,
-    /// A text list's separator: a key holding it was split wrongly.
-    separator: Option<u8>,
     /// Items read when the list was opened, handed out first.
     ahead: VecDeque<Item>,
     /// Build each row's JSON (off for a dry run, which does not keep it).
@@ -167,13 +165,13 @@ impl InputReader {
         let mut raw: Box<dyn Read + Send> = match &source {
             InputSource::Path(p) => Box::new(BufReader::with_capacity(1 << 16, File::open(p).map_err(unreadable)?)),
             InputSource::Stdin => Box::new(std::io::stdin()),
-            InputSource::Bytes(b) => Box::new(Cursor::new(*b)),
+            InputSource::Bytes(b) => Box::new(Cursor::new(b.clone())),
         };
         // Sniff the first 64 KiB, then put it back in front of the stream.
         let mut head = Vec::with_capacity(1 << 16);
         (&mut raw).take(1 << 16).read_to_end(&mut head).map_err(unreadable)?;
         let opened = Opened { source: &source, label: &label, extension: extension.as_deref(), head, raw };
-        let Listed { rows, headers, separator, layout } = match sniff::classify(&opened.head) {
+        let Listed { rows, headers, layout } = match sniff::classify(&opened.head) {
             Kind::Refused { looks_like, hint } => return Err(not_a_list(&label, looks_like, hint)),
             kind @ (Kind::Zip | Kind::Ole) => rows::workbook(kind, opened, opts)?,
             Kind::Text => rows::text(opened, opts)?,
@@ -184,7 +182,7 @@ impl InputReader {
             column_number: key_column + 1,
             ..layout
         };
-        let mut reader = Self { rows, key_column, headers, separator, ahead: VecDeque::new(), keep_rows: true, layout };
+        let mut reader = Self { rows, key_column, headers, ahead: VecDeque::new(), keep_rows: true, layout };
         reader.look_ahead(&label)?;
         Ok(reader)
     }
@@ -305,7 +303,8 @@ impl InputReader {
                 fatal: false,
             });
         }
-        self.item(line, key, None, || record.iter().map(str::to_string).collect())
+        let split = extra_cells(self.headers.len(), record.iter());
+        self.item(line, key, split, || record.iter().map(str::to_string).collect())
     }
 
     fn sheet_item(&self, row: sheet::SheetRow) -> Item {
@@ -334,7 +333,7 @@ impl InputReader {
             String::new()
         };
         let norm_key = normalize(key);
-        let invalid = not_a_key.or_else(|| unsendable(key, self.separator)).or_else(|| validate(&norm_key));
+        let invalid = not_a_key.or_else(|| unsendable(key)).or_else(|| validate(&norm_key));
         Item::Record(InputRecord { line, search_key: key.to_string(), invalid, norm_key, row_json })
     }
 }

@@ -27,8 +27,6 @@ pub(super) struct Opened<'a> {
 pub(super) struct Listed {
     pub rows: Rows,
     pub headers: Vec<String>,
-    /// A text list's separator.
-    pub separator: Option<u8>,
     pub layout: Layout,
 }
 
@@ -72,7 +70,7 @@ pub(super) fn workbook(kind: Kind, src: Opened<'_>, opts: &InputOptions) -> Resu
     };
     let mut rows = Rows::Sheet(sheet);
     let headers = if opts.no_header { Vec::new() } else { rows.header_row(label)? };
-    Ok(Listed { rows, headers, separator: None, layout })
+    Ok(Listed { rows, headers, layout })
 }
 
 /// Delimited text: its encoding (or `--encoding`), refused when it is binary,
@@ -106,7 +104,10 @@ pub(super) fn text(src: Opened<'_>, opts: &InputOptions) -> Result<Listed, Input
     let (separator, how) = match (opts.delimiter, src.extension) {
         (Some(d), _) => (d, "(--delimiter)"),
         (None, Some("tsv" | "tab")) => (b'\t', "(a .tsv file)"),
-        (None, _) => (sniff::separator(&text, src.head.len() < 1 << 16), "(detected)"),
+        (None, _) => match sniff::separator(&text, src.head.len() < 1 << 16, !opts.no_header) {
+            Some(sep) => (sep, "(detected)"),
+            None => (sniff::NO_SEPARATOR, "(detected)"),
+        },
     };
     let mut rows = Rows::Csv {
         csv: csv_reader(src.head, src.raw, encoding, forced.is_some(), separator),
@@ -121,7 +122,7 @@ pub(super) fn text(src: Opened<'_>, opts: &InputOptions) -> Result<Listed, Input
         column: String::new(),
         column_number: 0,
     };
-    Ok(Listed { rows, headers, separator: Some(separator), layout })
+    Ok(Listed { rows, headers, layout })
 }
 
 pub(super) enum Rows {
@@ -192,7 +193,7 @@ pub(super) fn open_sheet(
             let path: &Path = path;
             sheet::open(|| File::open(path).map(BufReader::new), candidates, sheet)
         }
-        InputSource::Bytes(b) => sheet::open(|| Ok(Cursor::new(*b)), candidates, sheet),
+        InputSource::Bytes(b) => sheet::open(|| Ok(Cursor::new(b.clone())), candidates, sheet),
         InputSource::Stdin => {
             let mut all = head;
             raw.read_to_end(&mut all).map_err(|e| sheet::OpenError::Unreadable(format!("reading {label}: {e}")))?;

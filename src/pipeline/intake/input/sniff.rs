@@ -160,15 +160,18 @@ pub fn separator_name(sep: u8) -> String {
         b',' => "comma (,)".to_string(),
         b';' => "semicolon (;)".to_string(),
         b'|' => "pipe (|)".to_string(),
+        NO_SEPARATOR => "none (one column)".to_string(),
         other => format!("{:?}", other as char),
     }
 }
 
 /// The separator of a delimited text, from its first lines (up to 50):
 /// the candidate that splits the most lines into the same number of cells
-/// (counted outside quotes), more than one cell. A text with none of them is
-/// one column; `,` is then as good as any.
-pub fn separator(text: &str, complete: bool) -> u8 {
+/// (counted outside quotes), more than one cell. With a header row, the
+/// header holds the separator of a list of more than one column, so a
+/// candidate it lacks is a character of the names (`Apple Co., Ltd.` under
+/// `企业名称`). `None`: one column, no separator at all.
+pub fn separator(text: &str, complete: bool, header: bool) -> Option<u8> {
     let mut lines = logical_lines(text);
     if !complete && lines.len() > 1 {
         // The last line may be cut by the end of the sniffed head.
@@ -177,6 +180,9 @@ pub fn separator(text: &str, complete: bool) -> u8 {
     lines.truncate(50);
     let mut best: Option<(usize, usize, u8)> = None;
     for (i, sep) in SEPARATORS.iter().enumerate() {
+        if header && lines.first().is_some_and(|l| l[i] == 0) {
+            continue;
+        }
         let counts: Vec<usize> = lines.iter().map(|l| l[i]).collect();
         let Some(mode) = mode(&counts) else { continue };
         if mode == 0 {
@@ -188,8 +194,13 @@ pub fn separator(text: &str, complete: bool) -> u8 {
             best = Some((agreeing, mode, *sep));
         }
     }
-    best.map_or(b',', |(_, _, sep)| sep)
+    best.map(|(_, _, sep)| sep)
 }
+
+/// The byte a one-column list is read with as its "separator": a control
+/// character no list holds (a key holding it is invalid anyway), so each
+/// line is one cell, quotes still honoured.
+pub const NO_SEPARATOR: u8 = 0x1f;
 
 /// For each line of `text` (a line break inside quotes continues the line),
 /// how often each of [`SEPARATORS`] appears outside quotes. Blank lines are left out.
@@ -255,18 +266,30 @@ mod tests {
 
     #[test]
     fn the_separator_is_the_one_that_splits_lines_alike() {
-        assert_eq!(separator("企业名称\t统一社会信用代码\t备注\n甲公司\t9144\tx\n", true), b'\t');
-        assert_eq!(separator("name;code\n\"A;B\";1\nC;2\n", true), b';');
-        assert_eq!(separator("name|code\nA|1\n", true), b'|');
-        assert_eq!(separator("name,code\nA,1\n", true), b',');
+        let sep = |text, complete| separator(text, complete, true);
+        assert_eq!(sep("企业名称\t统一社会信用代码\t备注\n甲公司\t9144\tx\n", true), Some(b'\t'));
+        assert_eq!(sep("name;code\n\"A;B\";1\nC;2\n", true), Some(b';'));
+        assert_eq!(sep("name|code\nA|1\n", true), Some(b'|'));
+        assert_eq!(sep("name,code\nA,1\n", true), Some(b','));
         // A comma inside a note does not outvote the tabs.
-        assert_eq!(separator("name\tnote\nA\ta,b\nB\tc\nC\td\n", true), b'\t');
-        // One column: the default.
-        assert_eq!(separator("企业名称\n甲公司\n", true), b',');
+        assert_eq!(sep("name\tnote\nA\ta,b\nB\tc\nC\td\n", true), Some(b'\t'));
+        // One column: no separator.
+        assert_eq!(sep("企业名称\n甲公司\n", true), None);
         // A quoted line break continues the line.
-        assert_eq!(separator("a;b\n\"x\ny\";z\n", true), b';');
+        assert_eq!(sep("a;b\n\"x\ny\";z\n", true), Some(b';'));
         // A cut last line does not count.
-        assert_eq!(separator("a;b\nc;d\ne,f,g,h", false), b';');
+        assert_eq!(sep("a;b\nc;d\ne,f,g,h", false), Some(b';'));
+    }
+
+    #[test]
+    fn names_with_commas_under_a_one_column_header_are_one_column() {
+        let text = "company\nApple Co., Ltd.\nOrange Co., Ltd.\nPear Co., Ltd.\n";
+        assert_eq!(separator(text, true, true), None);
+        // Without a header nothing says the commas are not separators.
+        assert_eq!(separator(text, true, false), Some(b','));
+        // The semicolon the header holds wins over the commas in the names.
+        let text = "企业名称;内部编号\nApple Co., Ltd.;1\nPear Co., Ltd.;2\n";
+        assert_eq!(separator(text, true, true), Some(b';'));
     }
 
     #[test]
