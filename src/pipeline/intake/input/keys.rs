@@ -44,7 +44,10 @@ pub(super) fn unsendable(key: &str) -> Option<String> {
     if key.contains('\t') {
         return Some("the key holds a tab: the line was split at the wrong separator (see --delimiter)".into());
     }
-    if let Some(c) = key.chars().find(|c| sniff::suspicious(*c)) {
+    // Every control character, not only those that mark a file as binary
+    // (`sniff::suspicious` lets a form feed or a line break pass in a file;
+    // in a name, a workbook cell's line break included, they have no place).
+    if let Some(c) = key.chars().find(|c| c.is_control() || sniff::suspicious(*c)) {
         return Some(format!(
             "the key holds the control or undecodable character {c:?} (a line break in the cell, binary data, or \
              the wrong --encoding)"
@@ -184,6 +187,9 @@ mod tests {
         assert!(unsendable("甲公司|乙公司").is_some());
         assert!(unsendable("甲公司\t9144").is_some());
         assert!(unsendable("甲公司\u{FFFD}").is_some());
+        // Found by the fuzzer: a form feed, and a workbook cell's line break.
+        assert!(unsendable("甲公司\u{c}").is_some());
+        assert!(unsendable("甲公司\n乙公司").is_some());
     }
 
     #[test]
