@@ -416,8 +416,15 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
     if !secs.is_finite() || secs < 0.0 {
         return Err(format!("{s:?} is not a duration"));
     }
-    Ok(Duration::from_secs_f64(secs))
+    if secs > MAX_DURATION_SECS {
+        return Err(format!("{s:?} is longer than a century: no schedule means that (at most 36500d)"));
+    }
+    Duration::try_from_secs_f64(secs).map_err(|_| format!("{s:?} is not a duration"))
 }
+
+/// The longest duration a flag takes: a hundred years. Longer has no
+/// meaning for a nightly tool, and dates that far out leave the calendar.
+pub const MAX_DURATION_SECS: f64 = 36_500.0 * 86_400.0;
 
 /// `300-900` → (300, 900).
 pub fn parse_range(s: &str) -> Result<(f64, f64), String> {
@@ -440,6 +447,12 @@ mod tests {
         assert_eq!(parse_duration("250ms").unwrap(), Duration::from_millis(250));
         assert_eq!(parse_duration("90").unwrap(), Duration::from_secs(90));
         assert!(parse_duration("7 parsecs").is_err());
+        assert_eq!(parse_duration("0s").unwrap(), Duration::ZERO);
+        // Nonsense is refused at the door, never a panic.
+        assert!(parse_duration("1e30s").is_err());
+        assert!(parse_duration("99999999999999999999999d").is_err());
+        assert!(parse_duration("36501d").is_err());
+        assert!(parse_duration("36500d").is_ok());
     }
 
     #[test]

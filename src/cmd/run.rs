@@ -69,6 +69,8 @@ async fn fetch(
     quiet: bool,
     abort: &CancellationToken,
 ) -> anyhow::Result<(Ended, Option<pipeline::Summary>)> {
+    // Flags that mean nothing are a usage error before anything else is looked at.
+    schedule_settings(&args.fetch)?;
     let endpoint = validate_endpoint(&args.endpoint, args.allow_insecure_http)?;
     let credentials = credentials_from_env(args.secret_key_file.as_deref())?;
     let opts = options(
@@ -116,6 +118,9 @@ fn input_options(args: &InputArgs) -> InputOptions {
     }
 }
 
+/// The shortest `--max-staleness`: a day (see [`Settings::options`]).
+const MIN_STALENESS_SECS: i64 = Settings::MIN_STALENESS_SECS;
+
 /// When to ask again, from the flags (shared by a run and a dry run).
 pub fn schedule_settings(fetch: &FetchArgs) -> anyhow::Result<Settings> {
     let seconds = |d: std::time::Duration, flag: &str| {
@@ -123,7 +128,17 @@ pub fn schedule_settings(fetch: &FetchArgs) -> anyhow::Result<Settings> {
     };
     Ok(Settings {
         refresh_after_seconds: fetch.refresh_after.map(|d| seconds(d, "--refresh-after")).transpose()?,
-        max_staleness_seconds: seconds(fetch.max_staleness, "--max-staleness")?.max(86_400),
+        max_staleness_seconds: match seconds(fetch.max_staleness, "--max-staleness")? {
+            s if s < MIN_STALENESS_SECS => {
+                return Err(Failure::usage(format!(
+                    "--max-staleness {}: at least 1d — a nightly run checks a company at most once a night; \
+                     --refresh-after 0s asks every company on every run",
+                    crate::pipeline::plan::schedule::days(chrono::Duration::seconds(s))
+                ))
+                .into())
+            }
+            s => s,
+        },
         expected_date_column: fetch.expected_date_column.clone(),
     })
 }

@@ -26,6 +26,11 @@ impl Forecast {
         now: DateTime<Utc>,
     ) {
         let days = self.checks_per_week.len() as i64 * 7;
+        // A run checks a company at most once, so each check of the forecast
+        // falls on a later night than the one before, whatever the settings
+        // and the stored times say: the loop ends within `days` steps, and a
+        // zero `--refresh-after` comes out as every company every night.
+        let mut earliest = 0i64;
         loop {
             // Due by the same rule a run applies, an hour early included.
             let snapshot = crate::store::records::CompanySnapshot {
@@ -37,10 +42,11 @@ impl Forecast {
             };
             let due = crate::pipeline::plan::due_at(&snapshot, plan).unwrap_or(now);
             // The first nightly run at or after it.
-            let night = ((due - now).num_seconds().max(0) + 86_399) / 86_400;
+            let night = (((due - now).num_seconds().max(0) + 86_399) / 86_400).max(earliest);
             if night >= days {
                 return;
             }
+            earliest = night + 1;
             if night == 0 {
                 self.due_now += 1;
             }

@@ -98,12 +98,22 @@ impl Default for Settings {
 }
 
 impl Settings {
+    /// The shortest staleness bound: a day. A nightly run checks a company
+    /// at most once a night; shorter would mean nothing more.
+    pub const MIN_STALENESS_SECS: i64 = 86_400;
+    /// The longest setting that means something: a century. Settings come
+    /// back from a file's run summaries too, which a run of another version
+    /// (or a hand) may have written, so they are held in range here and
+    /// never make a date leave the calendar.
+    const MAX_SECS: i64 = 36_500 * 86_400;
+
     pub fn refresh_after(&self) -> Option<Duration> {
-        self.refresh_after_seconds.map(Duration::seconds)
+        self.refresh_after_seconds.map(|s| Duration::seconds(s.clamp(0, Self::MAX_SECS)))
     }
 
     pub fn options(&self) -> ScheduleOptions {
-        ScheduleOptions { max_staleness: Duration::seconds(self.max_staleness_seconds), ..ScheduleOptions::default() }
+        let secs = self.max_staleness_seconds.clamp(Self::MIN_STALENESS_SECS, Self::MAX_SECS);
+        ScheduleOptions { max_staleness: Duration::seconds(secs), ..ScheduleOptions::default() }
     }
 
     /// The schedule these settings make before anything is known.
