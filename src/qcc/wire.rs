@@ -6,8 +6,8 @@
 //! Nothing here panics on any input; a body that cannot be understood is a
 //! [`WireError`], which the pipeline treats as transient.
 
+use serde::de::{IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde::Deserialize;
-use serde_json::Value;
 
 /// Why a response body could not be understood.
 #[derive(Debug, thiserror::Error, PartialEq)]
@@ -16,7 +16,15 @@ pub enum WireError {
     NotJson(String),
     #[error("response has no usable Status field")]
     NoStatus,
+    #[error("response lists {0} rows on one page, more than any page holds")]
+    TooManyRows(usize),
 }
+
+/// The most rows or years one answer may list. A page holds at most 50
+/// rows (`pageSize` ≤ 50) and a company a few dozen periods; an answer
+/// listing more is not a page (a proxy's or a broken server's), and taking
+/// it would let one body of a few MiB become hundreds of MiB of rows.
+pub const MAX_LIST: usize = 1_000;
 
 /// A parsed response. `year_list` and `clients` are empty when `Result` is null.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -44,44 +52,30 @@ pub struct ClientRow {
     pub source: Option<String>,
 }
 
-#[derive(Deserialize)]
-struct RawResponse {
-    #[serde(rename = "OrderNumber", default)]
-    order_number: Option<Value>,
-    #[serde(rename = "Paging", default)]
-    paging: Option<Value>,
-    #[serde(rename = "Result", default)]
-    result: Option<Value>,
-    #[serde(rename = "Status", default)]
-    status: Option<Value>,
-    #[serde(rename = "Message", default)]
-    message: Option<Value>,
-}
-
 /// Parse a response body. Never panics; see the module docs for what is accepted.
 ///
-/// The fast path deserialises straight into typed rows (no intermediate JSON
-/// tree: this runs for every page). A body of a shape it does not expect —
-/// `Result` a string, a row that is not an object — falls back to a slower,
-/// tree-based parse that skips what it cannot use, so odd answers are never
-/// fatal.
+/// One typed pass over the body, with no JSON tree in between (this runs
+/// for every page, and a tree turns one byte of an odd body into up to a
+/// hundred bytes of memory). It is tolerant where answers vary: a `Paging`
+/// or `Result` that is not an object, a row that is not an object, a list
+/// that is not a list, keys it does not know, a key given twice (the last
+/// counts) are passed over. Lists are held up to [`MAX_LIST`] elements; an
+/// answer listing more is [`WireError::TooManyRows`].
 pub fn parse(body: &[u8]) -> Result<Response, WireError> {
-    match serde_json::from_slice::<FastResponse>(body) {
-        Ok(fast) => fast.into_response(),
-        Err(_) => parse_tree(body),
-    }
+    let answer: Answer = serde_json::from_slice(body).map_err(|e| WireError::NotJson(e.to_string()))?;
+    answer.into_response()
 }
 
-/// A JSON scalar as text, exactly as received: strings as they are, numbers
-/// and booleans as their JSON spelling, `null` as `None`; an array or object
-/// (never expected) as its JSON text.
+/// A JSON value as text, exactly as received: strings as they are, numbers
+/// and booleans as their JSON spelling, `null` as `None`; a list or object
+/// (never expected) as its compact JSON text, written as it is read.
 #[derive(Default)]
 struct Loose(Option<String>);
 
 impl<'de> Deserialize<'de> for Loose {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         struct V;
-        impl<'de> serde::de::Visitor<'de> for V {
+        impl<'de> Visitor<'de> for V {
             type Value = Loose;
             fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
                 f.write_str("a JSON value")
@@ -99,7 +93,7 @@ impl<'de> Deserialize<'de> for Loose {
                 Ok(Loose(Some(v.to_string())))
             }
             fn visit_f64<E>(self, v: f64) -> Result<Loose, E> {
-                Ok(Loose(Some(serde_json::Number::from_f64(v).map_or_else(|| v.to_string(), |n| n.to_string()))))
+                Ok(Loose(Some(float_text(v))))
             }
             fn visit_bool<E>(self, v: bool) -> Result<Loose, E> {
                 Ok(Loose(Some(v.to_string())))
@@ -113,13 +107,11 @@ impl<'de> Deserialize<'de> for Loose {
             fn visit_some<D: serde::Deserializer<'de>>(self, d: D) -> Result<Loose, D::Error> {
                 Loose::deserialize(d)
             }
-            fn visit_seq<A: serde::de::SeqAccess<'de>>(self, a: A) -> Result<Loose, A::Error> {
-                let v = Value::deserialize(serde::de::value::SeqAccessDeserializer::new(a))?;
-                Ok(Loose(Some(v.to_string())))
+            fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<Loose, A::Error> {
+                JsonText::list(seq).map(|t| Loose(Some(t)))
             }
-            fn visit_map<A: serde::de::MapAccess<'de>>(self, a: A) -> Result<Loose, A::Error> {
-                let v = Value::deserialize(serde::de::value::MapAccessDeserializer::new(a))?;
-                Ok(Loose(Some(v.to_string())))
+            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Loose, A::Error> {
+                JsonText::object(map).map(|t| Loose(Some(t)))
             }
         }
         d.deserialize_any(V)
@@ -136,52 +128,369 @@ impl Loose {
     }
 }
 
-#[derive(Deserialize)]
-struct FastResponse {
-    #[serde(rename = "OrderNumber", default)]
+/// How serde_json spells a float (a non-finite one as Rust does).
+fn float_text(v: f64) -> String {
+    serde_json::Number::from_f64(v).map_or_else(|| v.to_string(), |n| n.to_string())
+}
+
+/// Any JSON value as its compact text, written element by element as it
+/// is read: no tree is built, so the text is all it holds.
+struct JsonText(String);
+
+impl JsonText {
+    fn list<'de, A: SeqAccess<'de>>(mut seq: A) -> Result<String, A::Error> {
+        let mut out = String::from("[");
+        while let Some(JsonText(t)) = seq.next_element()? {
+            if out.len() > 1 {
+                out.push(',');
+            }
+            out.push_str(&t);
+        }
+        out.push(']');
+        Ok(out)
+    }
+
+    fn object<'de, A: MapAccess<'de>>(mut map: A) -> Result<String, A::Error> {
+        let mut out = String::from("{");
+        while let Some(key) = map.next_key::<String>()? {
+            if out.len() > 1 {
+                out.push(',');
+            }
+            out.push_str(&quoted(&key));
+            out.push(':');
+            out.push_str(&map.next_value::<JsonText>()?.0);
+        }
+        out.push('}');
+        Ok(out)
+    }
+}
+
+fn quoted(s: &str) -> String {
+    serde_json::to_string(s).unwrap_or_else(|_| format!("{s:?}"))
+}
+
+impl<'de> Deserialize<'de> for JsonText {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = JsonText;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a JSON value")
+            }
+            fn visit_str<E>(self, v: &str) -> Result<JsonText, E> {
+                Ok(JsonText(quoted(v)))
+            }
+            fn visit_u64<E>(self, v: u64) -> Result<JsonText, E> {
+                Ok(JsonText(v.to_string()))
+            }
+            fn visit_i64<E>(self, v: i64) -> Result<JsonText, E> {
+                Ok(JsonText(v.to_string()))
+            }
+            fn visit_f64<E>(self, v: f64) -> Result<JsonText, E> {
+                Ok(JsonText(float_text(v)))
+            }
+            fn visit_bool<E>(self, v: bool) -> Result<JsonText, E> {
+                Ok(JsonText(v.to_string()))
+            }
+            fn visit_unit<E>(self) -> Result<JsonText, E> {
+                Ok(JsonText("null".into()))
+            }
+            fn visit_none<E>(self) -> Result<JsonText, E> {
+                Ok(JsonText("null".into()))
+            }
+            fn visit_some<D: serde::Deserializer<'de>>(self, d: D) -> Result<JsonText, D::Error> {
+                JsonText::deserialize(d)
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<JsonText, A::Error> {
+                JsonText::list(seq).map(JsonText)
+            }
+            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<JsonText, A::Error> {
+                JsonText::object(map).map(JsonText)
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// The visitor methods of a value that only an object or a list feeds:
+/// every scalar is passed over as `$none`.
+macro_rules! pass_over_scalars {
+    ($ty:ty, $none:expr) => {
+        fn visit_some<D: serde::Deserializer<'de>>(self, d: D) -> Result<$ty, D::Error> {
+            <$ty>::deserialize(d)
+        }
+        fn visit_none<E>(self) -> Result<$ty, E> {
+            Ok($none)
+        }
+        fn visit_unit<E>(self) -> Result<$ty, E> {
+            Ok($none)
+        }
+        fn visit_bool<E>(self, _: bool) -> Result<$ty, E> {
+            Ok($none)
+        }
+        fn visit_i64<E>(self, _: i64) -> Result<$ty, E> {
+            Ok($none)
+        }
+        fn visit_u64<E>(self, _: u64) -> Result<$ty, E> {
+            Ok($none)
+        }
+        fn visit_f64<E>(self, _: f64) -> Result<$ty, E> {
+            Ok($none)
+        }
+        fn visit_str<E>(self, _: &str) -> Result<$ty, E> {
+            Ok($none)
+        }
+    };
+}
+
+/// Builds a value from the keys of a JSON object, passing over what it
+/// does not know.
+trait FromObject: Sized {
+    fn from_object<'de, A: MapAccess<'de>>(map: A) -> Result<Self, A::Error>;
+}
+
+/// A JSON object read as `T`, or `None` for anything else (which is passed over).
+struct Tolerant<T>(Option<T>);
+
+impl<T> Default for Tolerant<T> {
+    fn default() -> Self {
+        Tolerant(None)
+    }
+}
+
+impl<'de, T: FromObject> Deserialize<'de> for Tolerant<T> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V<T>(std::marker::PhantomData<T>);
+        impl<'de, T: FromObject> Visitor<'de> for V<T> {
+            type Value = Tolerant<T>;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("any JSON value")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Tolerant<T>, A::Error> {
+                T::from_object(map).map(|t| Tolerant(Some(t)))
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Tolerant<T>, A::Error> {
+                while seq.next_element::<IgnoredAny>()?.is_some() {}
+                Ok(Tolerant(None))
+            }
+            pass_over_scalars!(Tolerant<T>, Tolerant(None));
+        }
+        d.deserialize_any(V(std::marker::PhantomData))
+    }
+}
+
+/// A JSON list, its elements held up to [`MAX_LIST`] and all of them
+/// counted; anything that is not a list is an empty one.
+struct Capped<T> {
+    items: Vec<T>,
+    len: usize,
+}
+
+impl<T> Default for Capped<T> {
+    fn default() -> Self {
+        Capped { items: Vec::new(), len: 0 }
+    }
+}
+
+impl<'de, T: Deserialize<'de>> Deserialize<'de> for Capped<T> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V<T>(std::marker::PhantomData<T>);
+        impl<'de, T: Deserialize<'de>> Visitor<'de> for V<T> {
+            type Value = Capped<T>;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("any JSON value")
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Capped<T>, A::Error> {
+                let mut out = Capped::default();
+                while out.items.len() < MAX_LIST {
+                    match seq.next_element()? {
+                        Some(x) => out.items.push(x),
+                        None => break,
+                    }
+                }
+                out.len = out.items.len();
+                while seq.next_element::<IgnoredAny>()?.is_some() {
+                    out.len += 1;
+                }
+                Ok(out)
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Capped<T>, A::Error> {
+                while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+                Ok(Capped::default())
+            }
+            pass_over_scalars!(Capped<T>, Capped::default());
+        }
+        d.deserialize_any(V(std::marker::PhantomData))
+    }
+}
+
+/// The top level of an answer: an object (anything else is not an answer).
+#[derive(Default)]
+struct Answer {
     order_number: Loose,
-    #[serde(rename = "Paging", default)]
-    paging: Option<FastPaging>,
-    #[serde(rename = "Result", default)]
-    result: Option<FastResult>,
-    #[serde(rename = "Status", default)]
+    paging: Tolerant<Paging>,
+    result: Tolerant<ResultPart>,
     status: Loose,
-    #[serde(rename = "Message", default)]
     message: Loose,
 }
 
 #[derive(Deserialize)]
-struct FastPaging {
-    #[serde(rename = "TotalRecords", default)]
+#[serde(field_identifier)]
+enum AnswerKey {
+    OrderNumber,
+    Paging,
+    Result,
+    Status,
+    Message,
+    #[serde(other)]
+    Other,
+}
+
+impl<'de> Deserialize<'de> for Answer {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Answer;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("an answer object")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Answer, A::Error> {
+                Answer::from_object(map)
+            }
+        }
+        d.deserialize_map(V)
+    }
+}
+
+impl FromObject for Answer {
+    fn from_object<'de, A: MapAccess<'de>>(mut map: A) -> Result<Self, A::Error> {
+        let mut a = Answer::default();
+        while let Some(key) = map.next_key::<AnswerKey>()? {
+            match key {
+                AnswerKey::OrderNumber => a.order_number = map.next_value()?,
+                AnswerKey::Paging => a.paging = map.next_value()?,
+                AnswerKey::Result => a.result = map.next_value()?,
+                AnswerKey::Status => a.status = map.next_value()?,
+                AnswerKey::Message => a.message = map.next_value()?,
+                AnswerKey::Other => {
+                    map.next_value::<IgnoredAny>()?;
+                }
+            }
+        }
+        Ok(a)
+    }
+}
+
+#[derive(Default)]
+struct Paging {
     total_records: Loose,
 }
 
-#[derive(Deserialize)]
-struct FastResult {
-    #[serde(rename = "YearList", default)]
-    year_list: Option<Vec<Loose>>,
-    #[serde(rename = "ClientList", default)]
-    client_list: Option<Vec<FastClient>>,
+impl FromObject for Paging {
+    fn from_object<'de, A: MapAccess<'de>>(mut map: A) -> Result<Self, A::Error> {
+        let mut p = Paging::default();
+        while let Some(key) = map.next_key::<Key>()? {
+            match key.0 {
+                Some("TotalRecords") => p.total_records = map.next_value()?,
+                _ => {
+                    map.next_value::<IgnoredAny>()?;
+                }
+            }
+        }
+        Ok(p)
+    }
 }
 
-#[derive(Deserialize)]
-struct FastClient {
-    #[serde(rename = "Year", default)]
+#[derive(Default)]
+struct ResultPart {
+    year_list: Capped<Loose>,
+    client_list: Capped<Tolerant<Client>>,
+}
+
+impl FromObject for ResultPart {
+    fn from_object<'de, A: MapAccess<'de>>(mut map: A) -> Result<Self, A::Error> {
+        let mut r = ResultPart::default();
+        while let Some(key) = map.next_key::<Key>()? {
+            match key.0 {
+                Some("YearList") => r.year_list = map.next_value()?,
+                Some("ClientList") => r.client_list = map.next_value()?,
+                _ => {
+                    map.next_value::<IgnoredAny>()?;
+                }
+            }
+        }
+        Ok(r)
+    }
+}
+
+#[derive(Default)]
+struct Client {
     year: Loose,
-    #[serde(rename = "KeyNo", default)]
     key_no: Loose,
-    #[serde(rename = "Name", default)]
     name: Loose,
-    #[serde(rename = "ImageUrl", default)]
     image_url: Loose,
-    #[serde(rename = "SalesAmount", default)]
     sales_amount: Loose,
-    #[serde(rename = "SalesPercent", default)]
     sales_percent: Loose,
-    #[serde(rename = "Relationship", default)]
     relationship: Loose,
-    #[serde(rename = "Source", default)]
     source: Loose,
+}
+
+impl FromObject for Client {
+    fn from_object<'de, A: MapAccess<'de>>(mut map: A) -> Result<Self, A::Error> {
+        let mut c = Client::default();
+        while let Some(key) = map.next_key::<Key>()? {
+            let slot = match key.0 {
+                Some("Year") => &mut c.year,
+                Some("KeyNo") => &mut c.key_no,
+                Some("Name") => &mut c.name,
+                Some("ImageUrl") => &mut c.image_url,
+                Some("SalesAmount") => &mut c.sales_amount,
+                Some("SalesPercent") => &mut c.sales_percent,
+                Some("Relationship") => &mut c.relationship,
+                Some("Source") => &mut c.source,
+                _ => {
+                    map.next_value::<IgnoredAny>()?;
+                    continue;
+                }
+            };
+            *slot = map.next_value()?;
+        }
+        Ok(c)
+    }
+}
+
+/// An object's key, kept only when it is one of the few a part reads (a
+/// key the answer adds is not copied).
+struct Key(Option<&'static str>);
+
+const KNOWN_KEYS: [&str; 11] = [
+    "TotalRecords",
+    "YearList",
+    "ClientList",
+    "Year",
+    "KeyNo",
+    "Name",
+    "ImageUrl",
+    "SalesAmount",
+    "SalesPercent",
+    "Relationship",
+    "Source",
+];
+
+impl<'de> Deserialize<'de> for Key {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Key;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a key")
+            }
+            fn visit_str<E>(self, v: &str) -> Result<Key, E> {
+                Ok(Key(KNOWN_KEYS.iter().find(|k| **k == v).copied()))
+            }
+        }
+        d.deserialize_str(V)
+    }
 }
 
 fn loose_u64(text: Option<&str>) -> Option<u64> {
@@ -189,112 +498,49 @@ fn loose_u64(text: Option<&str>) -> Option<u64> {
     t.parse::<u64>().ok().or_else(|| t.parse::<f64>().ok().filter(|f| *f >= 0.0 && f.fract() == 0.0).map(|f| f as u64))
 }
 
-impl FastResponse {
+/// A status code: a number no code exceeds (`"4294967496"` is not 200).
+fn status_code(n: Option<u64>) -> Result<u32, WireError> {
+    n.and_then(|n| u32::try_from(n).ok()).ok_or(WireError::NoStatus)
+}
+
+impl Answer {
     fn into_response(self) -> Result<Response, WireError> {
-        let status = loose_u64(self.status.0.as_deref()).ok_or(WireError::NoStatus)? as u32;
+        let status = status_code(loose_u64(self.status.0.as_deref()))?;
         let mut out = Response {
             status,
             message: self.message.0,
             order_number: self.order_number.0,
-            total_records: self.paging.and_then(|p| loose_u64(p.total_records.0.as_deref())),
+            total_records: self.paging.0.and_then(|p| loose_u64(p.total_records.0.as_deref())),
             ..Response::default()
         };
-        if let Some(result) = self.result {
-            out.year_list = result.year_list.unwrap_or_default().into_iter().filter_map(Loose::field).collect();
-            out.clients = result
-                .client_list
-                .unwrap_or_default()
-                .into_iter()
-                .map(|c| {
-                    let sales_amount_text = c.sales_amount.0;
-                    let sales_percent_text = c.sales_percent.0;
-                    ClientRow {
-                        year: c.year.field(),
-                        key_no: c.key_no.field(),
-                        name: c.name.field(),
-                        image_url: c.image_url.field(),
-                        sales_amount: sales_amount_text.as_deref().and_then(parse_number),
-                        sales_amount_text,
-                        sales_percent: sales_percent_text.as_deref().and_then(parse_number),
-                        sales_percent_text,
-                        relationship: c.relationship.field(),
-                        source: c.source.field(),
-                    }
-                })
-                .collect();
+        if let Some(result) = self.result.0 {
+            let longest = result.year_list.len.max(result.client_list.len);
+            if longest > MAX_LIST {
+                return Err(WireError::TooManyRows(longest));
+            }
+            out.year_list = result.year_list.items.into_iter().filter_map(Loose::field).collect();
+            out.clients = result.client_list.items.into_iter().filter_map(|c| c.0).map(Client::into_row).collect();
         }
         Ok(out)
     }
 }
 
-/// The tolerant path: a JSON tree, taking what it can use.
-fn parse_tree(body: &[u8]) -> Result<Response, WireError> {
-    let raw: RawResponse = serde_json::from_slice(body).map_err(|e| WireError::NotJson(e.to_string()))?;
-    let status = raw.status.as_ref().and_then(as_u64).ok_or(WireError::NoStatus)? as u32;
-    let total_records = raw.paging.as_ref().and_then(|p| p.get("TotalRecords")).and_then(as_u64);
-    let mut out = Response {
-        status,
-        message: raw.message.as_ref().and_then(scalar_text),
-        order_number: raw.order_number.as_ref().and_then(scalar_text),
-        total_records,
-        ..Response::default()
-    };
-    if let Some(result) = raw.result.as_ref().and_then(Value::as_object) {
-        if let Some(years) = result.get("YearList").and_then(Value::as_array) {
-            out.year_list = years.iter().filter_map(field).collect();
+impl Client {
+    fn into_row(self) -> ClientRow {
+        let sales_amount_text = self.sales_amount.0;
+        let sales_percent_text = self.sales_percent.0;
+        ClientRow {
+            year: self.year.field(),
+            key_no: self.key_no.field(),
+            name: self.name.field(),
+            image_url: self.image_url.field(),
+            sales_amount: sales_amount_text.as_deref().and_then(parse_number),
+            sales_amount_text,
+            sales_percent: sales_percent_text.as_deref().and_then(parse_number),
+            sales_percent_text,
+            relationship: self.relationship.field(),
+            source: self.source.field(),
         }
-        if let Some(list) = result.get("ClientList").and_then(Value::as_array) {
-            out.clients = list.iter().filter_map(Value::as_object).map(client_row).collect();
-        }
-    }
-    Ok(out)
-}
-
-fn client_row(obj: &serde_json::Map<String, Value>) -> ClientRow {
-    let get = |name: &str| obj.get(name).and_then(field);
-    let exact = |name: &str| obj.get(name).and_then(scalar_text);
-    let sales_amount_text = exact("SalesAmount");
-    let sales_percent_text = exact("SalesPercent");
-    ClientRow {
-        year: get("Year"),
-        key_no: get("KeyNo"),
-        name: get("Name"),
-        image_url: get("ImageUrl"),
-        sales_amount: sales_amount_text.as_deref().and_then(parse_number),
-        sales_amount_text,
-        sales_percent: sales_percent_text.as_deref().and_then(parse_number),
-        sales_percent_text,
-        relationship: get("Relationship"),
-        source: get("Source"),
-    }
-}
-
-/// A field as stored in a plain text column: `NULL` for missing, null, `""`, `"-"`.
-fn field(v: &Value) -> Option<String> {
-    scalar_text(v).filter(|s| {
-        let t = s.trim();
-        !t.is_empty() && t != "-"
-    })
-}
-
-/// The value's text exactly as received; `None` only for JSON `null`.
-fn scalar_text(v: &Value) -> Option<String> {
-    match v {
-        Value::Null => None,
-        Value::String(s) => Some(s.clone()),
-        Value::Number(n) => Some(n.to_string()),
-        Value::Bool(b) => Some(b.to_string()),
-        other => Some(other.to_string()),
-    }
-}
-
-fn as_u64(v: &Value) -> Option<u64> {
-    match v {
-        Value::Number(n) => {
-            n.as_u64().or_else(|| n.as_f64().filter(|f| *f >= 0.0 && f.fract() == 0.0).map(|f| f as u64))
-        }
-        Value::String(s) => s.trim().parse().ok(),
-        _ => None,
     }
 }
 
@@ -382,6 +628,18 @@ mod tests {
         assert!(matches!(parse(br#"{"Status":"200","Result":{"Client"#), Err(WireError::NotJson(_))));
         assert_eq!(parse(br#"{"Message":"x"}"#), Err(WireError::NoStatus));
         assert!(parse(b"").is_err());
+        // A status past u32 is no status, not a code that wrapped round to 200.
+        assert_eq!(parse(br#"{"Status":"4294967496"}"#), Err(WireError::NoStatus));
+        assert_eq!(parse(br#"{"Status":4294967496,"Result":"x"}"#), Err(WireError::NoStatus));
+    }
+
+    #[test]
+    fn an_answer_listing_more_rows_than_a_page_holds_is_refused() {
+        let rows = vec!["{}"; MAX_LIST + 1].join(",");
+        let body = format!(r#"{{"Status":"200","Result":{{"ClientList":[{rows}]}}}}"#);
+        assert_eq!(parse(body.as_bytes()), Err(WireError::TooManyRows(MAX_LIST + 1)));
+        let body = format!(r#"{{"Status":"200","Result":{{"ClientList":[1,{rows}]}}}}"#);
+        assert_eq!(parse(body.as_bytes()), Err(WireError::TooManyRows(MAX_LIST + 2)));
     }
 
     #[test]
@@ -395,9 +653,25 @@ mod tests {
         // A nested value where a scalar was expected keeps its JSON text.
         let r = parse(br#"{"Status":"200","Result":{"ClientList":[{"SalesAmount":{"v":1}}]}}"#).unwrap();
         assert_eq!(r.clients[0].sales_amount_text.as_deref(), Some(r#"{"v":1}"#));
-        // Both parsers agree on the vendor example.
-        let body = br#"{"Status":200,"Paging":{"TotalRecords":"9"},"Result":{"YearList":["2018",2017],"ClientList":[{"Year":"2018-06","SalesAmount":125.47,"SalesPercent":"-","Name":""}]}}"#;
-        assert_eq!(parse(body).unwrap(), parse_tree(body).unwrap());
+        // Numbers where texts were expected, and a key given twice (the last counts).
+        let body = br#"{"Status":200,"Paging":{"TotalRecords":"9","TotalRecords":10},"Result":{"YearList":["2018",2017],"ClientList":[{"Year":"2018-06","SalesAmount":125.47,"SalesPercent":"-","Name":"","Name":"B"}]}}"#;
+        let r = parse(body).unwrap();
+        assert_eq!(
+            (r.status, r.total_records, r.year_list.clone()),
+            (200, Some(10), vec!["2018".into(), "2017".into()])
+        );
+        let c = &r.clients[0];
+        assert_eq!(
+            (c.year.as_deref(), c.sales_amount, c.sales_amount_text.as_deref()),
+            (Some("2018-06"), Some(125.47), Some("125.47"))
+        );
+        assert_eq!((c.sales_percent, c.name.as_deref()), (None, Some("B")));
+        // Paging, Result and lists of another shape are passed over.
+        let r = parse(br#"{"Status":"200","Paging":[1,2],"Result":{"YearList":"2018","ClientList":{"a":1}}}"#).unwrap();
+        assert_eq!((r.total_records, r.year_list.len(), r.clients.len()), (None, 0, 0));
+        // Nested text is kept in JSON's own spelling.
+        let r = parse(br#"{"Status":"200","Result":{"ClientList":[{"Name":[1,"a\"b",{"k":null,"f":1.5}]}]}}"#).unwrap();
+        assert_eq!(r.clients[0].name.as_deref(), Some(r#"[1,"a\"b",{"k":null,"f":1.5}]"#));
     }
 
     #[test]
