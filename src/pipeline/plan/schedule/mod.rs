@@ -243,6 +243,10 @@ pub(crate) fn days(d: Duration) -> String {
     }
 }
 
+/// The longest gap between two checks that still dates a report: beyond
+/// it, a year on, the statutory or learned calendar is looked at instead.
+const DATED_GAP_DAYS: i64 = 120;
+
 /// How long after a deadline a period is still looked for.
 const TAIL: [i64; 3] = [3, 10, 30];
 
@@ -359,13 +363,17 @@ fn window_days(h: &History<'_>, cal: &Calendar, season: Season, year: i32) -> Ve
     }
     // Seen appearing, but between two checks far apart: every third day over
     // that gap a year on (a report that came out in January, before the
-    // season, is looked for in January).
+    // season, is looked for in January). A gap of more than a few months
+    // (a long --refresh-after, an upgraded file) says nothing of the date:
+    // the calendar below does better, at a bounded number of looks.
     let gap = h
         .sightings
         .iter()
         .filter_map(|s| {
             let (s_season, s_year) = Season::of(&s.period)?;
-            (s_season == season && s_year < year).then_some((s_year, s.not_before?, s.first_seen))
+            let before = s.not_before?;
+            let dated = s.first_seen - before <= Duration::days(DATED_GAP_DAYS);
+            (s_season == season && s_year < year && dated).then_some((s_year, before, s.first_seen))
         })
         .max_by_key(|(y, _, _)| *y);
     if let Some((seen_year, before, seen)) = gap {

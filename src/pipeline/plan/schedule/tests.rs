@@ -152,3 +152,19 @@ fn the_learned_spread_replaces_the_statutory_calendar_once_enough_is_seen() {
     let year = checks(&h, &cal, "2025-12-01T01:15:00Z", "2026-05-10T00:00:00Z");
     assert!(year.iter().any(|(d, _)| d.month() == 3 && d.day() >= 23), "{year:?}");
 }
+
+#[test]
+fn a_gap_of_months_dates_a_report_but_a_gap_of_years_leaves_it_to_the_calendar() {
+    // Seen between two checks 30 days apart: looked for over that stretch a year on.
+    let s = [seen("2024", "2025-04-21T01:15:00Z", Some(30))];
+    let h = history(&s, "2025-05-01T01:15:00Z");
+    let year = checks(&h, &Calendar::default(), "2025-05-01T01:15:00Z", "2026-05-10T00:00:00Z");
+    assert!(year.iter().any(|(_, r)| matches!(r, Reason::Usual(_))), "{year:?}");
+    // Between two checks two years apart: the date is unknown, so the
+    // statutory window decides, at a bounded number of looks.
+    let s = [seen("2024", "2025-04-21T01:15:00Z", Some(730))];
+    let h = history(&s, "2025-05-01T01:15:00Z");
+    let year = checks(&h, &Calendar::default(), "2025-05-01T01:15:00Z", "2026-05-10T00:00:00Z");
+    assert!(!year.iter().any(|(_, r)| matches!(r, Reason::Usual(_))), "{year:?}");
+    assert!(year.iter().any(|(_, r)| matches!(r, Reason::Season(_))), "{year:?}");
+}
