@@ -28,6 +28,7 @@
 //! * [`store`] — open + migrate + every SQL statement; nothing else touches SQL.
 //! * [`simulator`] — the built-in QCC stand-in (config, data, timeline, axum server).
 //! * [`clock`] — the run's clock (the only reader of the time of day), ISO-8601 UTC timestamps, the Beijing day.
+//! * [`fuzz`] — what the fuzz targets and the corpus replay drive: input, answer parser, schedule.
 //! * [`exit`] — every exit status, from how a command ended; `main` is the only place the process exits.
 //!
 //! The benchmark harness is the `bench` binary (`src/bin/bench/`). The
@@ -62,6 +63,7 @@ pub mod cli;
 pub mod clock;
 pub mod cmd;
 pub mod exit;
+pub mod fuzz;
 pub mod pipeline;
 pub mod qcc;
 pub mod simulator;

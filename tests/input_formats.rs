@@ -307,3 +307,46 @@ async fn the_dry_run_prints_the_first_keys_the_separator_and_the_column() {
     assert_eq!(out.status.code(), Some(65), "{stderr}");
     assert!(stderr.contains("Sheet9") && stderr.contains("名单"), "{stderr}");
 }
+
+/// The everyday list the regression was found on: GBK, CRLF, written by a
+/// standard CSV writer, so a name with a comma or a quote is quoted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_quoted_comma_or_quote_in_a_name_is_sent_as_written() {
+    let h = Harness::default().await;
+    let odd = [
+        "北京\"星河\",科技有限公司".to_string(),
+        "Apple & Orange Trading Co., Ltd.".to_string(),
+        "O'Brien (Hong Kong) Co., Ltd.".to_string(),
+        "\"引号\"贸易有限公司".to_string(),
+    ];
+    let plain = company_keys(4, "日常");
+    let mut w = csv::WriterBuilder::new().terminator(csv::Terminator::CRLF).from_writer(Vec::new());
+    w.write_record(["企业名称", "内部编号"]).unwrap();
+    let names: Vec<String> = odd.iter().zip(&plain).flat_map(|(a, b)| [a.clone(), b.clone()]).collect();
+    for (i, name) in names.iter().enumerate() {
+        w.write_record([name.as_str(), &format!("N{i:03}")]).unwrap();
+    }
+    w.write_record(["'); DROP TABLE customers;--", "N999"]).unwrap();
+    let text = String::from_utf8(w.into_inner().unwrap()).unwrap();
+    assert!(text.contains("\"北京\"\"星河\"\",科技有限公司\""), "the writer quoted it: {text}");
+    let (gbk, _, unencodable) = encoding_rs::GBK.encode(&text);
+    assert!(!unencodable);
+    let input = h.dir.path().join("everyday.csv");
+    std::fs::write(&input, &gbk).unwrap();
+
+    // The dry run shows them as keys, not as invalid rows.
+    let report = dry_run_report(&input, &h.dir.path().join("dry.sqlite"), &[]);
+    assert!(report.contains("1 invalid"), "{report}");
+    assert!(report.contains("DROP TABLE") && !report.contains("Apple & Orange Trading Co., Ltd.\":"), "{report}");
+
+    let summary = run_input(&h, &input, &InputArgs::default()).await;
+    assert_eq!(summary.exit_code, 0);
+    assert_eq!(asked(&h), set(&names), "exactly these keys were sent, as written");
+    let stored = stored_rows(&h.conn());
+    assert_same_rows(&stored, &expected_rows(h.seed(), &names));
+    let odd_rows = stored.keys().filter(|(key, _, _)| odd.contains(key)).count();
+    assert!(odd_rows > 0, "the quoted names' rows are stored");
+    let invalid: String =
+        h.conn().query_row("SELECT search_key FROM companies WHERE state = 'invalid'", [], |r| r.get(0)).unwrap();
+    assert_eq!(invalid, "'); DROP TABLE customers;--");
+}

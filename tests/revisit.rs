@@ -317,3 +317,107 @@ async fn the_dry_runs_forecast_for_the_next_week_equals_the_checks_the_next_seve
     // Checks that found a change paid their pages on top.
     assert!(h.sim.handle.request_count() - calls_before >= made);
 }
+
+/// The binary with `args`, failed (not hung) when it has not exited within
+/// a minute: the forecast once looped for good on `--refresh-after 0s`.
+fn binary_within_a_minute(args: &[&std::ffi::OsStr]) -> std::process::Output {
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_qcc-customers"))
+        .args(args)
+        .env_remove("QCC_KEY")
+        .env_remove("QCC_SECRET_KEY")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("binary runs");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while child.try_wait().unwrap().is_none() {
+        if std::time::Instant::now() > deadline {
+            child.kill().unwrap();
+            panic!("{args:?} did not return within a minute");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    child.wait_with_output().unwrap()
+}
+
+/// The checks per week a forecast prints (`week  1      35  ███`).
+fn weekly_checks(text: &str) -> Vec<u64> {
+    text.lines()
+        .map(str::trim_start)
+        .filter(|l| l.starts_with("week "))
+        .map(|l| l.split_whitespace().nth(2).unwrap().parse().unwrap())
+        .collect()
+}
+
+async fn a_run_with_refresh_after_zero() -> (Harness, usize) {
+    let keys = company_keys(5, "每晚");
+    let h = Harness::default().await;
+    h.write_keys(&keys);
+    let mut fetch = fast_fetch();
+    fetch.refresh_after = Some(std::time::Duration::ZERO);
+    let s = h.run(&fetch).await;
+    assert_eq!(s.exit_code, 0, "{}", s.render());
+    let known = count(&h.conn(), "SELECT COUNT(*) FROM companies WHERE state IN ('done', 'no_result')");
+    assert_eq!(known, keys.len() as i64);
+    (h, keys.len())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refresh_after_zero_forecasts_every_company_every_night_and_returns() {
+    let (h, n) = a_run_with_refresh_after_zero().await;
+    let out = binary_within_a_minute(&[
+        "run".as_ref(),
+        "--dry-run".as_ref(),
+        "--refresh-after".as_ref(),
+        "0s".as_ref(),
+        "--input".as_ref(),
+        h.input.as_os_str(),
+        "--db".as_ref(),
+        h.db.as_os_str(),
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let report = String::from_utf8_lossy(&out.stdout);
+    assert!(report.contains(&format!("{n} due")), "every company is due on every run: {report}");
+    assert!(report.contains(&format!("{n} companies of the database due now")), "{report}");
+    assert_eq!(weekly_checks(&report), vec![7 * n as u64; 12], "every company, every night: {report}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn status_answers_after_a_run_with_refresh_after_zero() {
+    let (h, n) = a_run_with_refresh_after_zero().await;
+    let out = binary_within_a_minute(&["status".as_ref(), "--db".as_ref(), h.db.as_os_str()]);
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(weekly_checks(&text), vec![7 * n as u64; 12], "{text}");
+
+    let out = binary_within_a_minute(&["status".as_ref(), "--json".as_ref(), "--db".as_ref(), h.db.as_os_str()]);
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).expect("status --json is JSON");
+    let weeks = json["forecast"]["checks_per_week"].as_array().expect("a forecast per week");
+    assert!(weeks.iter().all(|w| w.as_u64() == Some(7 * n as u64)), "{json}");
+}
+
+#[test]
+fn nonsense_durations_are_usage_errors_before_anything_is_read() {
+    for arg in [
+        "--max-staleness=0s",
+        "--max-staleness=12h",
+        "--max-staleness=-1d",
+        "--refresh-after=1e30s",
+        "--refresh-after=36501d",
+    ] {
+        let out = binary_within_a_minute(&[
+            "run".as_ref(),
+            "--dry-run".as_ref(),
+            "--input".as_ref(),
+            "missing.csv".as_ref(),
+            "--db".as_ref(),
+            "missing.sqlite".as_ref(),
+            arg.as_ref(),
+        ]);
+        assert_eq!(out.status.code(), Some(64), "{arg}: {}", String::from_utf8_lossy(&out.stderr));
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        let flag = arg.split('=').next().unwrap();
+        assert!(stderr.contains(flag), "{arg} names the flag: {stderr}");
+    }
+}
