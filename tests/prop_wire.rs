@@ -109,19 +109,22 @@ fn answer() -> impl Strategy<Value = Vec<u8>> {
     })
 }
 
+/// An answer holding a list of `n` times `element` at `place`: a result's
+/// list, a row's name, or a top-level field.
+fn answer_with_list(element: &str, n: usize, place: &str) -> String {
+    let list = format!("[{}]", vec![element; n].join(","));
+    match place {
+        "ClientList" | "YearList" => format!(r#"{{"Status":"200","Result":{{"{place}":{list}}}}}"#),
+        "Name" => format!(r#"{{"Status":"200","Result":{{"ClientList":[{{"Name":{list}}}]}}}}"#),
+        _ => format!(r#"{{"Status":"200","{place}":{list}}}"#),
+    }
+}
+
 /// A list of one small element repeated: the most memory a byte can become.
 fn repeated() -> impl Strategy<Value = Vec<u8>> {
     let element = prop::sample::select(vec!["0", "{}", "[]", "\"\"", "\"a\"", "null", "{\"Name\":\"a\"}", "[0]"]);
     let place = prop::sample::select(vec!["ClientList", "YearList", "Message", "Paging", "Result", "Name"]);
-    (element, place, 1..20_000usize).prop_map(|(element, place, n)| {
-        let list = format!("[{}]", vec![element; n].join(","));
-        let body = match place {
-            "ClientList" | "YearList" => format!(r#"{{"Status":"200","Result":{{"{place}":{list}}}}}"#),
-            "Name" => format!(r#"{{"Status":"200","Result":{{"ClientList":[{{"Name":{list}}}]}}}}"#),
-            _ => format!(r#"{{"Status":"200","{place}":{list}}}"#),
-        };
-        body.into_bytes()
-    })
+    (element, place, 1..20_000usize).prop_map(|(element, place, n)| answer_with_list(element, n, place).into_bytes())
 }
 
 proptest! {
@@ -159,12 +162,7 @@ fn a_body_at_the_limit_of_the_worst_shapes_holds_a_few_times_its_size() {
     let limit = qcc_customers::qcc::client::MAX_BODY;
     for (element, place) in [("{}", "Message"), ("0", "ClientList"), ("[0]", "Name"), ("\"a\"", "YearList")] {
         let n = (limit - 100) / (element.len() + 1);
-        let list = format!("[{}]", vec![element; n].join(","));
-        let body = match place {
-            "ClientList" | "YearList" => format!(r#"{{"Status":"200","Result":{{"{place}":{list}}}}}"#),
-            "Name" => format!(r#"{{"Status":"200","Result":{{"ClientList":[{{"Name":{list}}}]}}}}"#),
-            _ => format!(r#"{{"Status":"200","{place}":{list}}}"#),
-        };
+        let body = answer_with_list(element, n, place);
         assert!(body.len() <= limit);
         let (_, peak) = parse_counted(body.as_bytes());
         assert!(peak <= allowed(body.len()), "{element} in {place}: {peak} bytes held for a body of {}", body.len());

@@ -117,6 +117,12 @@ pub struct Calendar {
     half_year: Vec<i64>,
 }
 
+/// How far from its deadline a period's first sighting can be its
+/// publication: a report comes out after its period ends (at most about
+/// four months before the deadline) and, late or delayed by the vendor,
+/// within months after it. A year either way is generous.
+const PUBLISHED_WITHIN_DAYS: i64 = 366;
+
 /// How many precise sightings a season needs before the database's own
 /// distribution replaces the statutory calendar.
 const LEARNED_AFTER: usize = 20;
@@ -128,6 +134,12 @@ impl Calendar {
         for s in sightings {
             let (Some((season, year)), Some(at)) = (Season::of(&s.period), s.appeared()) else { continue };
             let days = (beijing_date(at) - season.deadline(year)).num_days();
+            if days.abs() > PUBLISHED_WITHIN_DAYS {
+                // Not a publication: an old period the vendor added later, or
+                // a label that is no year. Learnt, it would pull the window
+                // years away from the season.
+                continue;
+            }
             match season {
                 Season::Annual => cal.annual.push(days),
                 Season::HalfYear => cal.half_year.push(days),

@@ -168,3 +168,27 @@ fn a_gap_of_months_dates_a_report_but_a_gap_of_years_leaves_it_to_the_calendar()
     assert!(!year.iter().any(|(_, r)| matches!(r, Reason::Usual(_))), "{year:?}");
     assert!(year.iter().any(|(_, r)| matches!(r, Reason::Season(_))), "{year:?}");
 }
+
+#[test]
+fn a_period_first_seen_years_from_its_deadline_is_a_backfill_not_a_publication_date() {
+    // Thirty companies publishing 2024 in late March, and thirty old 2005
+    // reports the vendor added in 2025: only the first are dates.
+    let mut s: Vec<Sighting> = (0..30)
+        .map(|i| {
+            let day = at("2025-03-21T01:15:00Z") + Duration::days(i % 10);
+            Sighting { period: "2024".into(), first_seen: day, not_before: Some(day - Duration::days(1)) }
+        })
+        .collect();
+    s.extend((0..30).map(|i| {
+        let day = at("2025-06-01T01:15:00Z") + Duration::days(i);
+        Sighting { period: "2005".into(), first_seen: day, not_before: Some(day - Duration::days(1)) }
+    }));
+    s.push(Sighting {
+        period: "9999".into(),
+        first_seen: at("2025-06-01T01:15:00Z"),
+        not_before: Some(at("2025-05-31T01:15:00Z")),
+    });
+    let cal = Calendar::learn(&s);
+    assert_eq!(cal.quantile(Season::Annual, 0.1), Some(-40));
+    assert_eq!(cal.quantile(Season::Annual, 0.9), Some(-33), "the 2005 reports would put it years after");
+}
