@@ -22,6 +22,56 @@ impl Forecast {
         &mut self,
         revisit: &Revisit,
         plan: &crate::pipeline::plan::PlanOptions,
+        history: CompanyHistory,
+        now: DateTime<Utc>,
+    ) {
+        match revisit {
+            Revisit::Fixed(d) => self.add_fixed(*d, plan, &history, now),
+            Revisit::Adaptive { .. } => self.simulate(revisit, plan, history, now),
+        }
+    }
+
+    /// The fixed schedule ignores a company's history, so its checks fall
+    /// every `step` nights from the first: what [`Forecast::simulate`] finds
+    /// night by night, without a step per night (a million companies under
+    /// `--refresh-after 0s` is 84 million steps).
+    fn add_fixed(
+        &mut self,
+        d: Duration,
+        plan: &crate::pipeline::plan::PlanOptions,
+        history: &CompanyHistory,
+        now: DateTime<Utc>,
+    ) {
+        let days = self.checks_per_week.len() as i64 * 7;
+        let snapshot = crate::store::records::CompanySnapshot {
+            state: history.state,
+            fetched_at: history.fetched_at.clone(),
+            ..Default::default()
+        };
+        let due = crate::pipeline::plan::due_at(&snapshot, plan).unwrap_or(now);
+        // A check at a night's run is due again `d` less the tolerance
+        // after it: whole nights later, at least one.
+        let step = nights(d - crate::pipeline::plan::due_tolerance(d)).max(1);
+        let mut night = nights(due - now);
+        while night < days {
+            self.count(night);
+            night += step;
+        }
+    }
+
+    fn count(&mut self, night: i64) {
+        if night == 0 {
+            self.due_now += 1;
+        }
+        self.checks_per_week[(night / 7) as usize] += 1;
+    }
+
+    /// Night by night: each check as a run would make it, the next one as
+    /// the schedule sets it from the history so far.
+    fn simulate(
+        &mut self,
+        revisit: &Revisit,
+        plan: &crate::pipeline::plan::PlanOptions,
         mut history: CompanyHistory,
         now: DateTime<Utc>,
     ) {
@@ -42,15 +92,12 @@ impl Forecast {
             };
             let due = crate::pipeline::plan::due_at(&snapshot, plan).unwrap_or(now);
             // The first nightly run at or after it.
-            let night = (((due - now).num_seconds().max(0) + 86_399) / 86_400).max(earliest);
+            let night = nights(due - now).max(earliest);
             if night >= days {
                 return;
             }
             earliest = night + 1;
-            if night == 0 {
-                self.due_now += 1;
-            }
-            self.checks_per_week[(night / 7) as usize] += 1;
+            self.count(night);
             let run = clock::iso(now + Duration::days(night));
             if history.next_check_reason.as_deref() == Some(crate::store::write::DEEP_CHECK) {
                 history.deep_checked_at = Some(run.clone());
@@ -76,6 +123,11 @@ impl Forecast {
     }
 }
 
+/// The first nightly run at or after `after` from now: whole nights, rounded up.
+fn nights(after: Duration) -> i64 {
+    (after.num_seconds().max(0) + 86_399) / 86_400
+}
+
 /// The forecast over `weeks` weeks of every done or no_result company of the database.
 pub fn forecast(
     conn: &rusqlite::Connection,
@@ -98,4 +150,47 @@ pub fn forecast(
         Ok(())
     })?;
     Ok(f)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_fixed_schedules_forecast_in_steps_equals_the_night_by_night_one() {
+        let now = Utc.with_ymd_and_hms(2026, 3, 1, 17, 15, 0).unwrap();
+        let hours = [0, 1, 5, 23, 24, 25, 36, 47, 48, 7 * 24, 7 * 24 + 1, 30 * 24, 100 * 24];
+        let fetched = [None, Some(-90 * 24), Some(-7 * 24), Some(-1), Some(0), Some(3), Some(20 * 24), Some(200 * 24)];
+        for h in hours {
+            for f in fetched {
+                let d = Duration::hours(h);
+                let history = CompanyHistory {
+                    search_key: "甲公司".into(),
+                    state: CompanyState::Done,
+                    periods: vec![],
+                    last_check_at: None,
+                    first_check_at: None,
+                    deep_checked_at: None,
+                    total_records: None,
+                    latest_two_years_rows: None,
+                    input_row: None,
+                    fetched_at: f.map(|f| clock::iso(now + Duration::hours(f))),
+                    next_check_at: None,
+                    next_check_reason: None,
+                };
+                let plan = crate::pipeline::plan::PlanOptions {
+                    refresh_after: Some(d),
+                    full_refresh: false,
+                    retry_rejected: false,
+                    years: Default::default(),
+                    page_size: 50,
+                };
+                let mut stepped = Forecast { due_now: 0, checks_per_week: vec![0; 12] };
+                stepped.add(&Revisit::Fixed(d), &plan, history.clone(), now);
+                let mut nightly = Forecast { due_now: 0, checks_per_week: vec![0; 12] };
+                nightly.simulate(&Revisit::Fixed(d), &plan, history, now);
+                assert_eq!(stepped, nightly, "--refresh-after {h}h, fetched {f:?} h from now");
+            }
+        }
+    }
 }
