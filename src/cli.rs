@@ -145,7 +145,10 @@ pub struct RebuildArgs {
     When: by default the revisit schedule asks a company again around the dates its next annual (by 30 April) or \
     half-year report (by 31 August) is expected, learned from what the database has seen, and never more than \
     --max-staleness apart; --refresh-after D asks every company D after its last fetch instead. `status` and \
-    --dry-run show who is due and forecast the checks per week.")]
+    --dry-run show who is due and forecast the checks per week.\n\n\
+    Keys: a key is what the file's quoting says it is (\"Apple & Orange Trading Co., Ltd.\" is sent with its comma). \
+    A key holding a tab, ; or |, a control character or an undecodable byte, or on a line with more filled cells \
+    than the header (an unquoted separator split a name), is stored as invalid and never sent; --dry-run names them.")]
 pub struct RunArgs {
     /// The company list: an .xlsx/.xlsm/.xlsb/.xls/.ods workbook, or comma-, tab-, ;- or |-separated text (- for stdin).
     #[arg(long, value_name = "FILE")]
@@ -202,11 +205,13 @@ pub struct FetchArgs {
     #[arg(long, value_name = "YEAR")]
     pub since: Option<u32>,
     /// A fixed schedule instead of the revisit schedule: every company is asked again this long after its
-    /// last fetch (e.g. 7d, 12h); more recently fetched ones are skipped at no cost.
+    /// last fetch (e.g. 7d, 12h); more recently fetched ones are skipped at no cost. 0s: every company on
+    /// every run. At most 36500d.
     #[arg(long, value_parser = parse_duration)]
     pub refresh_after: Option<Duration>,
     /// The revisit schedule's bound: no company goes longer than this without a check (catches corrections
-    /// and reports outside the seasons).
+    /// and reports outside the seasons). At least 1d (a nightly run checks a company at most once), at most
+    /// 36500d.
     #[arg(long, default_value = "60d", value_parser = parse_duration)]
     pub max_staleness: Duration,
     /// An input column with each company's booked publication date (e.g. 预约披露日期, 2026-04-25): the
