@@ -118,9 +118,6 @@ fn input_options(args: &InputArgs) -> InputOptions {
     }
 }
 
-/// The shortest `--max-staleness`: a day (see [`Settings::options`]).
-const MIN_STALENESS_SECS: i64 = Settings::MIN_STALENESS_SECS;
-
 /// When to ask again, from the flags (shared by a run and a dry run).
 pub fn schedule_settings(fetch: &FetchArgs) -> anyhow::Result<Settings> {
     let seconds = |d: std::time::Duration, flag: &str| {
@@ -129,7 +126,7 @@ pub fn schedule_settings(fetch: &FetchArgs) -> anyhow::Result<Settings> {
     Ok(Settings {
         refresh_after_seconds: fetch.refresh_after.map(|d| seconds(d, "--refresh-after")).transpose()?,
         max_staleness_seconds: match seconds(fetch.max_staleness, "--max-staleness")? {
-            s if s < MIN_STALENESS_SECS => {
+            s if s < Settings::MIN_STALENESS_SECS => {
                 return Err(Failure::usage(format!(
                     "--max-staleness {}: at least 1d — a nightly run checks a company at most once a night; \
                      --refresh-after 0s asks every company on every run",

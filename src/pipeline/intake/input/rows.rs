@@ -104,10 +104,10 @@ pub(super) fn text(src: Opened<'_>, opts: &InputOptions) -> Result<Listed, Input
     let (separator, how) = match (opts.delimiter, src.extension) {
         (Some(d), _) => (d, "(--delimiter)"),
         (None, Some("tsv" | "tab")) => (b'\t', "(a .tsv file)"),
-        (None, _) => match sniff::separator(&text, src.head.len() < 1 << 16, !opts.no_header) {
-            Some(sep) => (sep, "(detected)"),
-            None => (sniff::NO_SEPARATOR, "(detected)"),
-        },
+        (None, _) => (
+            sniff::separator(&text, src.head.len() < 1 << 16, !opts.no_header).unwrap_or(sniff::NO_SEPARATOR),
+            "(detected)",
+        ),
     };
     let mut rows = Rows::Csv {
         csv: csv_reader(src.head, src.raw, encoding, forced.is_some(), separator),
