@@ -243,10 +243,26 @@ macro_rules! pass_over_scalars {
     };
 }
 
-/// Builds a value from the keys of a JSON object, passing over what it
-/// does not know.
-trait FromObject: Sized {
-    fn from_object<'de, A: MapAccess<'de>>(map: A) -> Result<Self, A::Error>;
+/// A part of the answer read from the keys of a JSON object: each key it
+/// knows is [`FromObject::take`]n, every other one (and any key given again
+/// later counts last) is passed over.
+trait FromObject: Default {
+    /// Read `key`'s value from `map` if this part keeps it; `false`: it does not.
+    fn take<'de, A: MapAccess<'de>>(&mut self, key: &str, map: &mut A) -> Result<bool, A::Error>;
+
+    fn from_object<'de, A: MapAccess<'de>>(mut map: A) -> Result<Self, A::Error> {
+        let mut part = Self::default();
+        while let Some(Key(key)) = map.next_key()? {
+            let taken = match key {
+                Some(key) => part.take(key, &mut map)?,
+                None => false,
+            };
+            if !taken {
+                map.next_value::<IgnoredAny>()?;
+            }
+        }
+        Ok(part)
+    }
 }
 
 /// A JSON object read as `T`, or `None` for anything else (which is passed over).
@@ -334,18 +350,6 @@ struct Answer {
     message: Loose,
 }
 
-#[derive(Deserialize)]
-#[serde(field_identifier)]
-enum AnswerKey {
-    OrderNumber,
-    Paging,
-    Result,
-    Status,
-    Message,
-    #[serde(other)]
-    Other,
-}
-
 impl<'de> Deserialize<'de> for Answer {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         struct V;
@@ -363,21 +367,16 @@ impl<'de> Deserialize<'de> for Answer {
 }
 
 impl FromObject for Answer {
-    fn from_object<'de, A: MapAccess<'de>>(mut map: A) -> Result<Self, A::Error> {
-        let mut a = Answer::default();
-        while let Some(key) = map.next_key::<AnswerKey>()? {
-            match key {
-                AnswerKey::OrderNumber => a.order_number = map.next_value()?,
-                AnswerKey::Paging => a.paging = map.next_value()?,
-                AnswerKey::Result => a.result = map.next_value()?,
-                AnswerKey::Status => a.status = map.next_value()?,
-                AnswerKey::Message => a.message = map.next_value()?,
-                AnswerKey::Other => {
-                    map.next_value::<IgnoredAny>()?;
-                }
-            }
+    fn take<'de, A: MapAccess<'de>>(&mut self, key: &str, map: &mut A) -> Result<bool, A::Error> {
+        match key {
+            "OrderNumber" => self.order_number = map.next_value()?,
+            "Paging" => self.paging = map.next_value()?,
+            "Result" => self.result = map.next_value()?,
+            "Status" => self.status = map.next_value()?,
+            "Message" => self.message = map.next_value()?,
+            _ => return Ok(false),
         }
-        Ok(a)
+        Ok(true)
     }
 }
 
@@ -387,17 +386,12 @@ struct Paging {
 }
 
 impl FromObject for Paging {
-    fn from_object<'de, A: MapAccess<'de>>(mut map: A) -> Result<Self, A::Error> {
-        let mut p = Paging::default();
-        while let Some(key) = map.next_key::<Key>()? {
-            match key.0 {
-                Some("TotalRecords") => p.total_records = map.next_value()?,
-                _ => {
-                    map.next_value::<IgnoredAny>()?;
-                }
-            }
+    fn take<'de, A: MapAccess<'de>>(&mut self, key: &str, map: &mut A) -> Result<bool, A::Error> {
+        match key {
+            "TotalRecords" => self.total_records = map.next_value()?,
+            _ => return Ok(false),
         }
-        Ok(p)
+        Ok(true)
     }
 }
 
@@ -408,18 +402,13 @@ struct ResultPart {
 }
 
 impl FromObject for ResultPart {
-    fn from_object<'de, A: MapAccess<'de>>(mut map: A) -> Result<Self, A::Error> {
-        let mut r = ResultPart::default();
-        while let Some(key) = map.next_key::<Key>()? {
-            match key.0 {
-                Some("YearList") => r.year_list = map.next_value()?,
-                Some("ClientList") => r.client_list = map.next_value()?,
-                _ => {
-                    map.next_value::<IgnoredAny>()?;
-                }
-            }
+    fn take<'de, A: MapAccess<'de>>(&mut self, key: &str, map: &mut A) -> Result<bool, A::Error> {
+        match key {
+            "YearList" => self.year_list = map.next_value()?,
+            "ClientList" => self.client_list = map.next_value()?,
+            _ => return Ok(false),
         }
-        Ok(r)
+        Ok(true)
     }
 }
 
@@ -436,26 +425,20 @@ struct Client {
 }
 
 impl FromObject for Client {
-    fn from_object<'de, A: MapAccess<'de>>(mut map: A) -> Result<Self, A::Error> {
-        let mut c = Client::default();
-        while let Some(key) = map.next_key::<Key>()? {
-            let slot = match key.0 {
-                Some("Year") => &mut c.year,
-                Some("KeyNo") => &mut c.key_no,
-                Some("Name") => &mut c.name,
-                Some("ImageUrl") => &mut c.image_url,
-                Some("SalesAmount") => &mut c.sales_amount,
-                Some("SalesPercent") => &mut c.sales_percent,
-                Some("Relationship") => &mut c.relationship,
-                Some("Source") => &mut c.source,
-                _ => {
-                    map.next_value::<IgnoredAny>()?;
-                    continue;
-                }
-            };
-            *slot = map.next_value()?;
-        }
-        Ok(c)
+    fn take<'de, A: MapAccess<'de>>(&mut self, key: &str, map: &mut A) -> Result<bool, A::Error> {
+        let slot = match key {
+            "Year" => &mut self.year,
+            "KeyNo" => &mut self.key_no,
+            "Name" => &mut self.name,
+            "ImageUrl" => &mut self.image_url,
+            "SalesAmount" => &mut self.sales_amount,
+            "SalesPercent" => &mut self.sales_percent,
+            "Relationship" => &mut self.relationship,
+            "Source" => &mut self.source,
+            _ => return Ok(false),
+        };
+        *slot = map.next_value()?;
+        Ok(true)
     }
 }
 
@@ -463,7 +446,13 @@ impl FromObject for Client {
 /// key the answer adds is not copied).
 struct Key(Option<&'static str>);
 
-const KNOWN_KEYS: [&str; 11] = [
+/// Every key some part reads (a key of another part is passed over by its `take`).
+const KNOWN_KEYS: [&str; 16] = [
+    "OrderNumber",
+    "Paging",
+    "Result",
+    "Status",
+    "Message",
     "TotalRecords",
     "YearList",
     "ClientList",
