@@ -16,7 +16,7 @@ use crate::pipeline::intake::input::{InputOptions, InputReader, InputSource, Ite
 use crate::pipeline::plan::schedule::{Calendar, Forecast, Reason, Revisit, Settings, Sighting};
 use crate::pipeline::plan::{self, PlanOptions};
 use crate::qcc::wire;
-use crate::store::records::{CompanyHistory, CompanySnapshot, CompanyState, PeriodRow};
+use crate::store::records::{CompanyHistory, CompanyState, PeriodRow};
 
 /// The most records [`input`] reads: enough for any corpus file.
 const MAX_RECORDS: usize = 100_000;
@@ -203,14 +203,7 @@ pub fn schedule(case: &ScheduleCase) {
             Sighting { period: period.clone(), first_seen: seen, not_before: Some(seen - Duration::days(1)) }
         })
         .collect();
-    let revisit = match settings.refresh_after() {
-        Some(d) => Revisit::Fixed(d),
-        None => Revisit::Adaptive {
-            opts: settings.options(),
-            calendar: Calendar::learn(&calendar),
-            booked_column: settings.expected_date_column.clone(),
-        },
-    };
+    let revisit = settings.revisit_with(Calendar::learn(&calendar));
     let booked = case.booked_days.map(|d| (now + Duration::days(d)).format("%Y-%m-%d").to_string());
     let history = CompanyHistory {
         search_key: "甲公司".to_string(),
@@ -254,15 +247,7 @@ pub fn schedule(case: &ScheduleCase) {
     }
 
     // The plan of tonight's run decides without looping.
-    let snapshot = CompanySnapshot {
-        search_key: history.search_key.clone(),
-        state: history.state,
-        fetched_at: history.fetched_at.clone(),
-        next_check_at: history.next_check_at.clone(),
-        next_check_reason: history.next_check_reason.clone(),
-        ..Default::default()
-    };
-    let _ = plan::plan(snapshot, &plan_opts, now);
+    let _ = plan::plan(history.snapshot(), &plan_opts, now);
 
     // One check after the other: each strictly later than the one it
     // follows, never later than the staleness bound allows.

@@ -361,6 +361,21 @@ pub struct CompanyHistory {
     pub next_check_reason: Option<String>,
 }
 
+impl CompanyHistory {
+    /// What the plan reads of the company to decide when it is due (its
+    /// state, last fetch and next check), as a run would see it.
+    pub fn snapshot(&self) -> CompanySnapshot {
+        CompanySnapshot {
+            search_key: self.search_key.clone(),
+            state: self.state,
+            fetched_at: self.fetched_at.clone(),
+            next_check_at: self.next_check_at.clone(),
+            next_check_reason: self.next_check_reason.clone(),
+            ..Default::default()
+        }
+    }
+}
+
 /// A row of the input, after validation, ready to register.
 #[derive(Debug, Clone)]
 pub struct InputRecord {

@@ -1,7 +1,7 @@
 //! What a search key may be: which header holds it, which characters say a
 //! line was read wrongly, how it is normalised, and the credit-code check.
 
-use super::{sniff, InputError, InputOptions};
+use super::{InputError, InputOptions};
 
 /// Header names that hold a search key, in order of preference (compared
 /// case-insensitively, ignoring `_`, `-` and spaces).
@@ -44,10 +44,10 @@ pub(super) fn unsendable(key: &str) -> Option<String> {
     if key.contains('\t') {
         return Some("the key holds a tab: the line was split at the wrong separator (see --delimiter)".into());
     }
-    // Every control character, not only those that mark a file as binary
-    // (`sniff::suspicious` lets a form feed or a line break pass in a file;
-    // in a name, a workbook cell's line break included, they have no place).
-    if let Some(c) = key.chars().find(|c| c.is_control() || sniff::suspicious(*c)) {
+    // Every control character, not only those that mark a whole file as
+    // binary (`sniff::suspicious` lets a form feed or a line break pass in a
+    // file; in a name, a workbook cell's line break included, none has a place).
+    if let Some(c) = key.chars().find(|c| c.is_control() || *c == char::REPLACEMENT_CHARACTER) {
         return Some(format!(
             "the key holds the control or undecodable character {c:?} (a line break in the cell, binary data, or \
              the wrong --encoding)"

@@ -43,12 +43,7 @@ impl Forecast {
         now: DateTime<Utc>,
     ) {
         let days = self.checks_per_week.len() as i64 * 7;
-        let snapshot = crate::store::records::CompanySnapshot {
-            state: history.state,
-            fetched_at: history.fetched_at.clone(),
-            ..Default::default()
-        };
-        let due = crate::pipeline::plan::due_at(&snapshot, plan).unwrap_or(now);
+        let due = crate::pipeline::plan::due_at(&history.snapshot(), plan).unwrap_or(now);
         // A check at a night's run is due again `d` less the tolerance
         // after it: whole nights later, at least one.
         let step = nights(d - crate::pipeline::plan::due_tolerance(d)).max(1);
@@ -83,14 +78,7 @@ impl Forecast {
         let mut earliest = 0i64;
         loop {
             // Due by the same rule a run applies, an hour early included.
-            let snapshot = crate::store::records::CompanySnapshot {
-                state: history.state,
-                fetched_at: history.fetched_at.clone(),
-                next_check_at: history.next_check_at.clone(),
-                next_check_reason: history.next_check_reason.clone(),
-                ..Default::default()
-            };
-            let due = crate::pipeline::plan::due_at(&snapshot, plan).unwrap_or(now);
+            let due = crate::pipeline::plan::due_at(&history.snapshot(), plan).unwrap_or(now);
             // The first nightly run at or after it.
             let night = nights(due - now).max(earliest);
             if night >= days {

@@ -118,13 +118,16 @@ impl Settings {
 
     /// The schedule these settings make before anything is known.
     pub fn fresh(&self) -> Revisit {
+        self.revisit_with(Calendar::default())
+    }
+
+    /// The schedule these settings make with the publication dates `calendar` holds.
+    pub fn revisit_with(&self, calendar: Calendar) -> Revisit {
         match self.refresh_after() {
             Some(d) => Revisit::Fixed(d),
-            None => Revisit::Adaptive {
-                opts: self.options(),
-                calendar: Calendar::default(),
-                booked_column: self.expected_date_column.clone(),
-            },
+            None => {
+                Revisit::Adaptive { opts: self.options(), calendar, booked_column: self.expected_date_column.clone() }
+            }
         }
     }
 
