@@ -318,28 +318,6 @@ async fn the_dry_runs_forecast_for_the_next_week_equals_the_checks_the_next_seve
     assert!(h.sim.handle.request_count() - calls_before >= made);
 }
 
-/// The binary with `args`, failed (not hung) when it has not exited within
-/// a minute: the forecast once looped for good on `--refresh-after 0s`.
-fn binary_within_a_minute(args: &[&std::ffi::OsStr]) -> std::process::Output {
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_qcc-customers"))
-        .args(args)
-        .env_remove("QCC_KEY")
-        .env_remove("QCC_SECRET_KEY")
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("binary runs");
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
-    while child.try_wait().unwrap().is_none() {
-        if std::time::Instant::now() > deadline {
-            child.kill().unwrap();
-            panic!("{args:?} did not return within a minute");
-        }
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    }
-    child.wait_with_output().unwrap()
-}
-
 /// The checks per week a forecast prints (`week  1      35  ███`).
 fn weekly_checks(text: &str) -> Vec<u64> {
     text.lines()
@@ -365,7 +343,7 @@ async fn a_run_with_refresh_after_zero() -> (Harness, usize) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn refresh_after_zero_forecasts_every_company_every_night_and_returns() {
     let (h, n) = a_run_with_refresh_after_zero().await;
-    let out = binary_within_a_minute(&[
+    let out = tool_within(&[
         "run".as_ref(),
         "--dry-run".as_ref(),
         "--refresh-after".as_ref(),
@@ -385,12 +363,12 @@ async fn refresh_after_zero_forecasts_every_company_every_night_and_returns() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn status_answers_after_a_run_with_refresh_after_zero() {
     let (h, n) = a_run_with_refresh_after_zero().await;
-    let out = binary_within_a_minute(&["status".as_ref(), "--db".as_ref(), h.db.as_os_str()]);
+    let out = tool_within(&["status".as_ref(), "--db".as_ref(), h.db.as_os_str()]);
     assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
     let text = String::from_utf8_lossy(&out.stdout);
     assert_eq!(weekly_checks(&text), vec![7 * n as u64; 12], "{text}");
 
-    let out = binary_within_a_minute(&["status".as_ref(), "--json".as_ref(), "--db".as_ref(), h.db.as_os_str()]);
+    let out = tool_within(&["status".as_ref(), "--json".as_ref(), "--db".as_ref(), h.db.as_os_str()]);
     assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
     let json: serde_json::Value = serde_json::from_slice(&out.stdout).expect("status --json is JSON");
     let weeks = json["forecast"]["checks_per_week"].as_array().expect("a forecast per week");
@@ -406,7 +384,7 @@ fn nonsense_durations_are_usage_errors_before_anything_is_read() {
         "--refresh-after=1e30s",
         "--refresh-after=36501d",
     ] {
-        let out = binary_within_a_minute(&[
+        let out = tool_within(&[
             "run".as_ref(),
             "--dry-run".as_ref(),
             "--input".as_ref(),

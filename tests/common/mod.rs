@@ -8,6 +8,7 @@ mod receipts;
 pub use receipts::*;
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::ffi::OsStr;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -119,23 +120,16 @@ impl Harness {
 
     /// `qcc-customers rebuild` with `extra` flags; its output, once it exits 0.
     pub fn rebuild_with(&self, extra: &[&str]) -> String {
-        let out = std::process::Command::new(env!("CARGO_BIN_EXE_qcc-customers"))
-            .args(["rebuild", "--db"])
-            .arg(&self.db)
-            .args(extra)
-            .output()
-            .expect("binary runs");
+        let mut args: Vec<&OsStr> = vec!["rebuild".as_ref(), "--db".as_ref(), self.db.as_os_str()];
+        args.extend(extra.iter().map(OsStr::new));
+        let out = tool_within(&args);
         assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
         String::from_utf8_lossy(&out.stdout).into_owned()
     }
 
     /// What `qcc-customers status` prints for the database.
     pub fn status_text(&self) -> String {
-        let out = std::process::Command::new(env!("CARGO_BIN_EXE_qcc-customers"))
-            .args(["status", "--db"])
-            .arg(&self.db)
-            .output()
-            .expect("binary runs");
+        let out = tool_within(&["status".as_ref(), "--db".as_ref(), self.db.as_os_str()]);
         String::from_utf8_lossy(&out.stdout).into_owned()
     }
 
@@ -414,16 +408,59 @@ pub fn count(conn: &Connection, sql: &str) -> i64 {
 /// `run --dry-run` on `input` and `db` without credentials; panics unless it
 /// exits 0; its report.
 pub fn dry_run_report(input: &std::path::Path, db: &std::path::Path, extra: &[&str]) -> String {
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_qcc-customers"))
-        .args(["run", "--dry-run", "--input"])
-        .arg(input)
-        .arg("--db")
-        .arg(db)
-        .args(extra)
-        .env_remove("QCC_KEY")
-        .env_remove("QCC_SECRET_KEY")
-        .output()
-        .expect("binary runs");
+    let mut args: Vec<&OsStr> = vec![
+        "run".as_ref(),
+        "--dry-run".as_ref(),
+        "--input".as_ref(),
+        input.as_os_str(),
+        "--db".as_ref(),
+        db.as_os_str(),
+    ];
+    args.extend(extra.iter().map(OsStr::new));
+    let out = tool_within(&args);
     assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
     String::from_utf8(out.stdout).expect("UTF-8 report")
+}
+
+/// How long a command of the binary may take on a test's small files
+/// before the test fails instead of hanging (the forecast once looped for
+/// good under `--refresh-after 0s`, and `status` with it).
+pub const TOOL_LIMIT: Duration = Duration::from_secs(120);
+
+/// The binary with `args`, without credentials in its environment; its
+/// output once it exits, or a failed test when it has not exited within
+/// [`TOOL_LIMIT`] (it is killed). Its output is read as it comes, so a
+/// long one cannot block it.
+pub fn tool_within(args: &[&OsStr]) -> std::process::Output {
+    use std::io::Read;
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_qcc-customers"))
+        .args(args)
+        .env_remove("QCC_KEY")
+        .env_remove("QCC_SECRET_KEY")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("binary runs");
+    let drain = |mut pipe: Box<dyn Read + Send>| {
+        std::thread::spawn(move || {
+            let mut out = Vec::new();
+            let _ = pipe.read_to_end(&mut out);
+            out
+        })
+    };
+    let stdout = drain(Box::new(child.stdout.take().expect("piped")));
+    let stderr = drain(Box::new(child.stderr.take().expect("piped")));
+    let deadline = std::time::Instant::now() + TOOL_LIMIT;
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait for the binary") {
+            break status;
+        }
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("{args:?} did not return within {TOOL_LIMIT:?}");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    std::process::Output { status, stdout: stdout.join().expect("stdout"), stderr: stderr.join().expect("stderr") }
 }
