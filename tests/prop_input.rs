@@ -2,7 +2,7 @@
 //! keys in the same order (README, "Input"). Names are drawn from
 //! CJK text, full-width forms, ASCII punctuation (`,` `"` `'` `&` `(` `)`
 //! `.`), spaces and long names; each list is written with the `csv` crate
-//! under every separator, one column and two, in UTF-8 with and without a
+//! under every separator, alone or beside an identifier (before or after it), in UTF-8 with and without a
 //! BOM, UTF-16 (both byte orders) and GBK, and as an .xlsx workbook with
 //! `rust_xlsxwriter`. A key is invalid only where a documented rule says so.
 
@@ -58,21 +58,31 @@ fn read(bytes: Vec<u8>) -> Result<Vec<(String, bool)>, String> {
     Ok(out)
 }
 
+/// Where the names stand in a written list.
+#[derive(Debug, Clone, Copy)]
+enum Columns {
+    /// The names alone.
+    One,
+    /// The names, then an identifier.
+    NameFirst,
+    /// An identifier, then the names: the header says which column is the key.
+    NameSecond,
+}
+
 /// The list as the `csv` crate writes it (quoting only where needed, as
-/// every standard writer does), one column or two.
-fn write_csv(names: &[String], separator: u8, two_columns: bool) -> String {
+/// every standard writer does).
+fn write_csv(names: &[String], separator: u8, columns: Columns) -> String {
     let mut w = csv::WriterBuilder::new().delimiter(separator).from_writer(Vec::new());
-    if two_columns {
-        w.write_record(["企业名称", "内部编号"]).unwrap();
-    } else {
-        w.write_record(["企业名称"]).unwrap();
-    }
-    for (i, n) in names.iter().enumerate() {
-        if two_columns {
-            w.write_record([n.as_str(), &format!("A{i:04}")]).unwrap();
-        } else {
-            w.write_record([n.as_str()]).unwrap();
+    let row = |name: &str, id: &str| -> Vec<String> {
+        match columns {
+            Columns::One => vec![name.to_string()],
+            Columns::NameFirst => vec![name.to_string(), id.to_string()],
+            Columns::NameSecond => vec![id.to_string(), name.to_string()],
         }
+    };
+    w.write_record(row("企业名称", "内部编号")).unwrap();
+    for (i, n) in names.iter().enumerate() {
+        w.write_record(row(n, &format!("A{i:04}"))).unwrap();
     }
     String::from_utf8(w.into_inner().unwrap()).unwrap()
 }
@@ -98,14 +108,13 @@ proptest! {
     fn a_list_written_by_a_csv_writer_reads_back_as_the_same_keys(names in prop::collection::vec(name(), 1..30)) {
         let want = expected(&names);
         for separator in [b',', b'\t', b';', b'|'] {
-            for two_columns in [true, false] {
-                let text = write_csv(&names, separator, two_columns);
+            for columns in [Columns::One, Columns::NameFirst, Columns::NameSecond] {
+                let text = write_csv(&names, separator, columns);
                 for (encoding, bytes) in encodings(&text) {
                     let got = read(bytes);
                     prop_assert_eq!(
                         got.as_ref(), Ok(&want),
-                        "separator {:?}, {} column(s), {}:\n{}", separator as char,
-                        if two_columns { 2 } else { 1 }, encoding, text
+                        "separator {:?}, {:?}, {}:\n{}", separator as char, columns, encoding, text
                     );
                 }
             }
@@ -135,7 +144,7 @@ proptest! {
 #[test]
 fn the_everyday_lists_odd_names_read_as_written() {
     let names = ["北京\"星河\",科技有限公司", "Apple & Orange Trading Co., Ltd.", "'); DROP TABLE customers;--"];
-    let text = write_csv(&names.map(String::from), b',', true);
+    let text = write_csv(&names.map(String::from), b',', Columns::NameFirst);
     assert!(text.contains("\"北京\"\"星河\"\",科技有限公司\""), "{text}");
     let crlf = text.replace('\n', "\r\n");
     let (gbk, _, _) = encoding_rs::GBK.encode(&crlf);
