@@ -11,7 +11,9 @@ use qcc_customers::pipeline::intake::input::{normalize, validate, InputOptions, 
 
 /// The cases each property runs (at least 256 in CI; PROPTEST_CASES raises it).
 fn config() -> ProptestConfig {
-    ProptestConfig { cases: 256, failure_persistence: None, ..ProptestConfig::default() }
+    // At least 256 cases; PROPTEST_CASES (read by the default) asks for more.
+    let default = ProptestConfig::default();
+    ProptestConfig { cases: default.cases.max(256), failure_persistence: None, ..default }
 }
 
 /// A company name as our users' lists hold them.

@@ -32,7 +32,9 @@ fn within_deadline(case: ScheduleCase) -> Result<(), String> {
 }
 
 fn config() -> ProptestConfig {
-    ProptestConfig { cases: 256, failure_persistence: None, ..ProptestConfig::default() }
+    // At least 256 cases; PROPTEST_CASES (read by the default) asks for more.
+    let default = ProptestConfig::default();
+    ProptestConfig { cases: default.cases.max(256), failure_persistence: None, ..default }
 }
 
 fn period() -> impl Strategy<Value = String> {

@@ -58,7 +58,9 @@ fn parse_counted(body: &[u8]) -> (Result<qcc_customers::qcc::Response, WireError
 }
 
 fn config() -> ProptestConfig {
-    ProptestConfig { cases: 256, failure_persistence: None, ..ProptestConfig::default() }
+    // At least 256 cases; PROPTEST_CASES (read by the default) asks for more.
+    let default = ProptestConfig::default();
+    ProptestConfig { cases: default.cases.max(256), failure_persistence: None, ..default }
 }
 
 fn json() -> impl Strategy<Value = serde_json::Value> {
