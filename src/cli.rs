@@ -143,8 +143,11 @@ pub struct RebuildArgs {
     every year of its YearList), never assumes it; `status` shows the evidence. A refresh of an unchanged company \
     costs its one discovery call.\n\n\
     When: by default the revisit schedule asks a company again around the dates its next annual (by 30 April) or \
-    half-year report (by 31 August) is expected, learned from what the database has seen, and never more than \
-    --max-staleness apart; --refresh-after D asks every company D after its last fetch instead. `status` and \
+    half-year report (by 31 August) is expected, as often as the report is likely (from the company's own record) \
+    and where its date is likely (a booked date, its own date a year before, the dates seen across companies, \
+    the statutory calendar), and never more than --max-staleness apart. A company without data is looked at once \
+    after each deadline (--no-result-staleness). --refresh-after D asks every company D after its last fetch \
+    instead. `status` and \
     --dry-run show who is due and forecast the checks per week.\n\n\
     Keys: a key is what the file's quoting says it is (\"Apple & Orange Trading Co., Ltd.\" is sent with its comma). \
     A key holding a tab, ; or |, a control character or an undecodable byte, or on a line with more filled cells \
@@ -214,6 +217,13 @@ pub struct FetchArgs {
     /// 36500d.
     #[arg(long, default_value = "60d", value_parser = parse_duration)]
     pub max_staleness: Duration,
+    /// The bound for companies without any data (201): besides one look after each report deadline (about
+    /// 2 checks a year), no such company goes longer than this without a check. The default never adds a
+    /// check; it costs that a company which starts disclosing between deadlines (a bond prospectus) is found
+    /// only after the next deadline. 30d finds it within a month at about 12 checks a year for every such
+    /// company. At least 1d, at most 36500d.
+    #[arg(long, default_value = "365d", value_parser = parse_duration)]
+    pub no_result_staleness: Duration,
     /// An input column with each company's booked publication date (e.g. 预约披露日期, 2026-04-25): the
     /// revisit schedule checks around it.
     #[arg(long, value_name = "NAME")]

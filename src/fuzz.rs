@@ -193,6 +193,8 @@ pub fn schedule(case: &ScheduleCase) {
     let settings = Settings {
         refresh_after_seconds: case.refresh_after_secs,
         max_staleness_seconds: case.max_staleness_secs,
+        // One bound for both kinds of company: the invariant checks it.
+        no_result_staleness_seconds: case.max_staleness_secs,
         expected_date_column: case.booked_days.map(|_| "booked".to_string()),
     };
     let calendar: Vec<Sighting> = case

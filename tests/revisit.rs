@@ -140,7 +140,12 @@ async fn outcome() -> &'static Outcome {
                 },
                 Correction { search_key: heavy, year: "2024".into(), index: deep_index, at: night(date("2025-06-20")) },
             ];
-            let timeline = Timeline { as_of: None, random_corrections: false, corrections: corrections.clone() };
+            let timeline = Timeline {
+                as_of: None,
+                random_corrections: false,
+                corrections: corrections.clone(),
+                ..Default::default()
+            };
             let h = timeline_harness(timeline).await;
             h.write_keys(&keys);
             let mut stored: Vec<(Correction, Option<NaiveDate>)> = corrections.into_iter().map(|c| (c, None)).collect();

@@ -57,10 +57,15 @@ pub async fn run(args: MockServerArgs) -> anyhow::Result<Ended> {
             SimProfile::Annual => Profile::Annual,
         },
         timeline: match (&args.as_of, args.timeline) {
-            (Some(when), _) => {
-                Some(Timeline { as_of: Some(parse_as_of(when)?), random_corrections: true, corrections: vec![] })
+            (Some(when), _) => Some(Timeline {
+                as_of: Some(parse_as_of(when)?),
+                random_corrections: true,
+                corrections: vec![],
+                ..Default::default()
+            }),
+            (None, true) => {
+                Some(Timeline { as_of: None, random_corrections: true, corrections: vec![], ..Default::default() })
             }
-            (None, true) => Some(Timeline { as_of: None, random_corrections: true, corrections: vec![] }),
             (None, false) => None,
         },
         keep_arrivals: false,

@@ -125,19 +125,26 @@ pub fn schedule_settings(fetch: &FetchArgs) -> anyhow::Result<Settings> {
     };
     Ok(Settings {
         refresh_after_seconds: fetch.refresh_after.map(|d| seconds(d, "--refresh-after")).transpose()?,
-        max_staleness_seconds: match seconds(fetch.max_staleness, "--max-staleness")? {
-            s if s < Settings::MIN_STALENESS_SECS => {
-                return Err(Failure::usage(format!(
-                    "--max-staleness {}: at least 1d — a nightly run checks a company at most once a night; \
-                     --refresh-after 0s asks every company on every run",
-                    crate::pipeline::plan::schedule::days(chrono::Duration::seconds(s))
-                ))
-                .into())
-            }
-            s => s,
-        },
+        max_staleness_seconds: at_least_a_day(seconds(fetch.max_staleness, "--max-staleness")?, "--max-staleness")?,
+        no_result_staleness_seconds: at_least_a_day(
+            seconds(fetch.no_result_staleness, "--no-result-staleness")?,
+            "--no-result-staleness",
+        )?,
         expected_date_column: fetch.expected_date_column.clone(),
     })
+}
+
+/// A staleness bound: at least a day (a nightly run checks a company at most once a night).
+fn at_least_a_day(s: i64, flag: &str) -> anyhow::Result<i64> {
+    if s < Settings::MIN_STALENESS_SECS {
+        return Err(Failure::usage(format!(
+            "{flag} {}: at least 1d — a nightly run checks a company at most once a night; \
+             --refresh-after 0s asks every company on every run",
+            crate::pipeline::plan::schedule::days(chrono::Duration::seconds(s))
+        ))
+        .into());
+    }
+    Ok(s)
 }
 
 /// What to fetch, from the flags (shared by a run and a dry run).

@@ -37,6 +37,74 @@ pub struct Timeline {
     pub random_corrections: bool,
     /// Corrections a test asks for.
     pub corrections: Vec<Correction>,
+    /// How the list departs from the profile's own companies.
+    pub shape: Shape,
+}
+
+/// How a list departs from the profile's companies: the variety the revisit
+/// schedule must hold on (the benchmark's workloads). All shares are in
+/// percent of companies, rolled per company (or per company and year) from
+/// the seed, so a workload is the same in every process.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Shape {
+    /// Companies that never disclose customers (201 at every check), instead
+    /// of the profile's own share.
+    pub never_disclose: Option<u32>,
+    /// Of those, companies that list during the first year: their first
+    /// report comes out after the first fetch.
+    pub lists_mid_way: u32,
+    /// Each year of each disclosing company is left out with this chance:
+    /// reports that name customers one year and not the next.
+    pub skip_years: u32,
+    /// Companies that list 50–400 customers a year.
+    pub heavy: u32,
+    /// A company's publication date moves up to this many days either way
+    /// from one year to the next.
+    pub drift_days: i64,
+}
+
+impl Default for Shape {
+    fn default() -> Self {
+        Shape { never_disclose: None, lists_mid_way: 0, skip_years: 0, heavy: 0, drift_days: 3 }
+    }
+}
+
+impl Shape {
+    /// The company behind `key` in this shape, after `extra` more years;
+    /// `years`: the timeline's first year and the clock's.
+    fn company(&self, profile: Profile, seed: u64, key: &str, extra: u32, years: (i32, i32)) -> SimCompany {
+        let (first_year, this_year) = years;
+        let roll = |what: &[u8]| hash(seed, &[b"shape", what, key.trim().as_bytes()]) % 100;
+        let mut company = data::company_of(profile, seed, key, extra);
+        if let Some(never) = self.never_disclose {
+            if roll(b"never") < u64::from(never) {
+                if roll(b"lists") >= u64::from(self.lists_mid_way) * 100 / u64::from(never.max(1)) {
+                    return SimCompany { years: Vec::new() };
+                }
+                // Lists in its first year: reports from that year on.
+                let years = (first_year..=this_year.max(first_year))
+                    .rev()
+                    .map(|y| data::SimYear { year: y.to_string(), total: 5 })
+                    .collect();
+                return SimCompany { years };
+            } else if company.years.is_empty() {
+                // The profile's own never-disclosers disclose here: the share is this shape's.
+                company = data::company_of(profile, seed, &format!("{}#", key.trim()), extra);
+            }
+        }
+        if roll(b"heavy") < u64::from(self.heavy) {
+            for y in &mut company.years {
+                y.total = 50 + (hash(seed, &[b"heavy-year", key.trim().as_bytes(), y.year.as_bytes()]) % 351) as u32;
+            }
+        }
+        if self.skip_years > 0 {
+            let skipped = |y: &data::SimYear| {
+                hash(seed, &[b"skip-year", key.trim().as_bytes(), y.year.as_bytes()]) % 100 < u64::from(self.skip_years)
+            };
+            company.years.retain(|y| !skipped(y));
+        }
+        company
+    }
 }
 
 /// Whether a company discloses customers in its half-year reports (about 40 %).
@@ -71,11 +139,18 @@ fn usual_days_before(seed: u64, key: &str, half: bool) -> i64 {
 
 /// The day the report of `year` (annual, or its half-year) comes out.
 pub fn published(seed: u64, key: &str, year: i32, half: bool) -> NaiveDate {
+    published_in(&Shape::default(), seed, key, year, half)
+}
+
+/// [`published`] in a list of `shape`.
+pub fn published_in(shape: &Shape, seed: u64, key: &str, year: i32, half: bool) -> NaiveDate {
     let deadline = if half { NaiveDate::from_ymd_opt(year, 8, 31) } else { NaiveDate::from_ymd_opt(year + 1, 4, 30) }
         .unwrap_or(NaiveDate::MIN);
     let y = year.to_le_bytes();
     // The same company moves by a few days from one year to the next.
-    let jitter = (hash(seed, &[b"jitter", key.trim().as_bytes(), &y, &[half as u8]]) % 7) as i64 - 3;
+    let drift = shape.drift_days.max(0);
+    let jitter =
+        (hash(seed, &[b"jitter", key.trim().as_bytes(), &y, &[half as u8]]) % (2 * drift as u64 + 1)) as i64 - drift;
     let before = usual_days_before(seed, key, half);
     let mut day = deadline - Duration::days(before) + Duration::days(jitter);
     if before >= 0 && day > deadline {
@@ -87,8 +162,13 @@ pub fn published(seed: u64, key: &str, year: i32, half: bool) -> NaiveDate {
 /// When the vendor shows the report of `year`: its publication plus a
 /// delay of 0 to 4 days.
 pub fn visible(seed: u64, key: &str, year: i32, half: bool) -> DateTime<Utc> {
+    visible_in(&Shape::default(), seed, key, year, half)
+}
+
+/// [`visible`] in a list of `shape`.
+pub fn visible_in(shape: &Shape, seed: u64, key: &str, year: i32, half: bool) -> DateTime<Utc> {
     let delay = (hash(seed, &[b"vendor-delay", key.trim().as_bytes(), &year.to_le_bytes(), &[half as u8]]) % 5) as i64;
-    let day = published(seed, key, year, half) + Duration::days(delay);
+    let day = published_in(shape, seed, key, year, half) + Duration::days(delay);
     // Shown during the Beijing working day: 10:00 Beijing.
     day.and_hms_opt(2, 0, 0).unwrap_or_default().and_utc()
 }
@@ -115,18 +195,14 @@ pub struct TimedYear {
 /// a year appears with its half-year report or its annual report, whichever
 /// comes first, and shows the rows of the reports out by then.
 pub fn company_as_of(profile: Profile, seed: u64, key: &str, t: &Timeline, now: DateTime<Utc>) -> Vec<TimedYear> {
-    let base = data::company_of(profile, seed, key, 0);
-    let Some(latest) = base.years.first().and_then(|y| y.year.parse::<i32>().ok()) else { return Vec::new() };
-    // The data's years run to its latest; years after it come out on the timeline.
-    let extra = (now.year() - latest).max(0) as u32;
-    let company: SimCompany = data::company_of(profile, seed, key, extra);
+    let company = timed_company(profile, seed, key, t, now);
     let half_discloser = discloses_half_year(seed, key);
     let corrections = corrections_for(seed, key, &company, t, now);
     let mut out = Vec::new();
     for sy in &company.years {
         let Ok(y) = sy.year.parse::<i32>() else { continue };
-        let annual_out = visible(seed, key, y, false) <= now;
-        let half_out = half_discloser && visible(seed, key, y, true) <= now;
+        let annual_out = visible_in(&t.shape, seed, key, y, false) <= now;
+        let half_out = half_discloser && visible_in(&t.shape, seed, key, y, true) <= now;
         if !annual_out && !half_out {
             continue;
         }
@@ -147,11 +223,20 @@ pub fn company_as_of(profile: Profile, seed: u64, key: &str, t: &Timeline, now: 
     out
 }
 
+/// The company's years up to `now`: the data's years run to its latest, and
+/// years after it come out on the timeline; the list's shape applies.
+fn timed_company(profile: Profile, seed: u64, key: &str, t: &Timeline, now: DateTime<Utc>) -> SimCompany {
+    let base = data::company_of(profile, seed, key, 0);
+    let latest = base.years.first().and_then(|y| y.year.parse::<i32>().ok()).unwrap_or(data::LATEST_YEAR as i32);
+    // The data's years run to its latest; years after it come out on the timeline.
+    let extra = (now.year() - latest).max(0) as u32;
+    let first_year = t.as_of.map_or(now.year(), |a| (a + Duration::hours(8)).year());
+    t.shape.company(profile, seed, key, extra, (first_year, now.year()))
+}
+
 /// Every correction of a company's rows up to `now`.
 pub fn corrections_of(profile: Profile, seed: u64, key: &str, t: &Timeline, now: DateTime<Utc>) -> Vec<Correction> {
-    let base = data::company_of(profile, seed, key, 0);
-    let Some(latest) = base.years.first().and_then(|y| y.year.parse::<i32>().ok()) else { return Vec::new() };
-    let company = data::company_of(profile, seed, key, (now.year() - latest).max(0) as u32);
+    let company = timed_company(profile, seed, key, t, now);
     corrections_for(seed, key, &company, t, now).into_iter().filter(|c| c.at <= now).collect()
 }
 

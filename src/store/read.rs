@@ -388,13 +388,15 @@ fn period_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<PeriodRow> {
 /// Every period seen appearing between two checks at most `max_gap_days`
 /// apart, first seen since `since`: the publication dates the database
 /// has observed across companies.
-pub fn observed_periods(conn: &Connection, since: &str, max_gap_days: i64) -> rusqlite::Result<Vec<PeriodRow>> {
+pub fn observed_periods(conn: &Connection, since: &str, max_gap_days: i64) -> rusqlite::Result<Vec<(i64, PeriodRow)>> {
     conn.prepare(
-        "SELECT period, first_seen_at, not_before FROM company_periods
+        "SELECT company_id, period, first_seen_at, not_before FROM company_periods
          WHERE not_before IS NOT NULL AND first_seen_at >= ?1
            AND julianday(first_seen_at) - julianday(not_before) <= ?2",
     )?
-    .query_map(params![since, max_gap_days], period_row)?
+    .query_map(params![since, max_gap_days], |r| {
+        Ok((r.get(0)?, PeriodRow { period: r.get(1)?, first_seen_at: r.get(2)?, not_before: r.get(3)? }))
+    })?
     .collect()
 }
 

@@ -6,20 +6,23 @@
 //! expected, and rarely otherwise. Pure functions over what the database
 //! knows ([`History`], [`Calendar`]); no I/O and no clock of their own.
 //!
-//! Where the expected date comes from, best first: a booked date from the
-//! input; the company's own date last year (when the database saw it appear
-//! within a few days); the dates the database has seen across companies;
-//! the statutory calendar. The more precise the source, the narrower and
-//! denser the window. Around every window: a thinning tail after the
-//! deadline, a hard staleness bound, and a deep check for companies of more
-//! than one page.
+//! For each company and period, [`model`] estimates how likely the report
+//! is to come out at all (the company's own record) and on which day (a
+//! booked date from the input; else the company's own date a year before,
+//! moved by the drift seen across companies; else the dates seen across
+//! companies; else the statutory calendar), and places checks where they cut
+//! the expected delay most. Around that: a hard staleness bound, a deep
+//! check for companies of more than one page, and for companies without any
+//! data one look after each deadline and a bound of their own.
 
 use chrono::{DateTime, Datelike, Duration, NaiveDate, TimeZone, Utc};
 
+use self::model::Density;
 use crate::clock;
 use crate::store::records::{CompanyHistory, CompanyState, PeriodRow};
 
 mod forecast;
+pub mod model;
 mod revisit;
 #[cfg(test)]
 mod tests;
@@ -110,11 +113,14 @@ pub struct History<'a> {
 }
 
 /// The publication dates the database has seen across companies, as days
-/// from each report's deadline (negative: before it), sorted.
+/// from each report's deadline (negative: before it), sorted; and how far
+/// companies' dates moved from one year to the next.
 #[derive(Debug, Clone, Default)]
 pub struct Calendar {
     annual: Vec<i64>,
     half_year: Vec<i64>,
+    /// Days a company's date moved from a year to the next (same season).
+    drift: Vec<i64>,
 }
 
 /// How far from its deadline a period's first sighting can be its
@@ -124,14 +130,50 @@ pub struct Calendar {
 const PUBLISHED_WITHIN_DAYS: i64 = 366;
 
 /// How many precise sightings a season needs before the database's own
-/// distribution replaces the statutory calendar.
+/// distribution replaces the statutory calendar (and how many year-to-year
+/// moves before the database's own drift replaces the default).
 const LEARNED_AFTER: usize = 20;
 
+/// A company's move from one year to the next is learnt once this many
+/// days have passed since its date of the year before.
+const DRIFT_SEEN_AFTER_DAYS: i64 = 30;
+
+/// The share of the learned distributions in what the schedule uses; the
+/// rest is the prior (statutory calendar, default drift), so that a day the
+/// database has not seen yet is not impossible.
+const LEARNED_SHARE: f64 = 0.9;
+
+/// How long after a deadline a company without data is looked at: the night
+/// by which this share of the reports the database saw were visible ...
+const LATE_LOOK_QUANTILE: f64 = 0.98;
+/// ... within these bounds (days after the deadline).
+const LATE_LOOK_DAYS: (i64, i64) = (5, 10);
+
 impl Calendar {
-    /// Learn from every company's precise sightings.
+    /// Learn from every company's precise sightings, each season as if over.
     pub fn learn<'a>(sightings: impl IntoIterator<Item = &'a Sighting>) -> Self {
+        Calendar::learn_companies(sightings.into_iter().enumerate().map(|(i, s)| (i as i64, s)), None)
+    }
+
+    /// Learn from precise sightings, each with its company: the dates, and
+    /// how far each company's date moved between consecutive years.
+    ///
+    /// Only what a season that is over says, as of `today`: while a season
+    /// runs, the reports seen so far are the early ones, and learnt they
+    /// would pull the window before the mass of the season. A move is learnt
+    /// once a month has passed since the company's date of the year before,
+    /// so that late movers are not missing from it either. `None`: every
+    /// season is over.
+    pub fn learn_companies<'a>(
+        sightings: impl IntoIterator<Item = (i64, &'a Sighting)>,
+        today: Option<NaiveDate>,
+    ) -> Self {
         let mut cal = Calendar::default();
-        for s in sightings {
+        let over = |season: Season, year: i32, days: i64| {
+            today.is_none_or(|t| season.deadline(year) + Duration::days(days) < t)
+        };
+        let mut dated: Vec<(i64, Season, i32, i64)> = Vec::new();
+        for (company, s) in sightings {
             let (Some((season, year)), Some(at)) = (Season::of(&s.period), s.appeared()) else { continue };
             let days = (beijing_date(at) - season.deadline(year)).num_days();
             if days.abs() > PUBLISHED_WITHIN_DAYS {
@@ -140,37 +182,86 @@ impl Calendar {
                 // years away from the season.
                 continue;
             }
+            dated.push((company, season, year, days));
+            if !over(season, year, TAIL_DAYS) {
+                continue;
+            }
             match season {
                 Season::Annual => cal.annual.push(days),
                 Season::HalfYear => cal.half_year.push(days),
             }
         }
+        dated.sort_unstable_by_key(|(c, s, y, _)| (*c, *s == Season::HalfYear, *y));
+        for pair in dated.windows(2) {
+            let ((c0, s0, y0, d0), (c1, s1, y1, d1)) = (pair[0], pair[1]);
+            if c0 == c1 && s0 == s1 && y1 == y0 + 1 && over(s1, y1, d0 + DRIFT_SEEN_AFTER_DAYS) {
+                cal.drift.push(d1 - d0);
+            }
+        }
         cal.annual.sort_unstable();
         cal.half_year.sort_unstable();
+        cal.drift.sort_unstable();
         cal
     }
 
-    /// The learned days from the deadline at quantile `q`, when enough are known.
-    fn quantile(&self, season: Season, q: f64) -> Option<i64> {
-        let days = match season {
+    fn days(&self, season: Season) -> &[i64] {
+        match season {
             Season::Annual => &self.annual,
             Season::HalfYear => &self.half_year,
-        };
+        }
+    }
+
+    /// The learned days from the deadline at quantile `q`, when enough are known.
+    #[cfg(test)]
+    fn quantile(&self, season: Season, q: f64) -> Option<i64> {
+        let days = self.days(season);
         (days.len() >= LEARNED_AFTER).then(|| days[((days.len() - 1) as f64 * q).round() as usize])
+    }
+
+    /// On which day (from the deadline) a report of `season` becomes visible,
+    /// for a company with no date of its own.
+    pub fn density(&self, season: Season) -> Density {
+        let prior = model::statutory(season);
+        match model::Density::from_days(self.days(season)) {
+            Some(learned) if self.days(season).len() >= LEARNED_AFTER => learned.mix(LEARNED_SHARE, &prior),
+            _ => prior,
+        }
+    }
+
+    /// How far a company's date moves from one year to the next.
+    pub fn drift(&self) -> Density {
+        let prior = model::default_drift();
+        match model::Density::from_days(&self.drift) {
+            Some(learned) if self.drift.len() >= LEARNED_AFTER => learned.mix(LEARNED_SHARE, &prior),
+            _ => prior,
+        }
+    }
+
+    /// Days after the deadline of `season` by which nearly every report is
+    /// visible: when a company without data is looked at.
+    pub fn late_look(&self, season: Season) -> i64 {
+        let (lo, hi) = LATE_LOOK_DAYS;
+        (self.density(season).quantile(LATE_LOOK_QUANTILE) + 1).clamp(lo, hi)
     }
 }
 
 #[derive(Debug, Clone)]
 pub struct ScheduleOptions {
-    /// No company goes longer than this without a check.
+    /// No company with data goes longer than this without a check.
     pub max_staleness: Duration,
+    /// No company without data (201) goes longer than this without a check.
+    pub no_result_staleness: Duration,
     /// A company of more than one page is re-paged this often.
     pub deep_every: Duration,
 }
 
 impl Default for ScheduleOptions {
     fn default() -> Self {
-        ScheduleOptions { max_staleness: Duration::days(60), deep_every: Duration::days(180) }
+        ScheduleOptions {
+            max_staleness: Duration::days(60),
+            no_result_staleness: Duration::days(365),
+            deep_every: Duration::days(180),
+        }
     }
 }
 
@@ -225,10 +316,15 @@ impl Sighting {
 }
 
 impl Calendar {
-    /// Learn from the periods a database saw appearing.
-    pub fn from_rows(rows: &[PeriodRow]) -> Calendar {
-        let sightings: Vec<Sighting> = rows.iter().filter_map(Sighting::from_row).collect();
-        Calendar::learn(&sightings)
+    /// Learn from the periods a database saw appearing, each with its
+    /// company, as of the latest of them: what is over is judged by the
+    /// data, not the clock, so nights that find nothing new keep the same
+    /// calendar (and the forecast of such nights stays exact).
+    pub fn from_rows(rows: &[(i64, PeriodRow)]) -> Calendar {
+        let sightings: Vec<(i64, Sighting)> =
+            rows.iter().filter_map(|(c, p)| Some((*c, Sighting::from_row(p)?))).collect();
+        let latest = sightings.iter().map(|(_, s)| beijing_date(s.first_seen)).max();
+        Calendar::learn_companies(sightings.iter().map(|(c, s)| (*c, s)), Some(latest.unwrap_or(NaiveDate::MIN)))
     }
 }
 
@@ -259,12 +355,15 @@ pub(crate) fn days(d: Duration) -> String {
 /// it, a year on, the statutory or learned calendar is looked at instead.
 const DATED_GAP_DAYS: i64 = 120;
 
-/// How long after a deadline a period is still looked for.
-const TAIL: [i64; 3] = [3, 10, 30];
+/// How long after a deadline a period is still looked for: the windows end
+/// by then, and the next year's report is expected instead.
+const TAIL_DAYS: i64 = 30;
 
 /// The next check of a company after `now` (the end of its last check).
 pub fn next_check(h: &History<'_>, cal: &Calendar, opts: &ScheduleOptions, now: DateTime<Utc>) -> NextCheck {
-    let mut best = NextCheck { at: h.last_check + opts.max_staleness, reason: Reason::Staleness };
+    let bound = if h.no_result { opts.no_result_staleness } else { opts.max_staleness };
+    let stale_at = h.last_check + bound;
+    let mut best = NextCheck { at: stale_at, reason: Reason::Staleness };
     let mut consider = |at: DateTime<Utc>, reason: Reason| {
         if at > now && at < best.at {
             best = NextCheck { at, reason };
@@ -284,35 +383,134 @@ pub fn next_check(h: &History<'_>, cal: &Calendar, opts: &ScheduleOptions, now: 
         };
         consider(due.max(now + Duration::minutes(1)), Reason::Deep);
     }
+    // A look after a deadline that the staleness check serves: the label it goes by.
+    let mut served = None;
     for season in [Season::Annual, Season::HalfYear] {
         let year = expected_year(h.sightings, season, now);
-        let label = season.label(year);
-        let deadline = season.deadline(year);
-        // A company is watched densely for the half-year report when it
-        // disclosed customers in the one before, lightly when it did in an
-        // earlier year only (many do so in some years), not at all otherwise.
-        let half = |y: Option<i32>| {
-            h.sightings.iter().any(|s| {
-                Season::of(&s.period).is_some_and(|(k, sy)| k == Season::HalfYear && y.is_none_or(|y| y == sy))
-            })
-        };
-        let watched = !h.no_result && (season == Season::Annual || half(None));
-        let light = season == Season::HalfYear && !half(Some(year - 1));
-        for days in TAIL {
-            consider(day_start(deadline + Duration::days(days)), Reason::Late(label.clone()));
-            if !watched {
-                // One look after the deadline is enough for what the company does not do.
-                break;
+        match planned(h, cal, season, year) {
+            Planned::Look(day, label) => {
+                let at = day_start(day);
+                // The staleness check comes within the month after the look
+                // anyway: it is the look, and nothing is added.
+                if at < stale_at && stale_at <= at + Duration::days(LOOK_SERVED_WITHIN_DAYS) {
+                    served = Some(label);
+                } else {
+                    consider(at, Reason::Late(label));
+                }
+            }
+            Planned::Window(days) => {
+                for (day, reason) in days {
+                    consider(day_start(day), reason);
+                }
             }
         }
-        if !watched {
-            continue;
-        }
-        for (day, reason) in window(h, cal, season, year, light) {
-            consider(day_start(day), reason);
-        }
+    }
+    if let (Reason::Staleness, Some(label)) = (&best.reason, served) {
+        best.reason = Reason::Late(label);
     }
     best
+}
+
+/// A look after a deadline is served by a staleness check this many days
+/// after it: the report was never published before, and a month late is
+/// the price of not paying a check for it.
+const LOOK_SERVED_WITHIN_DAYS: i64 = 30;
+
+/// What a period gets.
+enum Planned {
+    /// One look after the deadline (on this day), for a report that is
+    /// unlikely, or for a company without data.
+    Look(NaiveDate, String),
+    /// Checks where the report's date is likely.
+    Window(Vec<(NaiveDate, Reason)>),
+}
+
+/// The checks for `season`'s report of `year`: a company without data is
+/// looked at once after the deadline; one with data as likely as the
+/// report is, where its date is likely to fall.
+fn planned(h: &History<'_>, cal: &Calendar, season: Season, year: i32) -> Planned {
+    let label = season.label(year);
+    let deadline = season.deadline(year);
+    let likelihood = model::likelihood(h.sightings, season, year);
+    if h.no_result || likelihood < model::WINDOW_FROM {
+        // One look after the deadline is enough for what the company does not do.
+        return Planned::Look(deadline + Duration::days(cal.late_look(season)), label);
+    }
+    let calendar = cal.density(season);
+    // The company's own evidence, and the nights it covers: a check there
+    // is for it, a check elsewhere for the calendar's share.
+    let (density, own, reason): (Density, Option<(i64, i64)>, ReasonOf) =
+        match own_date(h, cal, season, year) {
+            Some(Own::Booked(at)) => (at.mix(model::BOOKED_SHARE, &calendar), Some(at.span()), Reason::Booked),
+            Some(Own::Seen(at)) => (at.mix(model::OWN_SHARE, &calendar), Some(at.span()), Reason::Usual),
+            None => (calendar, None, Reason::Season),
+        };
+    // Nothing is looked for before the period ends, nor after the tail.
+    let ends = match season {
+        Season::Annual => NaiveDate::from_ymd_opt(year + 1, 1, 1),
+        Season::HalfYear => NaiveDate::from_ymd_opt(year, 7, 1),
+    }
+    .map_or(-180, |d| (d - deadline).num_days());
+    let density = density.within(ends, TAIL_DAYS - 1);
+    let days = model::place(&density, likelihood)
+        .into_iter()
+        .map(|night| {
+            let day = deadline + Duration::days(night);
+            let r = match own {
+                Some((from, to)) if (from..=to + 1).contains(&night) => reason(label.clone()),
+                _ if night > 0 => Reason::Late(label.clone()),
+                _ => Reason::Season(label.clone()),
+            };
+            (day, r)
+        })
+        .collect();
+    Planned::Window(days)
+}
+
+/// The company's own evidence of when `season`'s report of `year` becomes
+/// visible: a booked date, or the days it was seen appearing in an earlier
+/// year (moved by the drift across companies).
+fn own_date(h: &History<'_>, cal: &Calendar, season: Season, year: i32) -> Option<Own> {
+    let deadline = season.deadline(year);
+    if let Some(booked) = h.booked.filter(|b| (*b - deadline).num_days().abs() <= 120) {
+        let at = Density { first: (booked - deadline).num_days(), mass: vec![1.0] };
+        return Some(Own::Booked(at.convolve(&model::booking_error())));
+    }
+    // The latest earlier year it was seen appearing between two checks at
+    // most a few months apart (a gap of years says nothing of the date).
+    let (seen_year, before, seen) = h
+        .sightings
+        .iter()
+        .filter_map(|s| {
+            let (s_season, s_year) = Season::of(&s.period)?;
+            let before = s.not_before?;
+            let dated = s.first_seen - before <= Duration::days(DATED_GAP_DAYS);
+            (s_season == season && s_year < year && dated).then_some((s_year, before, s.first_seen))
+        })
+        .max_by_key(|(y, _, _)| *y)?;
+    // Days from that year's deadline: it became visible after the check
+    // before (on that night's day or later) and by the day before the check
+    // that found it.
+    let then = season.deadline(seen_year);
+    let from = (beijing_date(before) - then).num_days();
+    let to = ((beijing_date(seen) - then).num_days() - 1).max(from);
+    // Moved by the drift once per year between, widened for each further year.
+    let mut own = Density { first: from, mass: vec![1.0; (to - from + 1) as usize] }.within(from, to);
+    for _ in 0..(year - seen_year).clamp(1, 3) {
+        own = own.convolve(&cal.drift());
+    }
+    Some(Own::Seen(own))
+}
+
+/// Which reason a check of a window gives, from the period's label.
+type ReasonOf = fn(String) -> Reason;
+
+/// A company's own evidence of a report's date, as days from its deadline.
+enum Own {
+    /// Around a booked date.
+    Booked(Density),
+    /// Around the days it was seen appearing in an earlier year.
+    Seen(Density),
 }
 
 /// The report year of the next period of `season` not yet seen, whose
@@ -320,7 +518,7 @@ pub fn next_check(h: &History<'_>, cal: &Calendar, opts: &ScheduleOptions, now: 
 /// not waited for.
 fn expected_year(sightings: &[Sighting], season: Season, now: DateTime<Utc>) -> i32 {
     let today = beijing_date(now);
-    let tail = Duration::days(TAIL[TAIL.len() - 1]);
+    let tail = Duration::days(TAIL_DAYS);
     let latest =
         sightings.iter().filter_map(|s| Season::of(&s.period)).filter(|(s, _)| *s == season).map(|(_, y)| y).max();
     let mut year = match latest {
@@ -331,88 +529,6 @@ fn expected_year(sightings: &[Sighting], season: Season, now: DateTime<Utc>) -> 
         year += 1;
     }
     year
-}
-
-/// The days to check around the expected date of `season`'s report of `year`.
-/// `light`: a third of the looks, for a report the company published in
-/// some years only.
-fn window(h: &History<'_>, cal: &Calendar, season: Season, year: i32, light: bool) -> Vec<(NaiveDate, Reason)> {
-    let days = window_days(h, cal, season, year);
-    if !light {
-        return days;
-    }
-    days.into_iter().skip(1).step_by(3).collect()
-}
-
-fn window_days(h: &History<'_>, cal: &Calendar, season: Season, year: i32) -> Vec<(NaiveDate, Reason)> {
-    let label = season.label(year);
-    let deadline = season.deadline(year);
-    let around = |centre: NaiveDate, reason: fn(String) -> Reason| -> Vec<(NaiveDate, Reason)> {
-        // Nightly from the night before to two after, every other night on
-        // the flanks (a company's date moves by a few days from one year to
-        // the next), then thinning.
-        [-3, -1, 0, 1, 2, 4, 7].iter().map(|d| (centre + Duration::days(*d), reason(label.clone()))).collect()
-    };
-    if let Some(booked) = h.booked.filter(|b| (*b - deadline).num_days().abs() <= 120) {
-        return around(booked, Reason::Booked);
-    }
-    // The company's own date for the same report a year (or more) before.
-    let own = h
-        .sightings
-        .iter()
-        .filter_map(|s| {
-            let (s_season, s_year) = Season::of(&s.period)?;
-            // A precise sighting: the night a year on is the one that finds it.
-            (s_season == season && s_year < year).then_some((s_year, s.appeared().map(|_| s.first_seen)?))
-        })
-        .max_by_key(|(y, _)| *y);
-    let a_year_on = |at: DateTime<Utc>, seen_year: i32| {
-        let date = beijing_date(at);
-        date.with_year(date.year() + (year - seen_year)).unwrap_or(date)
-    };
-    if let Some((seen_year, at)) = own {
-        return around(a_year_on(at, seen_year), Reason::Usual);
-    }
-    // Seen appearing, but between two checks far apart: every third day over
-    // that gap a year on (a report that came out in January, before the
-    // season, is looked for in January). A gap of more than a few months
-    // (a long --refresh-after, an upgraded file) says nothing of the date:
-    // the calendar below does better, at a bounded number of looks.
-    let gap = h
-        .sightings
-        .iter()
-        .filter_map(|s| {
-            let (s_season, s_year) = Season::of(&s.period)?;
-            let before = s.not_before?;
-            let dated = s.first_seen - before <= Duration::days(DATED_GAP_DAYS);
-            (s_season == season && s_year < year && dated).then_some((s_year, before, s.first_seen))
-        })
-        .max_by_key(|(y, _, _)| *y);
-    if let Some((seen_year, before, seen)) = gap {
-        let (from, to) = (a_year_on(before, seen_year), a_year_on(seen, seen_year));
-        let mut days = Vec::new();
-        let mut day = from + Duration::days(1);
-        while day <= to + Duration::days(1) {
-            days.push((day, Reason::Usual(label.clone())));
-            day += Duration::days(3);
-        }
-        return days;
-    }
-    // Across companies, from the learned spread; else the statutory calendar.
-    let (from, dense) = match (cal.quantile(season, 0.1), cal.quantile(season, 0.5)) {
-        (Some(q10), Some(q50)) => (deadline + Duration::days(q10), deadline + Duration::days(q50.min(-1))),
-        _ => match season {
-            Season::Annual => (deadline - Duration::days(60), deadline - Duration::days(10)),
-            Season::HalfYear => (deadline - Duration::days(45), deadline - Duration::days(10)),
-        },
-    };
-    let mut days = Vec::new();
-    let mut day = from;
-    while day <= deadline + Duration::days(1) {
-        days.push((day, Reason::Season(label.clone())));
-        day = if day < dense { (day + Duration::days(4)).min(dense) } else { day + Duration::days(1) };
-    }
-    days
 }
 
 /// The start of a Beijing calendar day, in UTC: a nightly run on that day

@@ -66,9 +66,11 @@ impl Revisit {
         match self {
             Revisit::Fixed(d) => format!("fixed: every company {} after its last fetch (--refresh-after)", days(*d)),
             Revisit::Adaptive { opts, .. } => format!(
-                "revisit schedule: around each company's expected report dates, at most {} unchecked \
-                 (--max-staleness), a deep check every {}",
+                "revisit schedule: as often as each company's next report is likely, where its date is likely; \
+                 at most {} unchecked (--max-staleness); a company without data once after each deadline and at \
+                 most {} unchecked (--no-result-staleness); a deep check every {}",
                 days(opts.max_staleness),
+                days(opts.no_result_staleness),
                 days(opts.deep_every)
             ),
         }
@@ -83,6 +85,10 @@ pub struct Settings {
     pub refresh_after_seconds: Option<i64>,
     /// `--max-staleness`, in seconds.
     pub max_staleness_seconds: i64,
+    /// `--no-result-staleness`, in seconds (summaries written before it
+    /// existed read as the default).
+    #[serde(default = "default_no_result_staleness")]
+    pub no_result_staleness_seconds: i64,
     /// `--expected-date-column`.
     pub expected_date_column: Option<String>,
 }
@@ -92,9 +98,14 @@ impl Default for Settings {
         Settings {
             refresh_after_seconds: None,
             max_staleness_seconds: ScheduleOptions::default().max_staleness.num_seconds(),
+            no_result_staleness_seconds: default_no_result_staleness(),
             expected_date_column: None,
         }
     }
+}
+
+fn default_no_result_staleness() -> i64 {
+    ScheduleOptions::default().no_result_staleness.num_seconds()
 }
 
 impl Settings {
@@ -112,8 +123,12 @@ impl Settings {
     }
 
     pub fn options(&self) -> ScheduleOptions {
-        let secs = self.max_staleness_seconds.clamp(Self::MIN_STALENESS_SECS, Self::MAX_SECS);
-        ScheduleOptions { max_staleness: Duration::seconds(secs), ..ScheduleOptions::default() }
+        let bound = |secs: i64| Duration::seconds(secs.clamp(Self::MIN_STALENESS_SECS, Self::MAX_SECS));
+        ScheduleOptions {
+            max_staleness: bound(self.max_staleness_seconds),
+            no_result_staleness: bound(self.no_result_staleness_seconds),
+            ..ScheduleOptions::default()
+        }
     }
 
     /// The schedule these settings make before anything is known.
