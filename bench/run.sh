@@ -3,6 +3,7 @@
 #   bench/run.sh                 every scenario (about 6 minutes on 2 cores)
 #   bench/run.sh --only rate     one scenario (rate, latency, overhead, writer, dry, memory, cost,
 #                                api-rate, tail, bytes, receipts, queries, revisit)
+#   REVISIT_KEEP_DB=DIR bench/run.sh --only revisit   keeps each workload's database in DIR
 #   bench/run.sh --smoke         tiny sizes: checks the harness works, figures mean nothing
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -127,6 +127,7 @@ impl Bench {
                 if i == 0 && !self.smoke { &[None, Some(1), Some(7), Some(30)] } else { &[None] };
             for f in fixed {
                 let sim = self.nights(&w, *f, &input, &keys, from, until).await?;
+                // REVISIT_KEEP_DB=DIR keeps each database, to read `company_checks` afterwards.
                 if let Some(dir) = std::env::var_os("REVISIT_KEEP_DB") {
                     std::fs::copy(&sim.db, std::path::Path::new(&dir).join(sim.db.file_name().unwrap_or_default()))?;
                 }

@@ -439,12 +439,11 @@ fn planned(h: &History<'_>, cal: &Calendar, season: Season, year: i32) -> Planne
     let calendar = cal.density(season);
     // The company's own evidence, and the nights it covers: a check there
     // is for it, a check elsewhere for the calendar's share.
-    let (density, own, reason): (Density, Option<(i64, i64)>, ReasonOf) =
-        match own_date(h, cal, season, year) {
-            Some(Own::Booked(at)) => (at.mix(model::BOOKED_SHARE, &calendar), Some(at.span()), Reason::Booked),
-            Some(Own::Seen(at)) => (at.mix(model::OWN_SHARE, &calendar), Some(at.span()), Reason::Usual),
-            None => (calendar, None, Reason::Season),
-        };
+    let (density, own, reason): (Density, Option<(i64, i64)>, ReasonOf) = match own_date(h, cal, season, year) {
+        Some(Own::Booked(at)) => (at.mix(model::BOOKED_SHARE, &calendar), Some(at.span()), Reason::Booked),
+        Some(Own::Seen(at)) => (at.mix(model::OWN_SHARE, &calendar), Some(at.span()), Reason::Usual),
+        None => (calendar, None, Reason::Season),
+    };
     // Nothing is looked for before the period ends, nor after the tail.
     let ends = match season {
         Season::Annual => NaiveDate::from_ymd_opt(year + 1, 1, 1),
