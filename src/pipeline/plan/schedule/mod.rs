@@ -121,6 +121,8 @@ pub struct Calendar {
     half_year: Vec<i64>,
     /// Days a company's date moved from a year to the next (same season).
     drift: Vec<i64>,
+    /// The densities made from the above, once: annual, half-year, drift.
+    made: [std::sync::OnceLock<Density>; 3],
 }
 
 /// How far from its deadline a period's first sighting can be its
@@ -220,21 +222,29 @@ impl Calendar {
 
     /// On which day (from the deadline) a report of `season` becomes visible,
     /// for a company with no date of its own.
-    pub fn density(&self, season: Season) -> Density {
-        let prior = model::statutory(season);
-        match model::Density::from_days(self.days(season)) {
-            Some(learned) if self.days(season).len() >= LEARNED_AFTER => learned.mix(LEARNED_SHARE, &prior),
-            _ => prior,
-        }
+    pub fn density(&self, season: Season) -> &Density {
+        let slot = match season {
+            Season::Annual => &self.made[0],
+            Season::HalfYear => &self.made[1],
+        };
+        slot.get_or_init(|| {
+            let prior = model::statutory(season);
+            match model::Density::from_days(self.days(season)) {
+                Some(learned) if self.days(season).len() >= LEARNED_AFTER => learned.mix(LEARNED_SHARE, &prior),
+                _ => prior,
+            }
+        })
     }
 
     /// How far a company's date moves from one year to the next.
-    pub fn drift(&self) -> Density {
-        let prior = model::default_drift();
-        match model::Density::from_days(&self.drift) {
-            Some(learned) if self.drift.len() >= LEARNED_AFTER => learned.mix(LEARNED_SHARE, &prior),
-            _ => prior,
-        }
+    pub fn drift(&self) -> &Density {
+        self.made[2].get_or_init(|| {
+            let prior = model::default_drift();
+            match model::Density::from_days(&self.drift) {
+                Some(learned) if self.drift.len() >= LEARNED_AFTER => learned.mix(LEARNED_SHARE, &prior),
+                _ => prior,
+            }
+        })
     }
 
     /// Days after the deadline of `season` by which nearly every report is
@@ -440,9 +450,9 @@ fn planned(h: &History<'_>, cal: &Calendar, season: Season, year: i32) -> Planne
     // The company's own evidence, and the nights it covers: a check there
     // is for it, a check elsewhere for the calendar's share.
     let (density, own, reason): (Density, Option<(i64, i64)>, ReasonOf) = match own_date(h, cal, season, year) {
-        Some(Own::Booked(at)) => (at.mix(model::BOOKED_SHARE, &calendar), Some(at.span()), Reason::Booked),
-        Some(Own::Seen(at)) => (at.mix(model::OWN_SHARE, &calendar), Some(at.span()), Reason::Usual),
-        None => (calendar, None, Reason::Season),
+        Some(Own::Booked(at)) => (at.mix(model::BOOKED_SHARE, calendar), Some(at.span()), Reason::Booked),
+        Some(Own::Seen(at)) => (at.mix(model::OWN_SHARE, calendar), Some(at.span()), Reason::Usual),
+        None => (calendar.clone(), None, Reason::Season),
     };
     // Nothing is looked for before the period ends, nor after the tail.
     let ends = match season {
@@ -496,7 +506,7 @@ fn own_date(h: &History<'_>, cal: &Calendar, season: Season, year: i32) -> Optio
     // Moved by the drift once per year between, widened for each further year.
     let mut own = Density { first: from, mass: vec![1.0; (to - from + 1) as usize] }.within(from, to);
     for _ in 0..(year - seen_year).clamp(1, 3) {
-        own = own.convolve(&cal.drift());
+        own = own.convolve(cal.drift());
     }
     Some(Own::Seen(own))
 }

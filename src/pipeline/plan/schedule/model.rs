@@ -123,7 +123,14 @@ impl Density {
         self.mass.get((day - self.first) as usize).copied().unwrap_or(0.0)
     }
 
+    /// Summing to one, without days of no mass at either end (a check
+    /// after the last day with mass would find nothing).
     fn normalised(mut self) -> Density {
+        let last = self.mass.iter().rposition(|m| *m > 0.0).unwrap_or(0);
+        self.mass.truncate(last + 1);
+        let first = self.mass.iter().position(|m| *m > 0.0).unwrap_or(0);
+        self.mass.drain(..first);
+        self.first += first as i64;
         let total: f64 = self.mass.iter().sum();
         if total > 0.0 {
             self.mass.iter_mut().for_each(|m| *m /= total);
