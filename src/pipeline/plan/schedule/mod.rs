@@ -122,7 +122,7 @@ pub struct Calendar {
     /// Days a company's date moved from a year to the next (same season).
     drift: Vec<i64>,
     /// The densities made from the above, once: annual, half-year, drift.
-    made: [std::sync::OnceLock<Density>; 3],
+    made: Box<[std::sync::OnceLock<Density>; 3]>,
 }
 
 /// How far from its deadline a period's first sighting can be its
