@@ -138,7 +138,7 @@ const LEARNED_AFTER: usize = 20;
 
 /// A company's move from one year to the next is learnt once this many
 /// days have passed since its date of the year before.
-const DRIFT_SEEN_AFTER_DAYS: i64 = 30;
+const DRIFT_SEEN_AFTER_DAYS: i64 = 14;
 
 /// The share of the learned distributions in what the schedule uses; the
 /// rest is the prior (statutory calendar, default drift), so that a day the
