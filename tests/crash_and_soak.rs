@@ -31,7 +31,7 @@ async fn sigkill_at_five_random_moments_loses_nothing_and_repays_at_most_the_cal
     assert_same_rows(&stored_rows(&h.conn()), &expected_rows(h.seed(), &keys));
     // What one kill can make the next run pay again: the requests in flight
     // plus the answered pages waiting in the commit window.
-    let per_kill = concurrency * (1 + qcc_customers::pipeline::COMMIT_WINDOW_PER_WORKER as u32);
+    let per_kill = concurrency * qcc_customers::pipeline::UNSTORED_CALLS_PER_WORKER as u32;
     let twice = h.sim.handle.pages_served_twice();
     eprintln!("{kills} kills, {twice} pages paid twice (bound {}), {total} pages in all", kills * per_kill);
     assert!(twice <= kills * per_kill, "{twice} pages paid twice after {kills} kills");
@@ -77,7 +77,7 @@ async fn a_stalled_disk_lets_calls_run_ahead_only_as_far_as_the_commit_window() 
     let keys = company_keys(300, "慢盘窗口");
     h.write_keys(&keys);
     let concurrency: u32 = 4;
-    let window = concurrency * (1 + qcc_customers::pipeline::COMMIT_WINDOW_PER_WORKER as u32);
+    let window = concurrency * qcc_customers::pipeline::UNSTORED_CALLS_PER_WORKER as u32;
     let mut child = start(&h, concurrency);
     while h.sim.handle.request_count() < 30 {
         assert!(child.try_wait().unwrap().is_none(), "the run ended before the stall");

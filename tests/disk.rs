@@ -136,7 +136,7 @@ async fn when_a_write_fails_for_lack_of_space_nothing_committed_is_lost_and_the_
     let (code, text) = run_on(&h, &db, &["--qps", "0"]);
     assert_eq!(code, 0, "{text}");
     assert_same_rows(&rows_in(&db), &expected_rows(h.seed(), &keys));
-    let bound = concurrency * (1 + qcc_customers::pipeline::COMMIT_WINDOW_PER_WORKER as u32);
+    let bound = concurrency * qcc_customers::pipeline::UNSTORED_CALLS_PER_WORKER as u32;
     let twice = h.sim.handle.pages_served_twice();
     eprintln!("disk full: {twice} pages paid twice (bound {bound})");
     assert!(twice <= bound, "{twice} pages paid twice, bound {bound}");

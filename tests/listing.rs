@@ -199,7 +199,7 @@ async fn sigkill_at_random_moments_while_listing_pages_are_fetched_then_a_resume
     assert_same_rows(&stored_rows(&h.conn()), &expected_rows(h.seed(), &keys));
     let listed = count(&h.conn(), "SELECT COUNT(*) FROM api_calls WHERE year IS NULL AND page_index > 1");
     assert!(listed > 50, "listing pages were fetched ({listed})");
-    let per_kill = concurrency * (1 + qcc_customers::pipeline::COMMIT_WINDOW_PER_WORKER as u32);
+    let per_kill = concurrency * qcc_customers::pipeline::UNSTORED_CALLS_PER_WORKER as u32;
     let twice = h.sim.handle.pages_served_twice();
     eprintln!("{kills} kills, {twice} pages paid twice (bound {}), {listed} listing pages", kills * per_kill);
     assert!(twice <= kills * per_kill, "{twice} pages paid twice after {kills} kills");

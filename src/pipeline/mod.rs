@@ -41,7 +41,7 @@ use tokio_util::sync::CancellationToken;
 pub use self::error::RunError;
 pub use self::report::stats::Stats;
 pub use self::report::summary::{ListingSummary, Summary};
-pub use self::writer::COMMIT_WINDOW_PER_WORKER;
+pub use self::writer::{COMMIT_WINDOW_PER_WORKER, UNSTORED_CALLS_PER_WORKER};
 
 use self::control::budget::Budget;
 use self::control::flow::{Flow, FlowConfig};

@@ -37,8 +37,15 @@ pub const GROUP_COMMIT: Duration = Duration::from_millis(50);
 /// Answered pages that may wait for their commit, per worker. With it a
 /// worker goes on with its next call while its page commits (BENCHMARKS.md
 /// has the measurements). It bounds what a `kill -9` can make the next run pay
-/// again: at most `concurrency × (1 + COMMIT_WINDOW_PER_WORKER)` calls.
+/// again: [`UNSTORED_CALLS_PER_WORKER`] a worker.
 pub const COMMIT_WINDOW_PER_WORKER: usize = 8;
+
+/// The most calls per worker that are paid for and not yet stored, so the
+/// most a `kill -9`, a power loss or a full disk can make the next run pay
+/// again: the commit window, a page per worker slot in flight, and one more
+/// per slot for a moment, when a company whose share of the slots shrank
+/// still holds the pages it asked (`fetch/lanes.rs`).
+pub const UNSTORED_CALLS_PER_WORKER: usize = 2 + COMMIT_WINDOW_PER_WORKER;
 
 /// The commit window: answered pages handed to the writer and not yet
 /// durable. Workers take a [`WindowSlot`] before handing over a page; the
