@@ -503,6 +503,11 @@ fn own_date(h: &History<'_>, cal: &Calendar, season: Season, year: i32) -> Optio
     let then = season.deadline(seen_year);
     let from = (beijing_date(before) - then).num_days();
     let to = ((beijing_date(seen) - then).num_days() - 1).max(from);
+    if from.abs() > PUBLISHED_WITHIN_DAYS || to.abs() > PUBLISHED_WITHIN_DAYS {
+        // Seen years from its deadline: the vendor added an old period, or
+        // the label is no year; it says nothing of the company's date.
+        return None;
+    }
     // Moved by the drift once per year between, widened for each further year.
     let mut own = Density { first: from, mass: vec![1.0; (to - from + 1) as usize] }.within(from, to);
     for _ in 0..(year - seen_year).clamp(1, 3) {
