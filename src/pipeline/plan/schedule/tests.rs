@@ -278,3 +278,15 @@ fn a_period_first_seen_years_from_its_deadline_is_a_backfill_not_a_publication_d
     assert_eq!(cal.quantile(Season::Annual, 0.1), Some(-40));
     assert_eq!(cal.quantile(Season::Annual, 0.9), Some(-33), "the 2005 reports would put it years after");
 }
+
+#[test]
+fn a_period_seen_years_from_its_deadline_is_not_a_companys_own_date() {
+    // The vendor added the company's 2015 report in March 2025: no date of its own for 2016's.
+    let s = [seen("2015", "2025-03-20T01:15:00Z", Some(1))];
+    let h = history(&s, "2025-03-20T01:15:00Z");
+    assert!(own_date(&h, &Calendar::default(), Season::Annual, 2016).is_none());
+    // The same report seen a few days before its deadline is one.
+    let s = [seen("2024", "2025-04-22T01:15:00Z", Some(1))];
+    let h = history(&s, "2025-04-22T01:15:00Z");
+    assert!(own_date(&h, &Calendar::default(), Season::Annual, 2025).is_some());
+}
