@@ -4,6 +4,7 @@
 #   bench/run.sh --only rate     one scenario (rate, latency, overhead, writer, dry, memory, cost,
 #                                api-rate, tail, bytes, receipts, queries, revisit)
 #   REVISIT_KEEP_DB=DIR bench/run.sh --only revisit   keeps each workload's database in DIR
+#   REVISIT_ONLY=heavy bench/run.sh --only revisit   runs only the workloads whose name holds "heavy"
 #   bench/run.sh --smoke         tiny sizes: checks the harness works, figures mean nothing
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -118,7 +118,12 @@ impl Bench {
             (200, NaiveDate::from_ymd_opt(2025, 1, 1), NaiveDate::from_ymd_opt(2026, 12, 31))
         };
         let (Some(from), Some(until)) = (from, until) else { anyhow::bail!("dates") };
+        // REVISIT_ONLY=TEXT runs only the workloads whose name holds TEXT.
+        let only = std::env::var("REVISIT_ONLY").ok();
         for (i, w) in workloads().into_iter().enumerate() {
+            if only.as_deref().is_some_and(|o| !w.name.contains(o)) {
+                continue;
+            }
             let name = format!("revisit{i}");
             let input = self.write_input(&name, n);
             let keys: Vec<String> = std::fs::read_to_string(&input)?.lines().skip(1).map(str::to_string).collect();

@@ -379,7 +379,7 @@ pub fn next_check(h: &History<'_>, cal: &Calendar, opts: &ScheduleOptions, now: 
             best = NextCheck { at, reason };
         }
     };
-    if h.pages > 1 {
+    let deep_due = (h.pages > 1).then(|| {
         // The first deep check of the companies fetched one night is spread
         // over the last five sixths of the interval (a first fetch has just
         // paged everything), so that no later night spikes.
@@ -391,7 +391,10 @@ pub fn next_check(h: &History<'_>, cal: &Calendar, opts: &ScheduleOptions, now: 
                 h.first_check + Duration::days(earliest + (h.spread % (interval - earliest) as u64) as i64)
             }
         };
-        consider(due.max(now + Duration::minutes(1)), Reason::Deep);
+        due.max(now + Duration::minutes(1))
+    });
+    if let Some(due) = deep_due {
+        consider(due, Reason::Deep);
     }
     // A look after a deadline that the staleness check serves: the label it goes by.
     let mut served = None;
@@ -418,8 +421,18 @@ pub fn next_check(h: &History<'_>, cal: &Calendar, opts: &ScheduleOptions, now: 
     if let (Reason::Staleness, Some(label)) = (&best.reason, served) {
         best.reason = Reason::Late(label);
     }
+    // A check due anyway within the weeks before the deep check is made the
+    // deep one: it re-pages what a check would page and more, and the
+    // separate call for page 1 is saved.
+    if deep_due.is_some_and(|due| best.at + Duration::days(DEEP_EARLY_DAYS) >= due) {
+        best.reason = Reason::Deep;
+    }
     best
 }
+
+/// How much earlier than due a deep check may come, made of a check that is
+/// due anyway.
+const DEEP_EARLY_DAYS: i64 = 30;
 
 /// A look after a deadline is served by a staleness check this many days
 /// after it: the report was never published before, and a month late is

@@ -38,6 +38,9 @@ fn checks(h: &History<'_>, cal: &Calendar, from: &str, until: &str) -> Vec<(Naiv
         if run < next.at {
             run += Duration::days(1);
         }
+        if next.reason == Reason::Deep {
+            h.last_deep = Some(run);
+        }
         out.push((beijing_date(run), next.reason));
         h.last_check = run;
         now = run;
@@ -220,6 +223,23 @@ fn a_multi_page_company_gets_a_deep_check_within_the_deep_interval() {
     let year = checks(&h, &Calendar::default(), "2025-06-01T01:15:00Z", "2026-06-01T00:00:00Z");
     let first_deep = year.iter().find(|(_, r)| *r == Reason::Deep).map(|(d, _)| *d).unwrap();
     assert!(first_deep <= NaiveDate::from_ymd_opt(2025, 11, 28).unwrap(), "{year:?}");
+}
+
+#[test]
+fn a_deep_check_is_made_of_a_check_due_anyway_in_the_weeks_before_it_and_never_comes_late() {
+    let from = "2025-06-01T01:15:00Z";
+    let one_page = checks(&history(&[], from), &Calendar::default(), from, "2027-06-01T00:00:00Z");
+    let h = History { pages: 6, spread: 17, ..history(&[], from) };
+    let many = checks(&h, &Calendar::default(), from, "2027-06-01T00:00:00Z");
+    let deep: Vec<NaiveDate> = many.iter().filter(|(_, r)| *r == Reason::Deep).map(|(d, _)| *d).collect();
+    assert!(deep.len() >= 3, "{many:?}");
+    // Every 180 days at most, and none of them a check of its own: the
+    // company of six pages is checked as often as the one of one page.
+    let start = NaiveDate::from_ymd_opt(2025, 6, 1).unwrap();
+    for pair in std::iter::once(&start).chain(&deep).collect::<Vec<_>>().windows(2) {
+        assert!((*pair[1] - *pair[0]).num_days() <= 180, "{deep:?}");
+    }
+    assert!(many.len() <= one_page.len(), "{} checks against {}: {many:?}", many.len(), one_page.len());
 }
 
 #[test]
