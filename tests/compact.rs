@@ -145,7 +145,7 @@ fn write_rows_with(h: &Harness, rows: &[(&str, &str)]) -> (u64, i64) {
         raw: None,
     };
     let commit = Commit { search_key: "新形状公司".into(), call: None, events: vec![Event::Page(page)] };
-    let n = qcc_customers::store::write::apply(&tx, &mut codes, run_id, &commit, now).unwrap();
+    let n = qcc_customers::store::write::apply(&tx, &mut codes, run_id, &commit, now).unwrap().rows;
     tx.commit().unwrap();
     let learned = count(
         &store.conn,

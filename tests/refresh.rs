@@ -82,6 +82,25 @@ async fn a_refresh_stopped_half_way_through_a_year_keeps_its_old_rows_until_the_
     let want_latest: BTreeMap<_, _> = want.iter().filter(|(k, _)| k.1 == latest).collect();
     assert_eq!(new_latest, want_latest, "the latest year now holds the new rows");
     assert_eq!(count(&h.conn(), "SELECT COUNT(*) FROM customer_rows_staging"), 0);
+
+    // Every change is kept: the old rows of the latest year are closed
+    // versions, by the run that completed the year, and the current
+    // versions are exactly the stored rows.
+    let conn = h.conn();
+    assert_current_versions_are_customers(&conn);
+    let closed = count(
+        &conn,
+        &format!("SELECT COUNT(*) FROM customers_history WHERE query_year = '{latest}' AND valid_to IS NOT NULL"),
+    );
+    assert!(closed > 0, "the old rows are kept as closed versions");
+    let last_run = count(&conn, "SELECT MAX(run_id) FROM runs");
+    let changes = count(&conn, &format!("SELECT COUNT(*) FROM customer_changes WHERE run_id = {last_run}"));
+    assert!(changes >= closed, "{changes} changes for {closed} closed versions");
+    assert_eq!(
+        count(&conn, &format!("SELECT COUNT(*) FROM customers_history WHERE query_year <> '{latest}' AND valid_to IS NOT NULL")),
+        0,
+        "the other years did not change"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -18,13 +18,23 @@ pub fn run(args: RebuildArgs) -> anyhow::Result<Ended> {
         recompress(&mut store.conn)?;
     }
     let tx = store.conn.transaction().map_err(store::StoreError::from)?;
-    let report = store::rebuild::rebuild(&tx, |body| qcc::wire::parse(body).ok().map(|r| r.clients))
+    let now = Clock::system().now_iso();
+    let report = store::rebuild::rebuild(&tx, &now, |body| qcc::wire::parse(body).ok().map(|r| r.clients))
         .map_err(store::StoreError::from)?;
     tx.commit().map_err(store::StoreError::from)?;
+    let c = report.changes;
     println!(
-        "Rebuilt {} company-years, {} customer rows, from raw_pages.{}{}",
+        "Rebuilt {} company-years, {} customer rows, from raw_pages ({}).{}{}",
         report.years,
         report.rows,
+        if c.total() == 0 {
+            "the same rows as before: no change recorded".to_string()
+        } else {
+            format!(
+                "changes recorded in customer_changes: {} new periods, {} added, {} changed, {} removed",
+                c.new_period, c.added, c.changed, c.removed
+            )
+        },
         if report.partial_years_kept > 0 {
             format!(" {} years mid-fetch were left as they are.", report.partial_years_kept)
         } else {

@@ -16,6 +16,9 @@ pub struct Rebuilt {
     pub partial_years_kept: u64,
     /// Years with a missing or unreadable receipt (e.g. `--no-archive`): kept.
     pub years_without_receipts: u64,
+    /// What the rebuilt rows changed in the readers' model (nothing, when
+    /// they are the rows the file held).
+    pub changes: super::history::Changes,
 }
 
 /// Re-derive `customers` from `raw_pages` in one transaction, parsed exactly
@@ -25,9 +28,14 @@ pub struct Rebuilt {
 /// the rows of that listing's receipts (the newest of each page stored no
 /// later than the listing was completed, so a later discovery call does not
 /// mix into it).
+/// The readers' model is brought in step with the rows at `now`.
 /// `parse` reads a receipt's body as received; receipts of every kind
 /// (zlib, zstd, against any of the file's dictionaries) are read here.
-pub fn rebuild(tx: &Transaction<'_>, parse: impl Fn(&[u8]) -> Option<Vec<ClientRow>>) -> rusqlite::Result<Rebuilt> {
+pub fn rebuild(
+    tx: &Transaction<'_>,
+    now: &str,
+    parse: impl Fn(&[u8]) -> Option<Vec<ClientRow>>,
+) -> rusqlite::Result<Rebuilt> {
     let mut reader = super::dictionaries::reader(tx)?;
     let mut codes = Codebook::load(tx)?;
     let mut out = Rebuilt::default();
@@ -109,5 +117,7 @@ pub fn rebuild(tx: &Transaction<'_>, parse: impl Fn(&[u8]) -> Option<Vec<ClientR
         }
         out.years += years.len() as u64;
     }
+    // The versions follow the rows: a row the receipts read differently is a change, made now.
+    out.changes = super::history::resync(tx, &super::history::When { now, run_id: None, backfill: false })?;
     Ok(out)
 }

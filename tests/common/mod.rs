@@ -349,7 +349,11 @@ pub fn expected_rows_of(
 /// in the order their query listed them. Panics if one year of a company
 /// holds rows of both the listing and the year's own query — that would be
 /// two stored rows for one API row.
+///
+/// Every test that reads them this way also checks the readers' model: its
+/// current versions are exactly these rows.
 pub fn stored_rows(conn: &Connection) -> BTreeMap<RowId, RowFields> {
+    assert_current_versions_are_customers(conn);
     let mut stmt = conn
         .prepare(
             "SELECT search_key, query_year, from_listing, year, name, key_no, sales_amount,
@@ -463,4 +467,18 @@ pub fn tool_within(args: &[&OsStr]) -> std::process::Output {
         std::thread::sleep(Duration::from_millis(20));
     };
     std::process::Output { status, stdout: stdout.join().expect("stdout"), stderr: stderr.join().expect("stderr") }
+}
+
+/// The current versions of the readers' model are exactly the stored rows
+/// (every unit complete): the same rows, value for value, in both views.
+pub fn assert_current_versions_are_customers(conn: &Connection) {
+    let cols = "search_key, year, query_year, from_listing, page_index, row_index, name, key_no, image_url, \
+                sales_amount, sales_amount_text, sales_percent, sales_percent_text, relationship, source, fetched_at";
+    let rows = format!("SELECT {cols} FROM customers");
+    let current = format!("SELECT {cols} FROM customers_history WHERE valid_to IS NULL");
+    for (a, b) in [(&rows, &current), (&current, &rows)] {
+        let missing = count(conn, &format!("SELECT COUNT(*) FROM ({a} EXCEPT {b})"));
+        assert_eq!(missing, 0, "rows of `{a}` missing from `{b}`");
+    }
+    assert_eq!(count(conn, &format!("SELECT COUNT(*) FROM ({rows})")), count(conn, &format!("SELECT COUNT(*) FROM ({current})")));
 }

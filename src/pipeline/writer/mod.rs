@@ -225,7 +225,7 @@ fn writer_loop(
                     );
                 }
                 WriteMsg::Commit { commit, slot } => {
-                    rows += write::apply(&tx, &mut codes, run_id, &commit, &now)?;
+                    rows += write::apply(&tx, &mut codes, run_id, &commit, &now)?.rows;
                     if ends_check(&commit) {
                         schedule(&tx, &commit.search_key, scheduling, clock)?;
                     }

@@ -4,6 +4,7 @@
 use rusqlite::{params, Transaction};
 
 use super::DEEP_CHECK;
+use crate::store::history::{self, Changes, Touched};
 use crate::store::customers::{
     company_id, delete_unit, drop_pages_after, has_rows, insert_rows, promote, Codebook, CUSTOMERS, STAGING,
 };
@@ -21,6 +22,9 @@ pub(super) struct Unit<'t, 'c> {
     id: Option<i64>,
     /// The picture-address shapes learned so far (the writer keeps them).
     codes: &'t mut Codebook,
+    /// The report years whose rows this commit completed: their versions
+    /// are brought in step once every event is applied.
+    touched: Touched,
 }
 
 impl<'t, 'c> Unit<'t, 'c> {
@@ -32,7 +36,18 @@ impl<'t, 'c> Unit<'t, 'c> {
         now: &'t str,
         page_size: Option<u32>,
     ) -> Self {
-        Unit { tx, run_id, key, now, page_size, id: None, codes }
+        Unit { tx, run_id, key, now, page_size, id: None, codes, touched: Touched::default() }
+    }
+
+    /// Bring the versions of the years this commit completed in step with
+    /// their rows (see [`history`]).
+    pub(super) fn sync_history(&mut self) -> rusqlite::Result<Changes> {
+        if self.touched.is_empty() {
+            return Ok(Changes::default());
+        }
+        let co = self.company()?;
+        let when = history::When { now: self.now, run_id: Some(self.run_id), backfill: false };
+        history::sync(self.tx, co, self.key, &self.touched, &when)
     }
 
     fn company(&mut self) -> rusqlite::Result<i64> {
@@ -139,6 +154,11 @@ impl<'t, 'c> Unit<'t, 'c> {
             stored: &p.stored,
             page_size: self.page_size,
         };
+        match (query, last) {
+            (Query::Year(year), true) => self.touched.year(year),
+            (Query::Listing, true) => self.touched.all(),
+            _ => {}
+        }
         match query {
             Query::Year(year) => set_year(tx, self.key, year, p.year_state, &progress, now)?,
             Query::Listing => {
@@ -171,6 +191,7 @@ impl<'t, 'c> Unit<'t, 'c> {
         set_year(self.tx, self.key, year, state, &progress, self.now)?;
         let query = Query::Year(year.to_string());
         let co = self.company()?;
+        self.touched.year(year);
         if pages_fetched == 0 {
             // The year is empty now: it replaces whatever was stored.
             delete_unit(self.tx, STAGING, co, &query)?;
@@ -200,6 +221,11 @@ impl<'t, 'c> Unit<'t, 'c> {
             .execute(params![self.key, state.as_str(), status_code, message, retry_after, fetched, self.now])?;
         if fetched {
             let co = self.company()?;
+            // Rows the check left that no unit completed (a listing's page 1
+            // of years `--since` leaves out): their versions too.
+            for year in history::unversioned_years(self.tx, co)? {
+                self.touched.year(&year);
+            }
             record_check(self.tx, self.run_id, co, state, self.now)?;
         }
         Ok(())

@@ -7,6 +7,7 @@ use rusqlite::{params, Connection, Transaction};
 mod events;
 
 use super::customers::Codebook;
+pub use super::history::Changes;
 use super::records::{CallRecord, Commit, CompanySnapshot, CompanyState, Event, InputRecord, Registration};
 
 pub fn start_run(conn: &Connection, input_path: &str, now: &str) -> rusqlite::Result<i64> {
@@ -111,16 +112,24 @@ pub fn take_due_parked(
     Ok((out, next))
 }
 
-/// Apply one commit; returns the customer rows it stored. The caller's
-/// transaction makes it atomic. Each event is applied by its own function
-/// in [`events`].
+/// What one commit did: the customer rows it stored, and the changes to
+/// the disclosures it recorded.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Applied {
+    pub rows: u64,
+    pub changes: Changes,
+}
+
+/// Apply one commit. The caller's transaction makes it atomic. Each event
+/// is applied by its own function in [`events`]; then the versions of the
+/// years it completed are brought in step.
 pub fn apply(
     tx: &Transaction<'_>,
     codes: &mut Codebook,
     run_id: i64,
     commit: &Commit,
     now: &str,
-) -> rusqlite::Result<u64> {
+) -> rusqlite::Result<Applied> {
     if let Some(call) = &commit.call {
         insert_call(tx, run_id, call)?;
     }
@@ -144,7 +153,8 @@ pub fn apply(
             }
         }
     }
-    Ok(rows_stored)
+    let changes = unit.sync_history()?;
+    Ok(Applied { rows: rows_stored, changes })
 }
 
 /// `next_check_reason` of a check that re-pages the company's latest years.

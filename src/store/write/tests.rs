@@ -37,7 +37,7 @@ impl Db {
     fn apply(&mut self, call: Option<CallRecord>, events: Vec<Event>) -> u64 {
         let commit = Commit { search_key: KEY.into(), call, events };
         let tx = self.store.conn.transaction().unwrap();
-        let n = apply(&tx, &mut self.codes, self.run_id, &commit, NOW).unwrap();
+        let n = apply(&tx, &mut self.codes, self.run_id, &commit, NOW).unwrap().rows;
         tx.commit().unwrap();
         n
     }

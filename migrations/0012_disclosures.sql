@@ -1,0 +1,138 @@
+-- Version 12: who sells to whom, one customer once, with every change kept.
+--
+-- * `customer` is the dimension: one row per distinct customer. Its
+--   identity is its KeyNo when an answer gave one, else its normalised name
+--   (white space dropped, full-width forms as ASCII, letters upper case). A
+--   placeholder (`客户一`, `第一名`, `前五名客户合计`, …) is no customer: it
+--   has no row here.
+-- * `customer_names` holds every name text once; look-ups by name go through
+--   its unique index.
+-- * `disclosure` is the fact, one row per version: a company × report period
+--   × customer, with the amount and share as numbers (their texts only when
+--   they are not what printf('%.2f') prints), the relationship and source,
+--   and the query and position that brought it. A row of a placeholder or
+--   without a name is identified by its position in its period (`slot`),
+--   never merged across companies, and marked `anonymised`. A named
+--   customer's `slot` counts its rows in the period (0 but for repeats).
+--   A version is current while `valid_to` is NULL. A changed value closes it
+--   (`closed_as` 'changed') and opens its successor (`previous_id`); a
+--   customer gone from a re-fetched period is closed ('removed'), never
+--   deleted. `valid_from`/`valid_to` are when this file learned it, which is
+--   not when the report was published; `opened_run`/`closed_run` the runs.
+--
+-- The writer keeps it in step with `customer_rows` whenever a unit of
+-- fetching (a year, or a company's listing) completes; the upgrade fills it
+-- from the rows the file holds (their `fetched_at` as `valid_from`).
+
+CREATE TABLE customer_names (
+    name_id INTEGER PRIMARY KEY,
+    name    TEXT NOT NULL UNIQUE
+);
+
+CREATE TABLE customer (
+    customer_id   INTEGER PRIMARY KEY,
+    key_no        TEXT,                    -- the identity when an answer gave one
+    norm_name     TEXT,                    -- else the normalised name
+    name_id       INTEGER NOT NULL,        -- the name as first seen (customer_names)
+    first_seen_at TEXT NOT NULL
+);
+CREATE UNIQUE INDEX customer_by_key_no ON customer(key_no) WHERE key_no IS NOT NULL;
+CREATE UNIQUE INDEX customer_by_norm_name ON customer(norm_name) WHERE key_no IS NULL;
+
+CREATE TABLE disclosure (
+    version_id         INTEGER PRIMARY KEY,
+    company_id         INTEGER NOT NULL,   -- companies.company_id
+    period             TEXT NOT NULL,      -- the row's year ('2024', '2024-06'), else its query year
+    customer_id        INTEGER,            -- customer; NULL when anonymised or unnamed
+    slot               INTEGER NOT NULL,
+    anonymised         INTEGER NOT NULL,   -- 1: a placeholder or no name
+    name_id            INTEGER,            -- the name as this row wrote it (customer_names)
+    key_no             TEXT,
+    image_url          TEXT,
+    year               TEXT,               -- as the row gave it (NULL: none)
+    query_year         TEXT NOT NULL,
+    from_listing       INTEGER NOT NULL,
+    page_index         INTEGER NOT NULL,
+    row_index          INTEGER NOT NULL,
+    sales_amount       REAL,
+    sales_amount_text  TEXT,               -- NULL with a number: printf('%.2f', number)
+    sales_percent      REAL,
+    sales_percent_text TEXT,
+    relationship       TEXT,
+    source             TEXT,
+    fetched_at         TEXT NOT NULL,      -- when a page last brought it
+    valid_from         TEXT NOT NULL,
+    valid_to           TEXT,
+    opened_run         INTEGER,
+    closed_run         INTEGER,
+    opened_as          TEXT NOT NULL,      -- new_period | added | changed
+    closed_as          TEXT,               -- changed | removed
+    previous_id        INTEGER             -- the version this one replaced
+);
+CREATE INDEX disclosure_current ON disclosure(company_id, query_year) WHERE valid_to IS NULL;
+CREATE INDEX disclosure_by_period ON disclosure(company_id, period, valid_from);
+CREATE INDEX disclosure_by_customer ON disclosure(customer_id) WHERE customer_id IS NOT NULL;
+CREATE INDEX disclosure_by_name ON disclosure(name_id);
+CREATE INDEX disclosure_by_key_no ON disclosure(key_no) WHERE key_no IS NOT NULL;
+CREATE INDEX disclosure_opened ON disclosure(opened_run, valid_from);
+CREATE INDEX disclosure_closed ON disclosure(closed_run, valid_to) WHERE valid_to IS NOT NULL;
+
+-- Every version: the columns of `customers`, then the period, the
+-- customer's identity, and when and by which run the version was current.
+CREATE VIEW customers_history AS
+SELECT co.search_key AS search_key,
+       d.year AS year,
+       d.query_year AS query_year,
+       d.from_listing AS from_listing,
+       d.page_index AS page_index,
+       d.row_index AS row_index,
+       n.name AS name,
+       d.key_no AS key_no,
+       d.image_url AS image_url,
+       d.sales_amount AS sales_amount,
+       CASE WHEN d.sales_amount_text IS NOT NULL OR d.sales_amount IS NULL THEN d.sales_amount_text
+            ELSE printf('%.2f', d.sales_amount) END AS sales_amount_text,
+       d.sales_percent AS sales_percent,
+       CASE WHEN d.sales_percent_text IS NOT NULL OR d.sales_percent IS NULL THEN d.sales_percent_text
+            ELSE printf('%.2f', d.sales_percent) END AS sales_percent_text,
+       d.relationship AS relationship,
+       d.source AS source,
+       d.fetched_at AS fetched_at,
+       d.period AS period,
+       d.customer_id AS customer_id,
+       d.anonymised AS anonymised,
+       d.valid_from AS valid_from,
+       d.valid_to AS valid_to,
+       d.opened_run AS opened_run,
+       d.closed_run AS closed_run
+FROM disclosure d
+JOIN companies co ON co.company_id = d.company_id
+LEFT JOIN customer_names n ON n.name_id = d.name_id;
+
+-- One row per change: a period new to the company, a customer added to a
+-- period, one whose amount, share or other value changed, one removed.
+CREATE VIEW customer_changes AS
+SELECT co.search_key AS search_key,
+       d.period AS period,
+       n.name AS name,
+       d.key_no AS key_no,
+       d.customer_id AS customer_id,
+       d.anonymised AS anonymised,
+       d.opened_as AS change,
+       p.sales_amount AS old_sales_amount,
+       d.sales_amount AS new_sales_amount,
+       p.sales_percent AS old_sales_percent,
+       d.sales_percent AS new_sales_percent,
+       d.valid_from AS seen_at,
+       d.opened_run AS run_id
+FROM disclosure d
+JOIN companies co ON co.company_id = d.company_id
+LEFT JOIN customer_names n ON n.name_id = d.name_id
+LEFT JOIN disclosure p ON p.version_id = d.previous_id
+UNION ALL
+SELECT co.search_key, d.period, n.name, d.key_no, d.customer_id, d.anonymised, 'removed',
+       d.sales_amount, NULL, d.sales_percent, NULL, d.valid_to, d.closed_run
+FROM disclosure d
+JOIN companies co ON co.company_id = d.company_id
+LEFT JOIN customer_names n ON n.name_id = d.name_id
+WHERE d.closed_as = 'removed';
