@@ -1,7 +1,8 @@
 -- Version 12: who sells to whom, one customer once, with every change kept.
 --
 -- * `customer` is the dimension: one row per distinct customer. Its
---   identity is its KeyNo when an answer gave one, else its normalised name
+--   identity is its KeyNo when an answer gave one (as given: the views' `key_no`
+--   is the customer's, and look-ups by it go through its index), else its normalised name
 --   (white space dropped, full-width forms as ASCII, letters upper case). A
 --   placeholder (`客户一`, `第一名`, `前五名客户合计`, …) is no customer: it
 --   has no row here.
@@ -47,7 +48,6 @@ CREATE TABLE disclosure (
     slot               INTEGER NOT NULL,
     anonymised         INTEGER NOT NULL,   -- 1: a placeholder or no name
     name_id            INTEGER,            -- the name as this row wrote it (customer_names)
-    key_no             TEXT,
     image_url          TEXT,
     year               TEXT,               -- as the row gave it (NULL: none)
     query_year         TEXT NOT NULL,
@@ -70,10 +70,8 @@ CREATE TABLE disclosure (
     previous_id        INTEGER             -- the version this one replaced
 );
 CREATE INDEX disclosure_current ON disclosure(company_id, query_year) WHERE valid_to IS NULL;
-CREATE INDEX disclosure_by_period ON disclosure(company_id, period, valid_from);
 CREATE INDEX disclosure_by_customer ON disclosure(customer_id) WHERE customer_id IS NOT NULL;
 CREATE INDEX disclosure_by_name ON disclosure(name_id);
-CREATE INDEX disclosure_by_key_no ON disclosure(key_no) WHERE key_no IS NOT NULL;
 CREATE INDEX disclosure_opened ON disclosure(opened_run, valid_from);
 CREATE INDEX disclosure_closed ON disclosure(closed_run, valid_to) WHERE valid_to IS NOT NULL;
 
@@ -87,7 +85,7 @@ SELECT co.search_key AS search_key,
        d.page_index AS page_index,
        d.row_index AS row_index,
        n.name AS name,
-       d.key_no AS key_no,
+       c.key_no AS key_no,
        d.image_url AS image_url,
        d.sales_amount AS sales_amount,
        CASE WHEN d.sales_amount_text IS NOT NULL OR d.sales_amount IS NULL THEN d.sales_amount_text
@@ -107,6 +105,7 @@ SELECT co.search_key AS search_key,
        d.closed_run AS closed_run
 FROM disclosure d
 JOIN companies co ON co.company_id = d.company_id
+LEFT JOIN customer c ON c.customer_id = d.customer_id
 LEFT JOIN customer_names n ON n.name_id = d.name_id;
 
 -- One row per change: a period new to the company, a customer added to a
@@ -115,7 +114,7 @@ CREATE VIEW customer_changes AS
 SELECT co.search_key AS search_key,
        d.period AS period,
        n.name AS name,
-       d.key_no AS key_no,
+       c.key_no AS key_no,
        d.customer_id AS customer_id,
        d.anonymised AS anonymised,
        d.opened_as AS change,
@@ -127,12 +126,14 @@ SELECT co.search_key AS search_key,
        d.opened_run AS run_id
 FROM disclosure d
 JOIN companies co ON co.company_id = d.company_id
+LEFT JOIN customer c ON c.customer_id = d.customer_id
 LEFT JOIN customer_names n ON n.name_id = d.name_id
 LEFT JOIN disclosure p ON p.version_id = d.previous_id
 UNION ALL
-SELECT co.search_key, d.period, n.name, d.key_no, d.customer_id, d.anonymised, 'removed',
+SELECT co.search_key, d.period, n.name, c.key_no, d.customer_id, d.anonymised, 'removed',
        d.sales_amount, NULL, d.sales_percent, NULL, d.valid_to, d.closed_run
 FROM disclosure d
 JOIN companies co ON co.company_id = d.company_id
+LEFT JOIN customer c ON c.customer_id = d.customer_id
 LEFT JOIN customer_names n ON n.name_id = d.name_id
 WHERE d.closed_as = 'removed';

@@ -97,7 +97,10 @@ async fn a_refresh_stopped_half_way_through_a_year_keeps_its_old_rows_until_the_
     let changes = count(&conn, &format!("SELECT COUNT(*) FROM customer_changes WHERE run_id = {last_run}"));
     assert!(changes >= closed, "{changes} changes for {closed} closed versions");
     assert_eq!(
-        count(&conn, &format!("SELECT COUNT(*) FROM customers_history WHERE query_year <> '{latest}' AND valid_to IS NOT NULL")),
+        count(
+            &conn,
+            &format!("SELECT COUNT(*) FROM customers_history WHERE query_year <> '{latest}' AND valid_to IS NOT NULL")
+        ),
         0,
         "the other years did not change"
     );

@@ -10,6 +10,7 @@
 
 mod codebook;
 mod values;
+pub(super) use values::plain_number;
 
 use rusqlite::{params, Transaction};
 

@@ -5,8 +5,8 @@
 //! (a year, or a company's listing) is complete, the rows it now has are
 //! compared with the unit's current versions. A value that differs closes
 //! the old version and opens its successor; a row with no current version
-//! opens one (`new_period` when the company had no version of that period
-//! before this fetch cycle, else `added`); a current version with no row is
+//! opens one (`new_period` when the company had no current version of that
+//! period, else `added`); a current version with no row is
 //! closed as `removed`. A row that only moved (another page or position, a
 //! later `fetched_at`) keeps its version.
 
@@ -15,6 +15,10 @@ pub mod names;
 use std::collections::{BTreeSet, HashMap};
 
 use rusqlite::{params, OptionalExtension, Transaction};
+
+use super::customers::plain_number;
+use super::records::{report_year, Query};
+use crate::qcc::ClientRow;
 
 /// The report years of a company whose rows a commit completed.
 #[derive(Debug, Default)]
@@ -35,6 +39,29 @@ impl Touched {
 
     pub(super) fn is_empty(&self) -> bool {
         !self.all && self.years.is_empty()
+    }
+}
+
+/// The ids of the names and customers the file holds, as far as the
+/// writer has met them: looked up once, then from memory. Kept by the writer
+/// for its life (a failed transaction ends the writer, and the cache with
+/// it); emptied when it grows past [`Identities::MAX`] entries.
+#[derive(Debug, Default)]
+pub struct Identities {
+    names: HashMap<String, i64>,
+    keys: HashMap<String, i64>,
+    norms: HashMap<String, i64>,
+}
+
+impl Identities {
+    /// Entries kept in each map (about 100 bytes each).
+    const MAX: usize = 1 << 17;
+
+    fn remember(map: &mut HashMap<String, i64>, text: &str, id: i64) {
+        if map.len() >= Self::MAX {
+            map.clear();
+        }
+        map.insert(text.to_string(), id);
     }
 }
 
@@ -73,7 +100,6 @@ pub(super) struct When<'a> {
 #[derive(Debug, Clone, PartialEq)]
 struct Values {
     name_id: Option<i64>,
-    key_no: Option<String>,
     image_url: Option<String>,
     year: Option<String>,
     sales_amount: Option<f64>,
@@ -100,9 +126,11 @@ type Key = (String, Option<i64>, i64);
 /// Bring `company`'s versions of the `touched` years in step with its rows.
 pub(super) fn sync(
     tx: &Transaction<'_>,
+    ids: &mut Identities,
     company: i64,
     search_key: &str,
     touched: &Touched,
+    given: &mut HashMap<String, Vec<Row>>,
     when: &When<'_>,
 ) -> rusqlite::Result<Changes> {
     let years: Vec<String> = if touched.all {
@@ -115,31 +143,29 @@ pub(super) fn sync(
     } else {
         touched.years.iter().cloned().collect()
     };
-    let cycle_start: Option<String> = tx
-        .prepare_cached("SELECT discovered_at FROM companies WHERE company_id = ?1")?
-        .query_row([company], |r| r.get(0))
-        .optional()?
-        .flatten();
     let mut changes = Changes::default();
     for year in &years {
-        changes.add(sync_year(tx, company, search_key, year, cycle_start.as_deref(), when)?);
+        let rows = match given.remove(year) {
+            Some(rows) => rows,
+            None => current_rows(tx, search_key, year)?,
+        };
+        changes.add(sync_year(tx, ids, company, year, rows, when)?);
     }
     Ok(changes)
 }
 
 fn sync_year(
     tx: &Transaction<'_>,
+    ids: &mut Identities,
     company: i64,
-    search_key: &str,
     query_year: &str,
-    cycle_start: Option<&str>,
+    rows: Vec<Row>,
     when: &When<'_>,
 ) -> rusqlite::Result<Changes> {
-    let rows = current_rows(tx, search_key, query_year)?;
     let mut open: HashMap<Key, (i64, Values, Place)> = HashMap::new();
     {
         let mut stmt = tx.prepare_cached(
-            "SELECT version_id, period, customer_id, slot, name_id, key_no, image_url, year, sales_amount,
+            "SELECT version_id, period, customer_id, slot, name_id, image_url, year, sales_amount,
                     sales_amount_text, sales_percent, sales_percent_text, relationship, source,
                     from_listing, page_index, row_index, fetched_at
              FROM disclosure WHERE company_id = ?1 AND query_year = ?2 AND valid_to IS NULL",
@@ -149,26 +175,31 @@ fn sync_year(
             let key: Key = (r.get(1)?, r.get(2)?, r.get(3)?);
             let values = Values {
                 name_id: r.get(4)?,
-                key_no: r.get(5)?,
-                image_url: r.get(6)?,
-                year: r.get(7)?,
-                sales_amount: r.get(8)?,
-                sales_amount_text: r.get(9)?,
-                sales_percent: r.get(10)?,
-                sales_percent_text: r.get(11)?,
-                relationship: r.get(12)?,
-                source: r.get(13)?,
+                image_url: r.get(5)?,
+                year: r.get(6)?,
+                sales_amount: r.get(7)?,
+                sales_amount_text: r.get(8)?,
+                sales_percent: r.get(9)?,
+                sales_percent_text: r.get(10)?,
+                relationship: r.get(11)?,
+                source: r.get(12)?,
             };
-            let place = Place { from_listing: r.get(14)?, page_index: r.get(15)?, row_index: r.get(16)?, fetched_at: r.get(17)? };
+            let place = Place {
+                from_listing: r.get(13)?,
+                page_index: r.get(14)?,
+                row_index: r.get(15)?,
+                fetched_at: r.get(16)?,
+            };
             open.insert(key, (r.get(0)?, values, place));
         }
     }
+    // A period with no current version before this sync is new to the company.
+    let known: BTreeSet<String> = open.keys().map(|(period, _, _)| period.clone()).collect();
     let mut changes = Changes::default();
     let mut slots: HashMap<(String, Option<i64>), i64> = HashMap::new();
-    let mut new_period: HashMap<String, bool> = HashMap::new();
     for row in rows {
         let at = if when.backfill { row.place.fetched_at.as_str() } else { when.now };
-        let (customer, anonymised, name_id) = identify(tx, &row, at)?;
+        let (customer, anonymised, name_id) = identify(tx, ids, &row, at)?;
         let period = row.values.year.clone().filter(|y| !y.is_empty()).unwrap_or_else(|| query_year.to_string());
         let slot = slots.entry((period.clone(), customer)).or_insert(0);
         let key: Key = (period.clone(), customer, *slot);
@@ -197,14 +228,7 @@ fn sync_year(
                 changes.changed += 1;
             }
             None => {
-                let is_new = match new_period.get(&period) {
-                    Some(n) => *n,
-                    None => {
-                        let n = when.backfill || !seen_before(tx, company, &period, cycle_start.unwrap_or(when.now))?;
-                        new_period.insert(period.clone(), n);
-                        n
-                    }
-                };
+                let is_new = !known.contains(&period);
                 let kind = if is_new { "new_period" } else { "added" };
                 let v = Version { company, query_year, key: &key, anonymised, values: &values, place: &row.place };
                 open_version(tx, &v, kind, None, at, when.run_id)?;
@@ -224,41 +248,87 @@ fn sync_year(
 }
 
 /// A stored row as the `customers` view reads it.
-struct Row {
+pub(super) struct Row {
     name: Option<String>,
+    /// The KeyNo as given: the customer's identity.
+    key_no: Option<String>,
     values: Values,
     place: Place,
+}
+
+/// The rows a one-page unit stores, by report year, as the `customers` view
+/// will read them back (so its versions need no reading back).
+pub(super) fn rows_of_page(query: &Query, rows: &[ClientRow], fetched_at: &str) -> HashMap<String, Vec<Row>> {
+    let mut out: HashMap<String, Vec<Row>> = HashMap::new();
+    if let Query::Year(y) = query {
+        // A year that answered no row still replaces what the year had.
+        out.insert(y.clone(), Vec::new());
+    }
+    for (i, r) in rows.iter().enumerate() {
+        let (query_year, year, from_listing) = match query {
+            Query::Year(y) => (y.clone(), Some(r.year.clone().unwrap_or_else(|| y.clone())), 0),
+            Query::Listing => (report_year(r.year.as_deref()).unwrap_or("").to_string(), r.year.clone(), 1),
+        };
+        let text = |value: Option<f64>, text: &Option<String>| {
+            if plain_number(value, text.as_deref()) {
+                None
+            } else {
+                text.clone()
+            }
+        };
+        out.entry(query_year).or_default().push(Row {
+            name: r.name.clone(),
+            key_no: r.key_no.clone(),
+            values: Values {
+                name_id: None,
+                image_url: r.image_url.clone(),
+                year,
+                sales_amount: r.sales_amount,
+                sales_amount_text: text(r.sales_amount, &r.sales_amount_text),
+                sales_percent: r.sales_percent,
+                sales_percent_text: text(r.sales_percent, &r.sales_percent_text),
+                relationship: r.relationship.clone(),
+                source: r.source.clone(),
+            },
+            place: Place { from_listing, page_index: 1, row_index: i as i64, fetched_at: fetched_at.to_string() },
+        });
+    }
+    out
 }
 
 fn current_rows(tx: &Transaction<'_>, search_key: &str, query_year: &str) -> rusqlite::Result<Vec<Row>> {
     let mut stmt = tx.prepare_cached(
         "SELECT year, from_listing, page_index, row_index, name, key_no, image_url,
-                sales_amount, sales_amount_text, COALESCE(sales_amount_text = printf('%.2f', sales_amount), 0),
-                sales_percent, sales_percent_text, COALESCE(sales_percent_text = printf('%.2f', sales_percent), 0),
-                relationship, source, fetched_at
+                sales_amount, sales_amount_text, sales_percent, sales_percent_text, relationship, source, fetched_at
          FROM customers WHERE search_key = ?1 AND query_year = ?2
          ORDER BY from_listing, page_index, row_index",
     )?;
     let rows = stmt.query_map(params![search_key, query_year], |r| {
         // A number's text is kept only when it is not what printf prints.
-        let text = |i: usize, plain: usize| -> rusqlite::Result<Option<String>> {
-            Ok(if r.get::<_, bool>(plain)? { None } else { r.get(i)? })
+        let text = |number: usize, i: usize| -> rusqlite::Result<Option<String>> {
+            let text: Option<String> = r.get(i)?;
+            Ok(if plain_number(r.get(number)?, text.as_deref()) { None } else { text })
         };
         Ok(Row {
             name: r.get(4)?,
+            key_no: r.get(5)?,
             values: Values {
                 name_id: None,
-                key_no: r.get(5)?,
                 image_url: r.get(6)?,
                 year: r.get(0)?,
                 sales_amount: r.get(7)?,
-                sales_amount_text: text(8, 9)?,
-                sales_percent: r.get(10)?,
-                sales_percent_text: text(11, 12)?,
-                relationship: r.get(13)?,
-                source: r.get(14)?,
+                sales_amount_text: text(7, 8)?,
+                sales_percent: r.get(9)?,
+                sales_percent_text: text(9, 10)?,
+                relationship: r.get(11)?,
+                source: r.get(12)?,
             },
-            place: Place { from_listing: r.get(1)?, page_index: r.get(2)?, row_index: r.get(3)?, fetched_at: r.get(15)? },
+            place: Place {
+                from_listing: r.get(1)?,
+                page_index: r.get(2)?,
+                row_index: r.get(3)?,
+                fetched_at: r.get(13)?,
+            },
         })
     })?;
     rows.collect()
@@ -266,14 +336,23 @@ fn current_rows(tx: &Transaction<'_>, search_key: &str, query_year: &str) -> rus
 
 /// The row's customer (none when anonymised or unnamed), whether it is
 /// anonymised, and its name's id.
-fn identify(tx: &Transaction<'_>, row: &Row, now: &str) -> rusqlite::Result<(Option<i64>, bool, Option<i64>)> {
+fn identify(
+    tx: &Transaction<'_>,
+    ids: &mut Identities,
+    row: &Row,
+    at: &str,
+) -> rusqlite::Result<(Option<i64>, bool, Option<i64>)> {
     let name_id = match row.name.as_deref() {
-        Some(n) => Some(name_id(tx, n)?),
+        Some(n) => Some(name_id(tx, ids, n)?),
         None => None,
     };
-    let key_no = row.values.key_no.as_deref().map(str::trim).filter(|k| !k.is_empty());
+    // An empty KeyNo is none; any other is the identity as given.
+    let key_no = row.key_no.as_deref().filter(|k| !k.is_empty());
     let name = row.name.as_deref().unwrap_or("");
     if let Some(key) = key_no {
+        if let Some(id) = ids.keys.get(key) {
+            return Ok((Some(*id), false, name_id));
+        }
         let found: Option<i64> = tx
             .prepare_cached("SELECT customer_id FROM customer WHERE key_no = ?1")?
             .query_row([key], |r| r.get(0))
@@ -283,16 +362,20 @@ fn identify(tx: &Transaction<'_>, row: &Row, now: &str) -> rusqlite::Result<(Opt
             None => {
                 let named = match name_id {
                     Some(id) => id,
-                    None => self::name_id(tx, "")?,
+                    None => self::name_id(tx, ids, "")?,
                 };
                 tx.prepare_cached("INSERT INTO customer (key_no, name_id, first_seen_at) VALUES (?1, ?2, ?3)")?
-                    .execute(params![key, named, now])?;
+                    .execute(params![key, named, at])?;
                 tx.last_insert_rowid()
             }
         };
+        Identities::remember(&mut ids.keys, key, id);
         return Ok((Some(id), false, name_id));
     }
     let (Some(norm), Some(named)) = (names::normalised(name), name_id) else { return Ok((None, true, name_id)) };
+    if let Some(id) = ids.norms.get(&norm) {
+        return Ok((Some(*id), false, name_id));
+    }
     if names::is_placeholder(name) {
         return Ok((None, true, name_id));
     }
@@ -304,31 +387,31 @@ fn identify(tx: &Transaction<'_>, row: &Row, now: &str) -> rusqlite::Result<(Opt
         Some(id) => id,
         None => {
             tx.prepare_cached("INSERT INTO customer (norm_name, name_id, first_seen_at) VALUES (?1, ?2, ?3)")?
-                .execute(params![norm, named, now])?;
+                .execute(params![norm, named, at])?;
             tx.last_insert_rowid()
         }
     };
+    Identities::remember(&mut ids.norms, &norm, id);
     Ok((Some(id), false, name_id))
 }
 
-fn name_id(tx: &Transaction<'_>, name: &str) -> rusqlite::Result<i64> {
+fn name_id(tx: &Transaction<'_>, ids: &mut Identities, name: &str) -> rusqlite::Result<i64> {
+    if let Some(id) = ids.names.get(name) {
+        return Ok(*id);
+    }
     let found: Option<i64> = tx
         .prepare_cached("SELECT name_id FROM customer_names WHERE name = ?1")?
         .query_row([name], |r| r.get(0))
         .optional()?;
-    if let Some(id) = found {
-        return Ok(id);
-    }
-    tx.prepare_cached("INSERT INTO customer_names (name) VALUES (?1)")?.execute([name])?;
-    Ok(tx.last_insert_rowid())
-}
-
-/// The company had a version of `period` before this fetch cycle began.
-fn seen_before(tx: &Transaction<'_>, company: i64, period: &str, cycle_start: &str) -> rusqlite::Result<bool> {
-    tx.prepare_cached(
-        "SELECT EXISTS (SELECT 1 FROM disclosure WHERE company_id = ?1 AND period = ?2 AND valid_from < ?3)",
-    )?
-    .query_row(params![company, period, cycle_start], |r| r.get(0))
+    let id = match found {
+        Some(id) => id,
+        None => {
+            tx.prepare_cached("INSERT INTO customer_names (name) VALUES (?1)")?.execute([name])?;
+            tx.last_insert_rowid()
+        }
+    };
+    Identities::remember(&mut ids.names, name, id);
+    Ok(id)
 }
 
 fn close(tx: &Transaction<'_>, id: i64, how: &str, at: &str, run: Option<i64>) -> rusqlite::Result<()> {
@@ -358,12 +441,12 @@ fn open_version(
     let (period, customer, slot) = v.key;
     let (x, p) = (v.values, v.place);
     tx.prepare_cached(
-        "INSERT INTO disclosure (company_id, period, customer_id, slot, anonymised, name_id, key_no, image_url, year,
+        "INSERT INTO disclosure (company_id, period, customer_id, slot, anonymised, name_id, image_url, year,
                                  query_year, from_listing, page_index, row_index, sales_amount, sales_amount_text,
                                  sales_percent, sales_percent_text, relationship, source, fetched_at, valid_from,
                                  opened_run, opened_as, previous_id)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21,
-                 ?22, ?23, ?24)",
+                 ?22, ?23)",
     )?
     .execute(params![
         v.company,
@@ -372,7 +455,6 @@ fn open_version(
         slot,
         v.anonymised,
         x.name_id,
-        x.key_no,
         x.image_url,
         x.year,
         v.query_year,
@@ -433,8 +515,9 @@ pub(super) fn resync(tx: &Transaction<'_>, when: &When<'_>) -> rusqlite::Result<
     let mut all = Touched::default();
     all.all();
     let mut changes = Changes::default();
+    let mut ids = Identities::default();
     for (id, key) in companies {
-        changes.add(sync(tx, id, &key, &all, when)?);
+        changes.add(sync(tx, &mut ids, id, &key, &all, &mut HashMap::new(), when)?);
     }
     Ok(changes)
 }

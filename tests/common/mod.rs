@@ -480,5 +480,8 @@ pub fn assert_current_versions_are_customers(conn: &Connection) {
         let missing = count(conn, &format!("SELECT COUNT(*) FROM ({a} EXCEPT {b})"));
         assert_eq!(missing, 0, "rows of `{a}` missing from `{b}`");
     }
-    assert_eq!(count(conn, &format!("SELECT COUNT(*) FROM ({rows})")), count(conn, &format!("SELECT COUNT(*) FROM ({current})")));
+    assert_eq!(
+        count(conn, &format!("SELECT COUNT(*) FROM ({rows})")),
+        count(conn, &format!("SELECT COUNT(*) FROM ({current})"))
+    );
 }

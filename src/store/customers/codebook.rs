@@ -23,11 +23,22 @@ pub struct Codebook {
     pictures: ImageTemplates,
     labels: Labels,
     names: Names,
+    /// The readers' model's names and customers met so far.
+    identities: crate::store::history::Identities,
 }
 
 impl Codebook {
     pub fn load(conn: &Connection) -> rusqlite::Result<Self> {
-        Ok(Codebook { pictures: ImageTemplates::load(conn)?, labels: Labels::load(conn)?, names: Names::load(conn)? })
+        Ok(Codebook {
+            pictures: ImageTemplates::load(conn)?,
+            labels: Labels::load(conn)?,
+            names: Names::load(conn)?,
+            identities: Default::default(),
+        })
+    }
+
+    pub(in crate::store) fn identities(&mut self) -> &mut crate::store::history::Identities {
+        &mut self.identities
     }
 
     /// How a row's picture address is stored: NULL for the vendor document's

@@ -80,6 +80,11 @@ pub(super) fn stored_number(value: Option<f64>, text: &Option<String>) -> (ToSql
 
 /// The text's number in hundredths, when the text is written the usual way
 /// and `value` is its number.
+/// A number's text is what `printf('%.2f', number)` prints (see [`stored_number`]).
+pub(in crate::store) fn plain_number(value: Option<f64>, text: Option<&str>) -> bool {
+    hundredths(value, text).is_some()
+}
+
 fn hundredths(value: Option<f64>, text: Option<&str>) -> Option<i64> {
     let text = text?;
     let negative = text.starts_with('-');

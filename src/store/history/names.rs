@@ -28,9 +28,8 @@ pub fn normalised(name: &str) -> Option<String> {
 
 /// Words that, around an ordinal, make a placeholder: `客户一`, `第一名客户`,
 /// `单位1`, `A公司`.
-const STAND_INS: &[&str] = &[
-    "销售客户", "客户", "客戶", "单位", "單位", "公司", "企业", "企業", "供应商", "关联方", "非关联方", "某",
-];
+const STAND_INS: &[&str] =
+    &["销售客户", "客户", "客戶", "单位", "單位", "公司", "企业", "企業", "供应商", "关联方", "非关联方", "某"];
 
 /// Ordinals: Chinese numerals, heavenly stems, and (after normalising)
 /// ASCII letters and digits.
@@ -50,7 +49,8 @@ pub fn is_placeholder(name: &str) -> bool {
             return true;
         }
     }
-    if matches!(n.as_str(), "其他" | "其它" | "其他客户" | "其它客户" | "其他单位" | "未披露" | "不适用" | "无") {
+    if matches!(n.as_str(), "其他" | "其它" | "其他客户" | "其它客户" | "其他单位" | "未披露" | "不适用" | "无")
+    {
         return true;
     }
     // Strip stand-in words and 第 … 名 around what is left, then see an ordinal.

@@ -113,7 +113,10 @@ fn a_corrected_amount_closes_the_old_version_and_the_change_says_old_and_new() {
     );
     assert_eq!(db.strings("SELECT sales_amount_text FROM customers WHERE key_no IS NOT NULL"), vec!["120.50"]);
     // A re-fetch that finds nothing new records nothing.
-    assert_eq!(db.year_2024(A, T3, vec![row("华为技术有限公司", Some(KEY_X), 120.5), row("客户二", None, 50.0)]), Changes::default());
+    assert_eq!(
+        db.year_2024(A, T3, vec![row("华为技术有限公司", Some(KEY_X), 120.5), row("客户二", None, 50.0)]),
+        Changes::default()
+    );
 }
 
 #[test]
@@ -126,7 +129,10 @@ fn a_customer_gone_from_a_refetched_year_is_closed_not_deleted() {
         db.strings("SELECT name || ' ' || valid_to FROM customers_history WHERE valid_to IS NOT NULL"),
         vec![format!("比亚迪股份有限公司 {T2}")]
     );
-    assert_eq!(db.strings("SELECT change || ' ' || name FROM customer_changes WHERE seen_at = '2026-04-01T00:00:00.000Z'"), vec!["removed 比亚迪股份有限公司"]);
+    assert_eq!(
+        db.strings("SELECT change || ' ' || name FROM customer_changes WHERE seen_at = '2026-04-01T00:00:00.000Z'"),
+        vec!["removed 比亚迪股份有限公司"]
+    );
     assert_eq!(db.count("SELECT COUNT(*) FROM customers"), 1);
 }
 
@@ -186,8 +192,11 @@ fn a_placeholder_name_like_客户一_in_two_companies_is_two_customers() {
 fn who_sells_to_a_name_uses_an_index() {
     let db = db();
     for (sql, index) in [
-        ("SELECT search_key FROM customers_history WHERE valid_to IS NULL AND name = '华为技术有限公司'", "customer_names"),
-        ("SELECT search_key FROM customers_history WHERE valid_to IS NULL AND key_no = 'x'", "disclosure_by_key_no"),
+        (
+            "SELECT search_key FROM customers_history WHERE valid_to IS NULL AND name = '华为技术有限公司'",
+            "customer_names",
+        ),
+        ("SELECT search_key FROM customers_history WHERE valid_to IS NULL AND key_no = 'x'", "customer_by_key_no"),
     ] {
         let mut stmt = db.store.conn.prepare(&format!("EXPLAIN QUERY PLAN {sql}")).unwrap();
         let details: Vec<String> = stmt.query_map([], |r| r.get(3)).unwrap().map(Result::unwrap).collect();

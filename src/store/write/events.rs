@@ -4,10 +4,12 @@
 use rusqlite::{params, Transaction};
 
 use super::DEEP_CHECK;
-use crate::store::history::{self, Changes, Touched};
+use std::collections::HashMap;
+
 use crate::store::customers::{
     company_id, delete_unit, drop_pages_after, has_rows, insert_rows, promote, Codebook, CUSTOMERS, STAGING,
 };
+use crate::store::history::{self, Changes, Row, Touched};
 use crate::store::records::{CompanyState, EvidenceKind, FetchPlan, PageEvent, Query, RawPage, StoredPages, YearState};
 
 /// What every event of one commit is applied with.
@@ -25,6 +27,8 @@ pub(super) struct Unit<'t, 'c> {
     /// The report years whose rows this commit completed: their versions
     /// are brought in step once every event is applied.
     touched: Touched,
+    /// The rows of the years a one-page unit completed, as stored.
+    given: HashMap<String, Vec<Row>>,
 }
 
 impl<'t, 'c> Unit<'t, 'c> {
@@ -36,7 +40,7 @@ impl<'t, 'c> Unit<'t, 'c> {
         now: &'t str,
         page_size: Option<u32>,
     ) -> Self {
-        Unit { tx, run_id, key, now, page_size, id: None, codes, touched: Touched::default() }
+        Unit { tx, run_id, key, now, page_size, id: None, codes, touched: Touched::default(), given: HashMap::new() }
     }
 
     /// Bring the versions of the years this commit completed in step with
@@ -47,7 +51,7 @@ impl<'t, 'c> Unit<'t, 'c> {
         }
         let co = self.company()?;
         let when = history::When { now: self.now, run_id: Some(self.run_id), backfill: false };
-        history::sync(self.tx, co, self.key, &self.touched, &when)
+        history::sync(self.tx, self.codes.identities(), co, self.key, &self.touched, &mut self.given, &when)
     }
 
     fn company(&mut self) -> rusqlite::Result<i64> {
@@ -126,6 +130,7 @@ impl<'t, 'c> Unit<'t, 'c> {
             delete_unit(tx, CUSTOMERS, co, query)?;
             delete_unit(tx, STAGING, co, query)?;
             insert_rows(tx, self.codes, CUSTOMERS, co, query, page, p.rows.iter().enumerate(), now)?;
+            self.given = history::rows_of_page(query, &p.rows, now);
         } else if has_rows(tx, if page == 1 { CUSTOMERS } else { STAGING }, co, query)? {
             // Page 1 of a unit that has stored rows is a re-fetch; later pages
             // follow wherever page 1 went. The unit has rows to protect:
