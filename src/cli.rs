@@ -112,6 +112,16 @@ pub struct ExportArgs {
     /// Only each company's latest year.
     #[arg(long, conflicts_with = "year")]
     pub latest: bool,
+    /// What the file knew at TIME (2026-05-01T08:00:00Z, or a day, 2026-05-01, meaning its start in
+    /// Beijing time): the rows as they were then, corrections made since left out. This is when the
+    /// file learned them, not when the reports were published.
+    #[arg(long, value_name = "TIME")]
+    pub as_of: Option<String>,
+    /// Write the changes instead of the rows: every customer added to, changed in or removed from a
+    /// company's report period, and every period new to a company, since RUN_ID (the changes of the
+    /// runs after it) or since TIME (as --as-of). `status` shows the run ids.
+    #[arg(long, value_name = "RUN_ID|TIME", conflicts_with_all = ["as_of", "year", "latest"])]
+    pub changes_since: Option<String>,
 }
 
 /// What `export` writes.

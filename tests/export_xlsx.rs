@@ -94,7 +94,8 @@ async fn past_the_row_limit_customers_continue_on_numbered_sheets_with_their_hea
     // 100 rows a sheet (and the header) instead of Excel's 1,048,575.
     let mut notices = Vec::new();
     let written =
-        qcc_customers::cmd::xlsx::write(&conn, &ExportFilter::All, &out, 101, |m| notices.push(m.to_string())).unwrap();
+        qcc_customers::cmd::xlsx::write(&conn, &ExportFilter::default(), &out, 101, |m| notices.push(m.to_string()))
+            .unwrap();
     let sheets = total.div_ceil(100);
     assert!(sheets >= 3, "{total} rows make {sheets} sheets");
     let names: Vec<String> =

@@ -68,18 +68,25 @@ fn render(s: &Status) -> String {
     let mb = s.file_bytes as f64 / (1024.0 * 1024.0);
     out.push_str(&format!("{} — {:.1} MiB, schema version {}\n\n", s.db, mb, s.schema_version));
     out.push_str("Recent runs\n");
-    out.push_str("  run  started (UTC)             status      exit   calls     rows  why it stopped\n");
+    out.push_str("  run  started (UTC)             status      exit   calls     rows  changes  why it stopped\n");
     for r in &s.runs {
         out.push_str(&format!(
-            "  {:<4} {:<25} {:<11} {:<5} {:>6} {:>8}  {}\n",
+            "  {:<4} {:<25} {:<11} {:<5} {:>6} {:>8} {:>8}  {}\n",
             r.run_id,
             r.started_at,
             r.status,
             r.exit_code.map(|c| c.to_string()).unwrap_or_else(|| "-".into()),
             r.calls,
             r.rows_written,
+            r.changes.total(),
             r.stop_reason.as_deref().unwrap_or("")
         ));
+    }
+    if s.runs.iter().any(|r| r.changes.total() > 0) {
+        out.push_str(
+            "  changes: customers new, added, changed or removed in a company's report periods; \
+             `export --changes-since RUN` lists those after RUN\n",
+        );
     }
     out.push_str("\nCompanies by state\n");
     for (state, n) in &s.companies_by_state {

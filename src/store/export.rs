@@ -16,11 +16,23 @@ pub fn input_columns(conn: &Connection) -> rusqlite::Result<Vec<String>> {
     rows.collect()
 }
 
-/// Which customers to export.
-#[derive(Debug, Clone)]
-pub enum ExportFilter {
+/// Which customers to export: which years, and as the file knew them now
+/// or at an earlier moment.
+#[derive(Debug, Clone, Default)]
+pub struct ExportFilter {
+    pub years: Years,
+    /// What the file knew at this time (ISO 8601 UTC, as it stores times):
+    /// the versions valid then, from `customers_history`.
+    pub as_of: Option<String>,
+}
+
+/// Which report years to export.
+#[derive(Debug, Clone, Default)]
+pub enum Years {
+    #[default]
     All,
     Year(String),
+    /// Each company's latest year.
     Latest,
 }
 
@@ -49,25 +61,38 @@ pub fn export_values(
     filter: &ExportFilter,
     mut each: impl FnMut(&[rusqlite::types::Value], Option<&str>) -> std::io::Result<()>,
 ) -> Result<u64, Box<dyn std::error::Error + Send + Sync>> {
-    let (join, condition) = match filter {
-        ExportFilter::All => ("", ""),
-        ExportFilter::Year(_) => ("", "WHERE c.query_year = ?1"),
-        ExportFilter::Latest => (
-            "",
-            "WHERE c.query_year = (SELECT MAX(m.query_year) FROM customer_rows m WHERE m.company_id = co.company_id)",
-        ),
+    // The current rows, or the versions valid at the moment asked for.
+    let source = match filter.as_of {
+        None => "customers",
+        Some(_) => "(SELECT * FROM customers_history WHERE valid_from <= ?2 AND (valid_to IS NULL OR valid_to > ?2))",
+    };
+    let condition = match filter.years {
+        Years::All => "WHERE ?1 IS NULL",
+        Years::Year(_) => "WHERE c.query_year = ?1",
+        Years::Latest if filter.as_of.is_some() => {
+            "WHERE ?1 IS NULL AND c.query_year = (SELECT MAX(d.query_year) FROM disclosure d
+                 WHERE d.company_id = co.company_id AND d.valid_from <= ?2 AND (d.valid_to IS NULL OR d.valid_to > ?2))"
+        }
+        Years::Latest => {
+            "WHERE ?1 IS NULL
+               AND c.query_year = (SELECT MAX(m.query_year) FROM customer_rows m WHERE m.company_id = co.company_id)"
+        }
     };
     let sql = format!(
         "SELECT c.search_key, c.year, c.query_year, c.name, c.key_no, c.sales_amount, c.sales_amount_text,
                 c.sales_percent, c.sales_percent_text, c.relationship, c.source, c.page_index, c.row_index,
                 c.fetched_at, co.input_row
-         FROM customers c JOIN companies co ON co.search_key = c.search_key {join} {condition}
+         FROM {source} c JOIN companies co ON co.search_key = c.search_key {condition}
          ORDER BY c.search_key, c.query_year DESC, c.page_index, c.row_index"
     );
     let mut stmt = conn.prepare(&sql)?;
-    let mut rows = match filter {
-        ExportFilter::Year(y) => stmt.query([y])?,
-        _ => stmt.query([])?,
+    let year = match &filter.years {
+        Years::Year(y) => Some(y.as_str()),
+        _ => None,
+    };
+    let mut rows = match &filter.as_of {
+        Some(t) => stmt.query(rusqlite::params![year, t])?,
+        None => stmt.query(rusqlite::params![year])?,
     };
     let mut n = 0;
     let mut values: Vec<rusqlite::types::Value> = Vec::with_capacity(EXPORT_COLUMNS.len());
@@ -77,6 +102,68 @@ pub fn export_values(
             values.push(r.get(i)?);
         }
         let input: Option<String> = r.get(EXPORT_COLUMNS.len())?;
+        each(&values, input.as_deref())?;
+        n += 1;
+    }
+    Ok(n)
+}
+
+/// Which changes `export --changes-since` writes.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Since {
+    /// The changes of the runs after this one.
+    Run(i64),
+    /// The changes the file learned at or after this time (ISO 8601 UTC).
+    Time(String),
+}
+
+/// Columns of a change row, before the input's own columns.
+pub const CHANGE_COLUMNS: &[&str] = &[
+    "search_key",
+    "period",
+    "change",
+    "customer_name",
+    "customer_key_no",
+    "anonymised",
+    "old_sales_amount_wan_yuan",
+    "new_sales_amount_wan_yuan",
+    "old_sales_percent",
+    "new_sales_percent",
+    "seen_at",
+    "run_id",
+];
+
+/// Stream the changes since `since` (from `customer_changes`, oldest first)
+/// with their company's input row to `each`: the values of [`CHANGE_COLUMNS`].
+pub fn change_values(
+    conn: &Connection,
+    since: &Since,
+    mut each: impl FnMut(&[rusqlite::types::Value], Option<&str>) -> std::io::Result<()>,
+) -> Result<u64, Box<dyn std::error::Error + Send + Sync>> {
+    let condition = match since {
+        Since::Run(_) => "ch.run_id > ?1",
+        Since::Time(_) => "ch.seen_at >= ?1",
+    };
+    let sql = format!(
+        "SELECT ch.search_key, ch.period, ch.change, ch.name, ch.key_no, ch.anonymised, ch.old_sales_amount,
+                ch.new_sales_amount, ch.old_sales_percent, ch.new_sales_percent, ch.seen_at, ch.run_id, co.input_row
+         FROM customer_changes ch JOIN companies co ON co.search_key = ch.search_key
+         WHERE {condition}
+         ORDER BY ch.seen_at, ch.search_key, ch.period, ch.change"
+    );
+    let mut stmt = conn.prepare(&sql)?;
+    let mut rows = match since {
+        Since::Run(id) => stmt.query([id])?,
+        Since::Time(t) => stmt.query([t])?,
+    };
+    let mut n = 0;
+    let mut values: Vec<rusqlite::types::Value> = Vec::with_capacity(CHANGE_COLUMNS.len());
+    while let Some(r) = rows.next()? {
+        values.clear();
+        for i in 0..CHANGE_COLUMNS.len() {
+            values.push(r.get(i)?);
+        }
+        let input: Option<String> = r.get(CHANGE_COLUMNS.len())?;
         each(&values, input.as_deref())?;
         n += 1;
     }
@@ -96,16 +183,22 @@ pub fn value_text(v: &rusqlite::types::Value) -> String {
 /// The export's header: [`EXPORT_COLUMNS`], then the input's own columns
 /// (one whose name collides with ours gets " (input)").
 pub fn export_header(input_columns: &[String]) -> Vec<String> {
-    EXPORT_COLUMNS
-        .iter()
+    header_of(EXPORT_COLUMNS, input_columns)
+}
+
+/// `ours`, then the input's own columns (one whose name collides with ours gets " (input)").
+pub fn header_of(ours: &[&str], input_columns: &[String]) -> Vec<String> {
+    ours.iter()
         .map(|c| c.to_string())
-        .chain(input_columns.iter().map(|c| {
-            if EXPORT_COLUMNS.contains(&c.as_str()) {
-                format!("{c} (input)")
-            } else {
-                c.clone()
-            }
-        }))
+        .chain(input_columns.iter().map(
+            |c| {
+                if ours.contains(&c.as_str()) {
+                    format!("{c} (input)")
+                } else {
+                    c.clone()
+                }
+            },
+        ))
         .collect()
 }
 

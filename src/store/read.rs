@@ -87,6 +87,31 @@ pub struct RunRow {
     pub calls: i64,
     pub rows_written: i64,
     pub stop_reason: Option<String>,
+    /// The changes to the disclosures the run recorded, by kind.
+    pub changes: super::history::Changes,
+}
+
+/// The changes to the disclosures `run_id` recorded, by kind.
+pub fn changes_of_run(conn: &Connection, run_id: i64) -> rusqlite::Result<super::history::Changes> {
+    let mut out = super::history::Changes::default();
+    let mut stmt = conn.prepare_cached(
+        "SELECT opened_as, COUNT(*) FROM disclosure WHERE opened_run = ?1 GROUP BY opened_as
+         UNION ALL
+         SELECT 'removed', COUNT(*) FROM disclosure WHERE closed_run = ?1 AND closed_as = 'removed'",
+    )?;
+    let mut rows = stmt.query([run_id])?;
+    while let Some(r) = rows.next()? {
+        let (kind, n): (String, i64) = (r.get(0)?, r.get(1)?);
+        let n = n.max(0) as u64;
+        match kind.as_str() {
+            "new_period" => out.new_period += n,
+            "added" => out.added += n,
+            "changed" => out.changed += n,
+            "removed" => out.removed += n,
+            _ => {}
+        }
+    }
+    Ok(out)
 }
 
 pub fn recent_runs(conn: &Connection, limit: usize) -> rusqlite::Result<Vec<RunRow>> {
@@ -106,9 +131,14 @@ pub fn recent_runs(conn: &Connection, limit: usize) -> rusqlite::Result<Vec<RunR
             calls: r.get(6)?,
             rows_written: r.get(7)?,
             stop_reason: r.get(8)?,
+            changes: Default::default(),
         })
     })?;
-    rows.collect()
+    let mut runs: Vec<RunRow> = rows.collect::<rusqlite::Result<_>>()?;
+    for run in &mut runs {
+        run.changes = changes_of_run(conn, run.run_id)?;
+    }
+    Ok(runs)
 }
 
 /// A company waiting for a later run.

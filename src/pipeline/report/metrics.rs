@@ -111,6 +111,19 @@ fn from_file(conn: &Connection, run: &RunOutcome<'_>) -> Vec<Family> {
     }
     if let Some(s) = run.summary {
         out.push(gauge("last_run_rows_written", "Customer rows the last run stored.", s.rows_written as f64));
+        let c = s.changes;
+        out.push(labelled(
+            "last_run_changes",
+            "Changes to the disclosures the last run recorded, by kind (customer_changes).",
+            "gauge",
+            "kind",
+            vec![
+                ("new_period".to_string(), c.new_period),
+                ("added".to_string(), c.added),
+                ("changed".to_string(), c.changed),
+                ("removed".to_string(), c.removed),
+            ],
+        ));
     }
     if let Ok(calls) = read::all_calls_by_status(conn) {
         out.push(labelled(

@@ -33,6 +33,8 @@ pub struct Summary {
     pub calls: u64,
     pub calls_by_status: Vec<(String, u64)>,
     pub rows_written: u64,
+    /// What the run changed in the disclosures, by kind (`customer_changes`).
+    pub changes: crate::store::history::Changes,
     pub customers_in_db: u64,
     pub calls_per_sec: f64,
     pub next_parked_retry: Option<String>,
@@ -103,6 +105,16 @@ impl Summary {
             "  rows       {} written, {} customers in the database\n",
             self.rows_written, self.customers_in_db
         ));
+        let c = &self.changes;
+        out.push_str(&format!(
+            "  changes    {} new periods, {} customers added, {} changed, {} removed \
+             (export --changes-since {} lists them)\n",
+            c.new_period,
+            c.added,
+            c.changed,
+            c.removed,
+            self.run_id - 1
+        ));
         out.push_str(&self.listing.render());
         let remaining = self.remaining();
         if remaining > 0 {
@@ -160,6 +172,7 @@ pub fn finish(
     let by_state = read::companies_by_state(conn, run_id).map_err(StoreError::from)?;
     let by_status = read::calls_by_status(conn, run_id).map_err(StoreError::from)?;
     let customers = read::customer_rows_total(conn).map_err(StoreError::from)?;
+    let changes = read::changes_of_run(conn, run_id).map_err(StoreError::from)?;
     let next_parked = read::earliest_retry_after(conn, run_id).map_err(StoreError::from)?;
     let knowledge = read::listing_knowledge(conn).map_err(StoreError::from)?;
     let (per_year_formula_calls, listing_calls) =
@@ -196,6 +209,7 @@ pub fn finish(
         calls,
         calls_by_status: by_status,
         rows_written: stats.rows_written.load(Ordering::Relaxed),
+        changes,
         customers_in_db: customers,
         calls_per_sec: calls as f64 / elapsed.as_secs_f64(),
         next_parked_retry: next_parked,
