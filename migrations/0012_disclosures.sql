@@ -70,7 +70,9 @@ CREATE TABLE disclosure (
     previous_id        INTEGER             -- the version this one replaced
 );
 CREATE INDEX disclosure_current ON disclosure(company_id, query_year) WHERE valid_to IS NULL;
-CREATE INDEX disclosure_by_customer ON disclosure(customer_id) WHERE customer_id IS NOT NULL;
+-- A customer's disclosures, current ones first: who sells to it, and how
+-- many companies do (covering: `customer_reach` reads no table row).
+CREATE INDEX disclosure_by_customer ON disclosure(customer_id, valid_to, company_id) WHERE customer_id IS NOT NULL;
 CREATE INDEX disclosure_by_name ON disclosure(name_id);
 CREATE INDEX disclosure_opened ON disclosure(opened_run, valid_from);
 CREATE INDEX disclosure_closed ON disclosure(closed_run, valid_to) WHERE valid_to IS NOT NULL;
@@ -136,4 +138,17 @@ FROM disclosure d
 JOIN companies co ON co.company_id = d.company_id
 LEFT JOIN customer c ON c.customer_id = d.customer_id
 LEFT JOIN customer_names n ON n.name_id = d.name_id
-WHERE d.closed_as = 'removed';
+WHERE d.valid_to IS NOT NULL AND d.closed_as = 'removed';
+
+-- Each customer (placeholders are none) with how many of the file's
+-- companies disclose it now, and in how many of their report periods.
+CREATE VIEW customer_reach AS
+SELECT r.customer_id AS customer_id,
+       n.name AS name,
+       c.key_no AS key_no,
+       r.companies AS companies,
+       r.periods AS periods
+FROM (SELECT customer_id, COUNT(DISTINCT company_id) AS companies, COUNT(*) AS periods
+      FROM disclosure WHERE valid_to IS NULL AND customer_id IS NOT NULL GROUP BY customer_id) r
+JOIN customer c ON c.customer_id = r.customer_id
+JOIN customer_names n ON n.name_id = c.name_id;

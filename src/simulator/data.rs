@@ -330,13 +330,30 @@ impl SimRow {
             }
             _ => Field::Text(format!("{}{}{}{}", g.pick(CITIES), g.pick(WORDS), g.pick(TRADES), g.pick(SUFFIXES))),
         };
-        let key_no = format!("{:016x}{:016x}", g.next(), g.next());
+        let drawn_key = format!("{:016x}{:016x}", g.next(), g.next());
+        // Most reports write a placeholder for a top-five customer (`客户一`,
+        // `第一名`, …, without a KeyNo); a name has one KeyNo wherever it
+        // appears, as a real customer does.
+        let (name, key_no, placeholder) = match anonymised(seed, key, year, index) {
+            Some(placeholder) => (Field::Text(placeholder), drawn_key.clone(), true),
+            None => {
+                let key_no = match &name {
+                    Field::Static(n) if !n.is_empty() && *n != "-" => key_of_name(seed, n),
+                    Field::Text(n) => key_of_name(seed, n),
+                    _ => drawn_key.clone(),
+                };
+                (name, key_no, false)
+            }
+        };
         let key_no_field = match g.below(12) {
+            _ if placeholder => Field::Missing,
             0 => Field::Missing,
             1 => Field::Static(""),
             _ => Field::Text(key_no.clone()),
         };
-        let image_url = if g.below(3) > 0 {
+        // A row without its KeyNo keeps a picture of its own, as before.
+        let key_no = if matches!(key_no_field, Field::Text(_)) { key_no } else { drawn_key };
+        let image_url = if g.below(3) > 0 && !placeholder {
             Field::Text(format!("https://qccdata.qichacha.com/AutoImage/{key_no}.jpg?x-oss-process=image/resize,w_120"))
         } else {
             Field::Static("")
@@ -390,6 +407,42 @@ impl SimRow {
         }
         self
     }
+}
+
+/// How report `year` of a company writes its top five customers: a
+/// placeholder for row `index` (`客户一`, `客户A`, `第一名`, `单位1`, in the
+/// company's own style), or `None` where it names the customer. About six
+/// reports in ten name none of the five, a quarter name one or two, the
+/// rest all five; rows past the fifth are named.
+fn anonymised(seed: u64, key: &str, year: &str, index: u32) -> Option<String> {
+    if index >= 5 {
+        return None;
+    }
+    let report = hash(seed, &[b"anonymised", key.as_bytes(), year.get(..4).unwrap_or(year).as_bytes()]);
+    let named = match report % 100 {
+        0..=59 => 0,
+        60..=84 => 1 + (report >> 8) % 2,
+        _ => 5,
+    };
+    if u64::from(index) < named {
+        return None;
+    }
+    const CHINESE: [&str; 5] = ["一", "二", "三", "四", "五"];
+    let n = index as usize;
+    Some(match (report >> 16) % 5 {
+        0 => format!("客户{}", CHINESE[n]),
+        1 => format!("客户{}", (b'A' + n as u8) as char),
+        2 => format!("第{}名", CHINESE[n]),
+        3 => format!("单位{}", n + 1),
+        _ => format!("客户{}", n + 1),
+    })
+}
+
+/// The KeyNo of a named customer: the same wherever the name appears.
+fn key_of_name(seed: u64, name: &str) -> String {
+    let a = hash(seed, &[b"key-of-name", name.as_bytes()]);
+    let b = hash(seed, &[b"key-of-name-2", name.as_bytes()]);
+    format!("{a:016x}{b:016x}")
 }
 
 /// What some real rows name as the product sold (a field the tool does not store).

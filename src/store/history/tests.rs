@@ -213,7 +213,7 @@ fn an_upgraded_file_gets_its_history_from_the_rows_it_holds() {
     db.store
         .conn
         .execute_batch(
-            "DROP VIEW customer_changes; DROP VIEW customers_history; DROP TABLE disclosure; DROP TABLE customer;
+            "DROP VIEW customer_reach; DROP VIEW customer_changes; DROP VIEW customers_history; DROP TABLE disclosure; DROP TABLE customer;
              DROP TABLE customer_names;",
         )
         .unwrap();
