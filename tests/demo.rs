@@ -52,5 +52,5 @@ fn readme_queries_run_on_the_demo_database(conn: &rusqlite::Connection) {
         assert_eq!(header, names, "the README's output does not match {sql}");
         checked += 1;
     }
-    assert_eq!(checked, 5, "the README shows five queries");
+    assert_eq!(checked, 9, "the README shows nine queries");
 }

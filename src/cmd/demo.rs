@@ -98,6 +98,10 @@ fn example_query(db: &std::path::Path) -> anyhow::Result<()> {
         "{} holds {total} customer rows. Open it with sqlite3, Python, Excel or any BI tool; the README has more queries.",
         db.display()
     );
+    println!(
+        "Every change is kept: customers_history has every version, customer_changes one row per change \
+         (export --changes-since RUN_ID), customer_reach who sells to each customer across your companies."
+    );
     Ok(())
 }
 
