@@ -48,8 +48,10 @@ CREATE TABLE disclosure (
     slot               INTEGER NOT NULL,
     anonymised         INTEGER NOT NULL,   -- 1: a placeholder or no name
     name_id            INTEGER,            -- the name as this row wrote it (customer_names)
-    image_url          TEXT,
-    year               TEXT,               -- as the row gave it (NULL: none)
+    image_url,                             -- as customer_rows keeps it, beside the customer's KeyNo
+                                           -- (NULL: the KeyNo's usual address, or none without one;
+                                           -- integer: image_templates; X'': none; else the text)
+    year,                                  -- NULL: = period; X'': none; else the text
     query_year         TEXT NOT NULL,
     from_listing       INTEGER NOT NULL,
     page_index         INTEGER NOT NULL,
@@ -60,7 +62,7 @@ CREATE TABLE disclosure (
     sales_percent_text TEXT,
     relationship       TEXT,
     source             TEXT,
-    fetched_at         TEXT NOT NULL,      -- when a page last brought it
+    fetched_at         TEXT,               -- when a page last brought it (NULL: valid_from)
     valid_from         TEXT NOT NULL,
     valid_to           TEXT,
     opened_run         INTEGER,
@@ -81,14 +83,20 @@ CREATE INDEX disclosure_closed ON disclosure(closed_run, valid_to) WHERE valid_t
 -- customer's identity, and when and by which run the version was current.
 CREATE VIEW customers_history AS
 SELECT co.search_key AS search_key,
-       d.year AS year,
+       CASE WHEN d.year IS NULL THEN d.period WHEN typeof(d.year) = 'blob' THEN NULL ELSE d.year END AS year,
        d.query_year AS query_year,
        d.from_listing AS from_listing,
        d.page_index AS page_index,
        d.row_index AS row_index,
        n.name AS name,
        c.key_no AS key_no,
-       d.image_url AS image_url,
+       CASE WHEN d.image_url IS NULL AND length(c.key_no) = 32 AND NOT c.key_no GLOB '*[^0-9a-f]*'
+            THEN 'https://qccdata.qichacha.com/AutoImage/' || c.key_no || '.jpg?x-oss-process=image/resize,w_120'
+            WHEN typeof(d.image_url) = 'integer'
+            THEN (SELECT t.prefix || CASE WHEN t.keyed = 0 THEN '' ELSE c.key_no END || t.suffix
+                  FROM image_templates t WHERE t.template_id = d.image_url)
+            WHEN typeof(d.image_url) = 'blob' THEN NULL
+            ELSE d.image_url END AS image_url,
        d.sales_amount AS sales_amount,
        CASE WHEN d.sales_amount_text IS NOT NULL OR d.sales_amount IS NULL THEN d.sales_amount_text
             ELSE printf('%.2f', d.sales_amount) END AS sales_amount_text,
@@ -97,7 +105,7 @@ SELECT co.search_key AS search_key,
             ELSE printf('%.2f', d.sales_percent) END AS sales_percent_text,
        d.relationship AS relationship,
        d.source AS source,
-       d.fetched_at AS fetched_at,
+       COALESCE(d.fetched_at, d.valid_from) AS fetched_at,
        d.period AS period,
        d.customer_id AS customer_id,
        d.anonymised AS anonymised,

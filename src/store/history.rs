@@ -16,7 +16,7 @@ use std::collections::{BTreeSet, HashMap};
 
 use rusqlite::{params, OptionalExtension, Transaction};
 
-use super::customers::plain_number;
+use super::customers::{plain_number, Codebook};
 use super::records::{report_year, Query};
 use crate::qcc::ClientRow;
 
@@ -126,7 +126,7 @@ type Key = (String, Option<i64>, i64);
 /// Bring `company`'s versions of the `touched` years in step with its rows.
 pub(super) fn sync(
     tx: &Transaction<'_>,
-    ids: &mut Identities,
+    codes: &mut Codebook,
     company: i64,
     search_key: &str,
     touched: &Touched,
@@ -149,14 +149,14 @@ pub(super) fn sync(
             Some(rows) => rows,
             None => current_rows(tx, search_key, year)?,
         };
-        changes.add(sync_year(tx, ids, company, year, rows, when)?);
+        changes.add(sync_year(tx, codes, company, year, rows, when)?);
     }
     Ok(changes)
 }
 
 fn sync_year(
     tx: &Transaction<'_>,
-    ids: &mut Identities,
+    codes: &mut Codebook,
     company: i64,
     query_year: &str,
     rows: Vec<Row>,
@@ -164,12 +164,13 @@ fn sync_year(
 ) -> rusqlite::Result<Changes> {
     let mut open: HashMap<Key, (i64, Values, Place)> = HashMap::new();
     {
-        let mut stmt = tx.prepare_cached(
-            "SELECT version_id, period, customer_id, slot, name_id, image_url, year, sales_amount,
-                    sales_amount_text, sales_percent, sales_percent_text, relationship, source,
-                    from_listing, page_index, row_index, fetched_at
-             FROM disclosure WHERE company_id = ?1 AND query_year = ?2 AND valid_to IS NULL",
-        )?;
+        let mut stmt = tx.prepare_cached(&format!(
+            "SELECT d.version_id, d.period, d.customer_id, d.slot, d.name_id, {IMAGE_URL}, {YEAR}, d.sales_amount,
+                        d.sales_amount_text, d.sales_percent, d.sales_percent_text, d.relationship, d.source,
+                        d.from_listing, d.page_index, d.row_index, COALESCE(d.fetched_at, d.valid_from)
+                 FROM disclosure d LEFT JOIN customer c ON c.customer_id = d.customer_id
+                 WHERE d.company_id = ?1 AND d.query_year = ?2 AND d.valid_to IS NULL"
+        ))?;
         let mut q = stmt.query(params![company, query_year])?;
         while let Some(r) = q.next()? {
             let key: Key = (r.get(1)?, r.get(2)?, r.get(3)?);
@@ -199,7 +200,7 @@ fn sync_year(
     let mut slots: HashMap<(String, Option<i64>), i64> = HashMap::new();
     for row in rows {
         let at = if when.backfill { row.place.fetched_at.as_str() } else { when.now };
-        let (customer, anonymised, name_id) = identify(tx, ids, &row, at)?;
+        let (customer, anonymised, name_id) = identify(tx, codes.identities(), &row, at)?;
         let period = row.values.year.clone().filter(|y| !y.is_empty()).unwrap_or_else(|| query_year.to_string());
         let slot = slots.entry((period.clone(), customer)).or_insert(0);
         let key: Key = (period.clone(), customer, *slot);
@@ -209,7 +210,8 @@ fn sync_year(
             Some((id, old, place)) if old == values => {
                 if place != row.place {
                     tx.prepare_cached(
-                        "UPDATE disclosure SET from_listing = ?2, page_index = ?3, row_index = ?4, fetched_at = ?5
+                        "UPDATE disclosure SET from_listing = ?2, page_index = ?3, row_index = ?4,
+                                               fetched_at = NULLIF(?5, valid_from)
                          WHERE version_id = ?1",
                     )?
                     .execute(params![
@@ -224,14 +226,14 @@ fn sync_year(
             Some((id, _, _)) => {
                 close(tx, id, "changed", at, when.run_id)?;
                 let v = Version { company, query_year, key: &key, anonymised, values: &values, place: &row.place };
-                open_version(tx, &v, "changed", Some(id), at, when.run_id)?;
+                open_version(tx, codes, &v, row.key_no.as_deref(), "changed", Some(id), at, when.run_id)?;
                 changes.changed += 1;
             }
             None => {
                 let is_new = !known.contains(&period);
                 let kind = if is_new { "new_period" } else { "added" };
                 let v = Version { company, query_year, key: &key, anonymised, values: &values, place: &row.place };
-                open_version(tx, &v, kind, None, at, when.run_id)?;
+                open_version(tx, codes, &v, row.key_no.as_deref(), kind, None, at, when.run_id)?;
                 if is_new {
                     changes.new_period += 1;
                 } else {
@@ -430,9 +432,12 @@ struct Version<'a> {
     place: &'a Place,
 }
 
+#[allow(clippy::too_many_arguments)]
 fn open_version(
     tx: &Transaction<'_>,
+    codes: &mut Codebook,
     v: &Version<'_>,
+    key_no: Option<&str>,
     kind: &str,
     previous: Option<i64>,
     at: &str,
@@ -440,13 +445,25 @@ fn open_version(
 ) -> rusqlite::Result<()> {
     let (period, customer, slot) = v.key;
     let (x, p) = (v.values, v.place);
+    // The picture address as `customer_rows` keeps it (none for the KeyNo's
+    // usual one, a learned template's id, X'' for none beside a KeyNo);
+    // `IMAGE_URL` reads it back with the customer's KeyNo.
+    let shown =
+        ClientRow { key_no: key_no.map(str::to_string), image_url: x.image_url.clone(), ..ClientRow::default() };
+    let image = codes.stored_image(tx, &shown, v.company)?;
+    // The year only when it is not the period (X'': none).
+    let year: rusqlite::types::Value = match &x.year {
+        Some(y) if y == period => rusqlite::types::Value::Null,
+        Some(y) => rusqlite::types::Value::Text(y.clone()),
+        None => rusqlite::types::Value::Blob(Vec::new()),
+    };
     tx.prepare_cached(
         "INSERT INTO disclosure (company_id, period, customer_id, slot, anonymised, name_id, image_url, year,
                                  query_year, from_listing, page_index, row_index, sales_amount, sales_amount_text,
                                  sales_percent, sales_percent_text, relationship, source, fetched_at, valid_from,
                                  opened_run, opened_as, previous_id)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21,
-                 ?22, ?23)",
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, NULLIF(?19, ?20),
+                 ?20, ?21, ?22, ?23)",
     )?
     .execute(params![
         v.company,
@@ -455,8 +472,8 @@ fn open_version(
         slot,
         v.anonymised,
         x.name_id,
-        x.image_url,
-        x.year,
+        image,
+        year,
         v.query_year,
         p.from_listing,
         p.page_index,
@@ -475,6 +492,18 @@ fn open_version(
     ])?;
     Ok(())
 }
+
+/// A version's picture address, decoded (`d`: the version, `c`: its customer).
+const IMAGE_URL: &str = "CASE WHEN d.image_url IS NULL AND length(c.key_no) = 32 AND NOT c.key_no GLOB '*[^0-9a-f]*'
+            THEN 'https://qccdata.qichacha.com/AutoImage/' || c.key_no || '.jpg?x-oss-process=image/resize,w_120'
+            WHEN typeof(d.image_url) = 'integer'
+            THEN (SELECT t.prefix || CASE WHEN t.keyed = 0 THEN '' ELSE c.key_no END || t.suffix
+                  FROM image_templates t WHERE t.template_id = d.image_url)
+            WHEN typeof(d.image_url) = 'blob' THEN NULL
+            ELSE d.image_url END";
+
+/// A version's year, decoded.
+const YEAR: &str = "CASE WHEN d.year IS NULL THEN d.period WHEN typeof(d.year) = 'blob' THEN NULL ELSE d.year END";
 
 /// The company's report years whose stored rows and current versions
 /// differ in number: rows of a unit that did not complete in its cycle, or
@@ -515,9 +544,9 @@ pub(super) fn resync(tx: &Transaction<'_>, when: &When<'_>) -> rusqlite::Result<
     let mut all = Touched::default();
     all.all();
     let mut changes = Changes::default();
-    let mut ids = Identities::default();
+    let mut codes = Codebook::load(tx)?;
     for (id, key) in companies {
-        changes.add(sync(tx, &mut ids, id, &key, &all, &mut HashMap::new(), when)?);
+        changes.add(sync(tx, &mut codes, id, &key, &all, &mut HashMap::new(), when)?);
     }
     Ok(changes)
 }

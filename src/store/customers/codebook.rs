@@ -37,6 +37,25 @@ impl Codebook {
         })
     }
 
+    /// A picture address as stored beside the row's KeyNo (see [`Codebook::image`]), owned.
+    pub(in crate::store) fn stored_image(
+        &mut self,
+        tx: &Transaction<'_>,
+        r: &ClientRow,
+        company: i64,
+    ) -> rusqlite::Result<Value> {
+        let key_bytes = r.key_no.as_deref().and_then(super::values::key_bytes).is_some();
+        let mut scratch = String::new();
+        Ok(match image_value(tx, &mut self.pictures, r, key_bytes, &mut scratch, company)? {
+            ToSqlOutput::Owned(v) => v,
+            ToSqlOutput::Borrowed(ValueRef::Text(t)) => Value::Text(String::from_utf8_lossy(t).into_owned()),
+            ToSqlOutput::Borrowed(ValueRef::Blob(b)) => Value::Blob(b.to_vec()),
+            ToSqlOutput::Borrowed(ValueRef::Integer(i)) => Value::Integer(i),
+            ToSqlOutput::Borrowed(ValueRef::Real(f)) => Value::Real(f),
+            _ => Value::Null,
+        })
+    }
+
     pub(in crate::store) fn identities(&mut self) -> &mut crate::store::history::Identities {
         &mut self.identities
     }

@@ -51,7 +51,7 @@ impl<'t, 'c> Unit<'t, 'c> {
         }
         let co = self.company()?;
         let when = history::When { now: self.now, run_id: Some(self.run_id), backfill: false };
-        history::sync(self.tx, self.codes.identities(), co, self.key, &self.touched, &mut self.given, &when)
+        history::sync(self.tx, self.codes, co, self.key, &self.touched, &mut self.given, &when)
     }
 
     fn company(&mut self) -> rusqlite::Result<i64> {
