@@ -63,13 +63,13 @@ async fn every_picture_address_format_reads_back_byte_for_byte() {
         // in more than one company's rows (a default picture).
         let keyed_as_text = count(
             &conn,
-            "SELECT COUNT(*) FROM customers c JOIN customer_rows r ON r.image_url = c.image_url
-             WHERE typeof(r.image_url) = 'text' AND c.key_no <> '' AND instr(c.image_url, c.key_no) > 0",
+            "SELECT COUNT(*) FROM disclosure d JOIN customer c USING (customer_id)
+             WHERE typeof(d.image_url) = 'text' AND instr(d.image_url, c.key_no) > 0",
         );
         assert_eq!(keyed_as_text, 0, "{}", pictures.name());
         let repeated_as_text = count(
             &conn,
-            "SELECT COUNT(*) FROM (SELECT image_url FROM customer_rows WHERE typeof(image_url) = 'text'
+            "SELECT COUNT(*) FROM (SELECT image_url FROM disclosure WHERE typeof(image_url) = 'text'
                                    GROUP BY image_url HAVING COUNT(DISTINCT company_id) > 1)",
         );
         assert_eq!(repeated_as_text, 0, "{}", pictures.name());
@@ -149,7 +149,7 @@ fn write_rows_with(h: &Harness, rows: &[(&str, &str)]) -> (u64, i64) {
     tx.commit().unwrap();
     let learned = count(
         &store.conn,
-        "SELECT COUNT(*) FROM customer_rows r JOIN companies c USING (company_id)
+        "SELECT COUNT(*) FROM disclosure r JOIN companies c USING (company_id)
          WHERE c.search_key = '新形状公司' AND typeof(r.image_url) = 'integer'",
     );
     (n, learned)
@@ -157,7 +157,7 @@ fn write_rows_with(h: &Harness, rows: &[(&str, &str)]) -> (u64, i64) {
 
 /// Spoil every stored row, rebuild from the receipts alone, and compare.
 fn rebuilt_from_receipts_alone(h: &Harness, before: &[String], what: &str) {
-    h.conn().execute("UPDATE customer_rows SET name = 'spoilt', sales_amount = -1", []).unwrap();
+    h.conn().execute("UPDATE disclosure SET name_id = NULL, sales_amount = -1 WHERE valid_to IS NULL", []).unwrap();
     let said = h.rebuild_with(&[]);
     assert!(!said.contains("no complete receipts"), "{what}: every year has its receipts: {said}");
     assert_eq!(dump_customers(&h.conn()), before, "{what}: the same customers table");
@@ -246,7 +246,7 @@ fn leaf_free(conn: &rusqlite::Connection, table: &str) -> f64 {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_run_fills_the_pages_of_customer_rows_as_if_it_appended() {
+async fn a_run_fills_the_pages_of_the_versions_as_if_it_appended() {
     // Listings give the newest year first, so a company's second page holds
     // older years than its first; with the key in ascending year order those
     // rows went in before the first page's and split its pages half empty
@@ -259,7 +259,7 @@ async fn a_run_fills_the_pages_of_customer_rows_as_if_it_appended() {
     fetch.concurrency = "1".into();
     assert_eq!(h.run(&fetch).await.exit_code, 0);
     let conn = h.conn();
-    assert!(count(&conn, "SELECT COUNT(*) FROM customer_rows WHERE page_index > 1") > 1_000, "companies of many pages");
-    let free = leaf_free(&conn, "customer_rows");
+    assert!(count(&conn, "SELECT COUNT(*) FROM disclosure WHERE page_index > 1") > 1_000, "companies of many pages");
+    let free = leaf_free(&conn, "disclosure");
     assert!(free < 0.145, "{:.0} % of the rows' pages is free", free * 100.0);
 }

@@ -135,7 +135,7 @@ async fn after_a_run_the_metrics_file_parses_its_calls_equal_the_ledger_and_no_t
         m["qcc_customers_last_run_rows_written"],
         count(&conn, &format!("SELECT rows_written FROM runs WHERE run_id = {run_id}")) as f64
     );
-    assert_eq!(m["qcc_customers_customer_rows"], count(&conn, "SELECT COUNT(*) FROM customer_rows") as f64);
+    assert_eq!(m["qcc_customers_customer_rows"], count(&conn, "SELECT COUNT(*) FROM customers") as f64);
     assert_eq!(m["qcc_customers_daily_limit"], 100000.0);
     assert_eq!(m["qcc_customers_calls_today"], ledger as f64);
     let (start, end) =

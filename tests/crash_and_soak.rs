@@ -37,7 +37,7 @@ async fn sigkill_at_five_random_moments_loses_nothing_and_repays_at_most_the_cal
     assert!(twice <= kills * per_kill, "{twice} pages paid twice after {kills} kills");
     let check: String = h.conn().query_row("PRAGMA integrity_check", [], |r| r.get(0)).unwrap();
     assert_eq!(check, "ok");
-    assert_eq!(count(&h.conn(), "SELECT COUNT(*) FROM customer_rows_staging"), 0, "nothing left half-promoted");
+    assert_eq!(count(&h.conn(), "SELECT COUNT(*) FROM staged_rows"), 0, "nothing left half-promoted");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -150,11 +150,11 @@ async fn a_refresh_of_unchanged_companies_costs_one_call_each_and_a_changed_one_
     let s = h.run_on(&revised, &fast_fetch()).await;
     assert_eq!(s.exit_code, 0, "{}", s.render());
     assert_same_rows(&stored_rows(&h.conn()), &expected_after(h.seed(), &keys, 1, 5));
-    assert_eq!(count(&h.conn(), "SELECT COUNT(*) FROM customer_rows_staging"), 0);
+    assert_eq!(count(&h.conn(), "SELECT COUNT(*) FROM staged_rows"), 0);
 
     // And `rebuild` re-derives that mix of listing and per-year rows exactly.
     let before = dump_customers(&h.conn());
-    h.conn().execute("UPDATE customer_rows SET name = 'corrupted', sales_amount = -1", []).unwrap();
+    h.conn().execute("UPDATE disclosure SET name_id = NULL, sales_amount = -1 WHERE valid_to IS NULL", []).unwrap();
     h.rebuild();
     assert_eq!(dump_customers(&h.conn()), before);
 }
@@ -177,7 +177,7 @@ async fn a_listing_that_contradicts_what_was_learned_sends_its_company_back_to_p
     assert!(s.render().contains("contradicted"), "{}", s.render());
     assert_eq!(evidence(&h, "contradiction") as u64, s.listing.contradictions);
     assert_same_rows(&stored_rows(&h.conn()), &expected_rows(h.seed(), &keys));
-    assert_eq!(count(&h.conn(), "SELECT COUNT(*) FROM customer_rows_staging"), 0);
+    assert_eq!(count(&h.conn(), "SELECT COUNT(*) FROM staged_rows"), 0);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -205,7 +205,7 @@ async fn sigkill_at_random_moments_while_listing_pages_are_fetched_then_a_resume
     assert!(twice <= kills * per_kill, "{twice} pages paid twice after {kills} kills");
     let check: String = h.conn().query_row("PRAGMA integrity_check", [], |r| r.get(0)).unwrap();
     assert_eq!(check, "ok");
-    assert_eq!(count(&h.conn(), "SELECT COUNT(*) FROM customer_rows_staging"), 0);
+    assert_eq!(count(&h.conn(), "SELECT COUNT(*) FROM staged_rows"), 0);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

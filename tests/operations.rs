@@ -62,7 +62,7 @@ async fn rebuild_reproduces_the_customers_table_exactly_without_a_call() {
     h.write_keys(&keys);
     h.run(&fast_fetch()).await;
     let before = dump_customers(&h.conn());
-    h.conn().execute("UPDATE customer_rows SET name = 'corrupted', sales_amount = -1", []).unwrap();
+    h.conn().execute("UPDATE disclosure SET name_id = NULL, sales_amount = -1 WHERE valid_to IS NULL", []).unwrap();
     let calls = h.sim.handle.request_count();
     let out = bin().args(["rebuild", "--db"]).arg(&h.db).output().unwrap();
     assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));

@@ -70,7 +70,7 @@ async fn a_refresh_stopped_half_way_through_a_year_keeps_its_old_rows_until_the_
     let old_latest: BTreeMap<_, _> = old.iter().filter(|(k, _)| k.1 == latest).collect();
     let mid_latest: BTreeMap<_, _> = mid.iter().filter(|(k, _)| k.1 == latest).collect();
     assert_eq!(mid_latest, old_latest, "the year's previous rows are intact, not a mix");
-    assert!(count(&h.conn(), "SELECT COUNT(*) FROM customer_rows_staging") > 0);
+    assert!(count(&h.conn(), "SELECT COUNT(*) FROM staged_rows") > 0);
 
     // The re-run completes the replacement without paying the two pages again.
     let s = h.run_on(&sim2, &fast_fetch()).await;
@@ -81,7 +81,7 @@ async fn a_refresh_stopped_half_way_through_a_year_keeps_its_old_rows_until_the_
     let new_latest: BTreeMap<_, _> = new.iter().filter(|(k, _)| k.1 == latest).collect();
     let want_latest: BTreeMap<_, _> = want.iter().filter(|(k, _)| k.1 == latest).collect();
     assert_eq!(new_latest, want_latest, "the latest year now holds the new rows");
-    assert_eq!(count(&h.conn(), "SELECT COUNT(*) FROM customer_rows_staging"), 0);
+    assert_eq!(count(&h.conn(), "SELECT COUNT(*) FROM staged_rows"), 0);
 
     // Every change is kept: the old rows of the latest year are closed
     // versions, by the run that completed the year, and the current

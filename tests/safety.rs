@@ -274,7 +274,7 @@ fn a_database_from_an_older_version_is_upgraded_in_place() {
     assert_eq!(id, qcc_customers::store::APPLICATION_ID, "our file from before the stamp is stamped");
     let rows: i64 = store.conn.query_row("SELECT COUNT(*) FROM customers", [], |r| r.get(0)).unwrap();
     assert_eq!(rows, 1, "the stored rows survive the upgrade");
-    store.conn.query_row("SELECT COUNT(*) FROM customer_rows_staging", [], |r| r.get::<_, i64>(0)).unwrap();
+    store.conn.query_row("SELECT COUNT(*) FROM staged_rows", [], |r| r.get::<_, i64>(0)).unwrap();
 }
 
 #[test]

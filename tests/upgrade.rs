@@ -74,18 +74,6 @@ async fn a_version_3_file_with_archived_discovery_pages_is_upgraded_in_place_and
     assert_same_rows(&stored_rows(&h.conn()), &expected_rows_at(h.seed(), &keys, 0, 3));
 }
 
-/// A name as text (a name's id is numbered in the order the file learned
-/// it, and a run keeps a name's first row as text).
-const NAME: &str = "(SELECT COALESCE((SELECT n.name FROM row_names n WHERE n.name_id = r.name
-                                          AND typeof(r.name) = 'integer'), r.name))";
-
-/// `relationship` and `source` as texts (a label's id is numbered in the
-/// order the file learned it).
-const LABELS: &str = "(SELECT COALESCE((SELECT l.label FROM row_labels l WHERE l.label_id = r.relationship
-                                          AND typeof(r.relationship) = 'integer'), r.relationship)),
-                      (SELECT COALESCE((SELECT l.label FROM row_labels l WHERE l.label_id = r.source
-                                          AND typeof(r.source) = 'integer'), r.source))";
-
 /// Every value of a table or view, in key order, with its SQLite type.
 fn all_values(conn: &rusqlite::Connection, sql: &str) -> Vec<Vec<rusqlite::types::Value>> {
     let mut stmt = conn.prepare(sql).unwrap();
@@ -97,27 +85,13 @@ fn all_values(conn: &rusqlite::Connection, sql: &str) -> Vec<Vec<rusqlite::types
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_version_5_file_upgraded_to_compact_rows_reads_back_every_value_exactly_as_a_run_stores_it() {
+async fn a_version_5_file_upgraded_to_the_readers_model_reads_back_every_value_exactly_as_a_run_stores_it() {
     let h = Harness::default().await;
     let keys = company_keys(40, "紧凑");
     h.write_keys(&keys);
     assert_eq!(h.run(&fast_fetch()).await.exit_code, 0);
     let order = "ORDER BY search_key, query_year, from_listing, page_index, row_index";
     let view = all_values(&h.conn(), &format!("SELECT * FROM customers {order}"));
-    let encoded = all_values(
-        &h.conn(),
-        &format!(
-            "SELECT co.search_key, r.query_year, r.from_listing, r.page_index, r.row_index, r.year, {NAME}, r.key_no,
-                CASE WHEN typeof(r.image_url) = 'integer'
-                     THEN (SELECT 'template ' || t.keyed || ' ' || t.prefix || ' ' || t.suffix
-                           FROM image_templates t WHERE t.template_id = r.image_url)
-                     ELSE r.image_url END, r.sales_amount, r.sales_amount_text, r.sales_percent, r.sales_percent_text,
-                {LABELS},
-                CASE WHEN typeof(r.fetched_at) = 'integer' THEN co.fetched_base + r.fetched_at ELSE r.fetched_at END
-         FROM customer_rows r JOIN companies co USING (company_id)
-         ORDER BY co.search_key, r.query_year, r.from_listing, r.page_index, r.row_index"
-        ),
-    );
     assert!(view.len() > 1000, "{} rows", view.len());
 
     // The same rows as version 5 stored them, plus the unusual ones: no
@@ -167,41 +141,21 @@ async fn a_version_5_file_upgraded_to_compact_rows_reads_back_every_value_exactl
     assert_eq!(after.len(), view.len() + 10);
     let staged_after = all_values(
         &store.conn,
-        "SELECT co.search_key, r.year, r.query_year, r.from_listing, r.page_index, r.row_index, r.name,
-                lower(hex(r.key_no)), r.image_url, r.sales_amount, r.sales_amount_text, r.sales_percent,
-                r.sales_percent_text, r.relationship, r.source, r.fetched_at
-         FROM customer_rows_staging r JOIN companies co USING (company_id)",
+        "SELECT co.search_key, r.year, r.query_year, r.from_listing, r.page_index, r.row_index, r.name, r.key_no,
+                r.image_url, r.sales_amount, r.sales_amount_text, r.sales_percent, r.sales_percent_text,
+                r.relationship, r.source, r.fetched_at
+         FROM staged_rows r LEFT JOIN companies co USING (company_id)",
     );
     assert_eq!(staged_after.len(), staged_before.len(), "a row without a company record is kept");
-    // What the migrations encoded is what a run's writer encodes (a
-    // picture-address template compared by its shape: ids are numbered in
-    // the order each learned them).
-    let migrated = all_values(
-        &store.conn,
-        &format!(
-            "SELECT co.search_key, r.query_year, r.from_listing, r.page_index, r.row_index, r.year, {NAME}, r.key_no,
-                CASE WHEN typeof(r.image_url) = 'integer'
-                     THEN (SELECT 'template ' || t.keyed || ' ' || t.prefix || ' ' || t.suffix
-                           FROM image_templates t WHERE t.template_id = r.image_url)
-                     ELSE r.image_url END, r.sales_amount, r.sales_amount_text, r.sales_percent, r.sales_percent_text,
-                {LABELS},
-                CASE WHEN typeof(r.fetched_at) = 'integer' THEN co.fetched_base + r.fetched_at ELSE r.fetched_at END
-         FROM customer_rows r JOIN companies co USING (company_id) WHERE co.search_key <> '紧凑特例公司'
-         ORDER BY co.search_key, r.query_year, r.from_listing, r.page_index, r.row_index"
-        ),
-    );
-    assert_eq!(migrated, encoded);
-    assert!(count(&store.conn, "SELECT COUNT(*) FROM customer_rows WHERE typeof(key_no) = 'blob'") > 0);
-    // Numbers as hundredths, labels and names more than one row carries as
-    // ids, times as milliseconds since the company's first row, wherever
-    // that gives the value back.
+    // The rows are the current versions, one kind of value per column.
+    common::assert_current_versions_are_customers(&store.conn);
     for (what, sql) in [
-        ("names", "SELECT COUNT(*) FROM customer_rows WHERE typeof(name) = 'integer'"),
-        ("hundredths", "SELECT COUNT(*) FROM customer_rows WHERE typeof(sales_amount) = 'integer'"),
-        ("labels", "SELECT COUNT(*) FROM customer_rows WHERE typeof(source) = 'integer'"),
-        ("times", "SELECT COUNT(*) FROM customer_rows WHERE fetched_at BETWEEN 0 AND 86400000"),
+        ("numbers", "SELECT COUNT(*) FROM disclosure WHERE typeof(sales_amount) NOT IN ('real', 'null')"),
+        ("names", "SELECT COUNT(*) FROM disclosure WHERE typeof(name_id) NOT IN ('integer', 'null')"),
+        ("labels", "SELECT COUNT(*) FROM disclosure WHERE typeof(source) NOT IN ('text', 'null')"),
+        ("times", "SELECT COUNT(*) FROM disclosure WHERE typeof(valid_from) <> 'text'"),
     ] {
-        assert!(count(&store.conn, sql) > 1000, "{what}");
+        assert_eq!(count(&store.conn, sql), 0, "{what}");
     }
     // Every picture address of the upgraded file around its KeyNo (upper-case
     // or not) is a learned template, and so is one in more than one
@@ -209,8 +163,8 @@ async fn a_version_5_file_upgraded_to_compact_rows_reads_back_every_value_exactl
     assert_eq!(
         count(
             &store.conn,
-            "SELECT COUNT(*) FROM customers WHERE key_no <> '' AND instr(image_url, key_no) > 0 AND image_url IN
-               (SELECT image_url FROM customer_rows WHERE typeof(image_url) = 'text')"
+            "SELECT COUNT(*) FROM disclosure d JOIN customer c USING (customer_id)
+             WHERE typeof(d.image_url) = 'text' AND instr(d.image_url, c.key_no) > 0"
         ),
         0
     );
@@ -222,7 +176,7 @@ async fn a_version_5_file_upgraded_to_compact_rows_reads_back_every_value_exactl
     // knew: each fetched company's stored periods, and its last fetch as a check.
     let fetched_with_rows = count(
         &store.conn,
-        "SELECT COUNT(DISTINCT r.company_id) FROM customer_rows r JOIN companies co USING (company_id)
+        "SELECT COUNT(DISTINCT d.company_id) FROM disclosure d JOIN companies co USING (company_id)
          WHERE co.fetched_at IS NOT NULL",
     );
     assert!(fetched_with_rows > 0);

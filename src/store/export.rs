@@ -75,7 +75,8 @@ pub fn export_values(
         }
         Years::Latest => {
             "WHERE ?1 IS NULL
-               AND c.query_year = (SELECT MAX(m.query_year) FROM customer_rows m WHERE m.company_id = co.company_id)"
+               AND c.query_year = (SELECT MAX(m.query_year) FROM disclosure m
+                                  WHERE m.company_id = co.company_id AND m.valid_to IS NULL)"
         }
     };
     let sql = format!(

@@ -20,28 +20,6 @@ use super::customers::{plain_number, Codebook};
 use super::records::{report_year, Query};
 use crate::qcc::ClientRow;
 
-/// The report years of a company whose rows a commit completed.
-#[derive(Debug, Default)]
-pub(super) struct Touched {
-    all: bool,
-    years: BTreeSet<String>,
-}
-
-impl Touched {
-    pub(super) fn year(&mut self, year: &str) {
-        self.years.insert(year.to_string());
-    }
-
-    /// Every year of the company (its listing completed, or a rebuild).
-    pub(super) fn all(&mut self) {
-        self.all = true;
-    }
-
-    pub(super) fn is_empty(&self) -> bool {
-        !self.all && self.years.is_empty()
-    }
-}
-
 /// The ids of the names and customers the file holds, as far as the
 /// writer has met them: looked up once, then from memory. Kept by the writer
 /// for its life (a failed transaction ends the writer, and the cache with
@@ -123,33 +101,112 @@ struct Place {
 /// none, for an anonymised row) and its slot.
 type Key = (String, Option<i64>, i64);
 
-/// Bring `company`'s versions of the `touched` years in step with its rows.
-pub(super) fn sync(
+/// A unit's rows by report year (`query_year`), in page and row order.
+pub(super) type Years = HashMap<String, Vec<Row>>;
+
+/// Whether the unit has current versions (a fetch of it replaces them).
+pub(super) fn has_versions(tx: &Transaction<'_>, company: i64, query: &Query) -> rusqlite::Result<bool> {
+    tx.prepare_cached(
+        "SELECT EXISTS (SELECT 1 FROM disclosure
+                        WHERE company_id = ?1 AND (?2 IS NULL OR query_year = ?2) AND valid_to IS NULL)",
+    )?
+    .query_row(params![company, query.year()], |r| r.get(0))
+}
+
+/// A complete unit's rows replace its current versions: each year in
+/// `years` (and with `whole_company`, every other year of the company, as
+/// empty) is brought in step with its rows.
+pub(super) fn replace(
     tx: &Transaction<'_>,
     codes: &mut Codebook,
     company: i64,
-    search_key: &str,
-    touched: &Touched,
-    given: &mut HashMap<String, Vec<Row>>,
+    mut years: Years,
+    whole_company: bool,
     when: &When<'_>,
 ) -> rusqlite::Result<Changes> {
-    let years: Vec<String> = if touched.all {
-        tx.prepare_cached(
-            "SELECT DISTINCT query_year FROM customer_rows WHERE company_id = ?1
-             UNION SELECT DISTINCT query_year FROM disclosure WHERE company_id = ?1 AND valid_to IS NULL",
-        )?
-        .query_map([company], |r| r.get(0))?
-        .collect::<rusqlite::Result<_>>()?
-    } else {
-        touched.years.iter().cloned().collect()
-    };
+    if whole_company {
+        let current: Vec<String> = tx
+            .prepare_cached("SELECT DISTINCT query_year FROM disclosure WHERE company_id = ?1 AND valid_to IS NULL")?
+            .query_map([company], |r| r.get(0))?
+            .collect::<rusqlite::Result<_>>()?;
+        for year in current {
+            years.entry(year).or_default();
+        }
+    }
     let mut changes = Changes::default();
-    for year in &years {
-        let rows = match given.remove(year) {
-            Some(rows) => rows,
-            None => current_rows(tx, search_key, year)?,
-        };
-        changes.add(sync_year(tx, codes, company, year, rows, when)?);
+    let mut ordered: Vec<(String, Vec<Row>)> = years.into_iter().collect();
+    ordered.sort_by(|a, b| a.0.cmp(&b.0));
+    for (year, rows) in ordered {
+        changes.add(sync_year(tx, codes, company, &year, rows, when, None)?);
+    }
+    Ok(changes)
+}
+
+/// A page of a unit fetched for the first time: its rows open versions
+/// beside the ones its earlier pages opened (the checkpoint says `partial`
+/// until the unit is done; [`close_after`] ends it).
+pub(super) fn append(
+    tx: &Transaction<'_>,
+    codes: &mut Codebook,
+    company: i64,
+    years: Years,
+    when: &When<'_>,
+) -> rusqlite::Result<Changes> {
+    // A period is new unless a version of it was current before this check.
+    let check_start: Option<String> = tx
+        .prepare_cached("SELECT discovered_at FROM companies WHERE company_id = ?1")?
+        .query_row([company], |r| r.get(0))?;
+    let mut changes = Changes::default();
+    for (year, rows) in years {
+        if !rows.is_empty() {
+            changes.add(sync_year(tx, codes, company, &year, rows, when, Some(check_start.as_deref()))?);
+        }
+    }
+    Ok(changes)
+}
+
+/// A unit fetched for the first time ends at `page`: what an earlier,
+/// longer fetch or a page answered past the unit's end left past it is
+/// closed (for the listing, anything not from the listing too: it is the
+/// whole company), and the slots follow the rows' order again (pages may
+/// have come in any order).
+pub(super) fn close_after(
+    tx: &Transaction<'_>,
+    company: i64,
+    query: &Query,
+    page: u32,
+    when: &When<'_>,
+) -> rusqlite::Result<Changes> {
+    let ids: Vec<i64> = tx
+        .prepare_cached(
+            "SELECT version_id FROM disclosure
+             WHERE company_id = ?1 AND valid_to IS NULL AND CASE WHEN ?2 IS NULL
+                   THEN from_listing = 0 OR page_index > ?3
+                   ELSE query_year = ?2 AND from_listing = 0 AND page_index > ?3 END",
+        )?
+        .query_map(params![company, query.year(), page], |r| r.get(0))?
+        .collect::<rusqlite::Result<_>>()?;
+    let mut changes = Changes::default();
+    for id in ids {
+        close(tx, id, "removed", when.now, when.run_id)?;
+        changes.removed += 1;
+    }
+    // Slots in the order of the rows (as a re-fetch of the unit will count them).
+    let versions: Vec<(i64, String, Option<i64>, i64)> = tx
+        .prepare_cached(
+            "SELECT version_id, period, customer_id, slot FROM disclosure
+             WHERE company_id = ?1 AND (?2 IS NULL OR query_year = ?2) AND valid_to IS NULL
+             ORDER BY query_year, from_listing, page_index, row_index",
+        )?
+        .query_map(params![company, query.year()], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?
+        .collect::<rusqlite::Result<_>>()?;
+    let mut next: HashMap<(String, Option<i64>), i64> = HashMap::new();
+    for (id, period, customer, slot) in versions {
+        let n = next.entry((period, customer)).or_insert(0);
+        if *n != slot {
+            tx.prepare_cached("UPDATE disclosure SET slot = ?2 WHERE version_id = ?1")?.execute(params![id, *n])?;
+        }
+        *n += 1;
     }
     Ok(changes)
 }
@@ -161,13 +218,15 @@ fn sync_year(
     query_year: &str,
     rows: Vec<Row>,
     when: &When<'_>,
+    append: Option<Option<&str>>,
 ) -> rusqlite::Result<Changes> {
     let mut open: HashMap<Key, (i64, Values, Place)> = HashMap::new();
+    let mut first_opened: HashMap<String, String> = HashMap::new();
     {
         let mut stmt = tx.prepare_cached(&format!(
             "SELECT d.version_id, d.period, d.customer_id, d.slot, d.name_id, {IMAGE_URL}, {YEAR}, d.sales_amount,
                         d.sales_amount_text, d.sales_percent, d.sales_percent_text, d.relationship, d.source,
-                        d.from_listing, d.page_index, d.row_index, COALESCE(d.fetched_at, d.valid_from)
+                        d.from_listing, d.page_index, d.row_index, COALESCE(d.fetched_at, d.valid_from), d.valid_from
                  FROM disclosure d LEFT JOIN customer c ON c.customer_id = d.customer_id
                  WHERE d.company_id = ?1 AND d.query_year = ?2 AND d.valid_to IS NULL"
         ))?;
@@ -191,13 +250,34 @@ fn sync_year(
                 row_index: r.get(15)?,
                 fetched_at: r.get(16)?,
             };
+            let valid_from: String = r.get(17)?;
+            let first = first_opened.entry(key.0.clone()).or_insert_with(|| valid_from.clone());
+            if valid_from < *first {
+                *first = valid_from;
+            }
             open.insert(key, (r.get(0)?, values, place));
         }
     }
-    // A period with no current version before this sync is new to the company.
-    let known: BTreeSet<String> = open.keys().map(|(period, _, _)| period.clone()).collect();
+    // A period with no current version before this sync is new to the
+    // company; appending a page, none before this check.
+    let known: BTreeSet<String> = first_opened
+        .into_iter()
+        .filter(|(_, first)| match append {
+            Some(Some(check_start)) => first.as_str() < check_start,
+            _ => true,
+        })
+        .map(|(period, _)| period)
+        .collect();
     let mut changes = Changes::default();
     let mut slots: HashMap<(String, Option<i64>), i64> = HashMap::new();
+    if append.is_some() {
+        // A page's rows come after the ones stored: their slots follow.
+        for (period, customer, slot) in open.keys() {
+            let next = slots.entry((period.clone(), *customer)).or_insert(0);
+            *next = (*next).max(slot + 1);
+        }
+        open.clear();
+    }
     for row in rows {
         let at = if when.backfill { row.place.fetched_at.as_str() } else { when.now };
         let (customer, anonymised, name_id) = identify(tx, codes.identities(), &row, at)?;
@@ -258,46 +338,57 @@ pub(super) struct Row {
     place: Place,
 }
 
-/// The rows a one-page unit stores, by report year, as the `customers` view
-/// will read them back (so its versions need no reading back).
-pub(super) fn rows_of_page(query: &Query, rows: &[ClientRow], fetched_at: &str) -> HashMap<String, Vec<Row>> {
-    let mut out: HashMap<String, Vec<Row>> = HashMap::new();
+/// A unit's pages (index, rows, when stored) by report year, as the
+/// `customers` view will read them back. A year asked for is in the map
+/// even when it answered no row: it replaces what the year had.
+pub(super) fn rows_of_pages<'r>(
+    query: &Query,
+    pages: impl IntoIterator<Item = (u32, &'r [ClientRow], &'r str)>,
+) -> Years {
+    let mut out: Years = HashMap::new();
     if let Query::Year(y) = query {
-        // A year that answered no row still replaces what the year had.
         out.insert(y.clone(), Vec::new());
     }
-    for (i, r) in rows.iter().enumerate() {
-        let (query_year, year, from_listing) = match query {
-            Query::Year(y) => (y.clone(), Some(r.year.clone().unwrap_or_else(|| y.clone())), 0),
-            Query::Listing => (report_year(r.year.as_deref()).unwrap_or("").to_string(), r.year.clone(), 1),
-        };
-        let text = |value: Option<f64>, text: &Option<String>| {
-            if plain_number(value, text.as_deref()) {
-                None
-            } else {
-                text.clone()
-            }
-        };
-        out.entry(query_year).or_default().push(Row {
-            name: r.name.clone(),
-            key_no: r.key_no.clone(),
-            values: Values {
-                name_id: None,
-                image_url: r.image_url.clone(),
-                year,
-                sales_amount: r.sales_amount,
-                sales_amount_text: text(r.sales_amount, &r.sales_amount_text),
-                sales_percent: r.sales_percent,
-                sales_percent_text: text(r.sales_percent, &r.sales_percent_text),
-                relationship: r.relationship.clone(),
-                source: r.source.clone(),
-            },
-            place: Place { from_listing, page_index: 1, row_index: i as i64, fetched_at: fetched_at.to_string() },
-        });
+    for (page, rows, fetched_at) in pages {
+        for (i, r) in rows.iter().enumerate() {
+            let (query_year, year, from_listing) = match query {
+                Query::Year(y) => (y.clone(), Some(r.year.clone().unwrap_or_else(|| y.clone())), 0),
+                Query::Listing => (report_year(r.year.as_deref()).unwrap_or("").to_string(), r.year.clone(), 1),
+            };
+            let text = |value: Option<f64>, text: &Option<String>| {
+                if plain_number(value, text.as_deref()) {
+                    None
+                } else {
+                    text.clone()
+                }
+            };
+            out.entry(query_year).or_default().push(Row {
+                name: r.name.clone(),
+                key_no: r.key_no.clone(),
+                values: Values {
+                    name_id: None,
+                    image_url: r.image_url.clone(),
+                    year,
+                    sales_amount: r.sales_amount,
+                    sales_amount_text: text(r.sales_amount, &r.sales_amount_text),
+                    sales_percent: r.sales_percent,
+                    sales_percent_text: text(r.sales_percent, &r.sales_percent_text),
+                    relationship: r.relationship.clone(),
+                    source: r.source.clone(),
+                },
+                place: Place {
+                    from_listing,
+                    page_index: i64::from(page),
+                    row_index: i as i64,
+                    fetched_at: fetched_at.to_string(),
+                },
+            });
+        }
     }
     out
 }
 
+/// The rows `customers` reads for a company's year (before version 13, from `customer_rows`).
 fn current_rows(tx: &Transaction<'_>, search_key: &str, query_year: &str) -> rusqlite::Result<Vec<Row>> {
     let mut stmt = tx.prepare_cached(
         "SELECT year, from_listing, page_index, row_index, name, key_no, image_url,
@@ -505,48 +596,23 @@ const IMAGE_URL: &str = "CASE WHEN d.image_url IS NULL AND length(c.key_no) = 32
 /// A version's year, decoded.
 const YEAR: &str = "CASE WHEN d.year IS NULL THEN d.period WHEN typeof(d.year) = 'blob' THEN NULL ELSE d.year END";
 
-/// The company's report years whose stored rows and current versions
-/// differ in number: rows of a unit that did not complete in its cycle, or
-/// versions of a year that has no rows any more.
-pub(super) fn unversioned_years(tx: &Transaction<'_>, company: i64) -> rusqlite::Result<Vec<String>> {
-    tx.prepare_cached(
-        "SELECT r.query_year
-         FROM (SELECT query_year, COUNT(*) AS n FROM customer_rows WHERE company_id = ?1 GROUP BY query_year) r
-         LEFT JOIN (SELECT query_year, COUNT(*) AS n FROM disclosure
-                    WHERE company_id = ?1 AND valid_to IS NULL GROUP BY query_year) d USING (query_year)
-         WHERE d.n IS NULL OR d.n <> r.n
-         UNION
-         SELECT DISTINCT query_year FROM disclosure d
-         WHERE d.company_id = ?1 AND d.valid_to IS NULL
-           AND NOT EXISTS (SELECT 1 FROM customer_rows r WHERE r.company_id = ?1 AND r.query_year = d.query_year)",
-    )?
-    .query_map([company], |r| r.get(0))?
-    .collect()
-}
-
 /// Fill the history of a file that has none from the rows it holds (the
-/// upgrade to version 12).
+/// upgrade to version 12, while `customers` still reads `customer_rows`):
+/// each version is valid from its row's `fetched_at`.
 pub(super) fn backfill(tx: &Transaction<'_>, now: &str) -> rusqlite::Result<Changes> {
-    resync(tx, &When { now, run_id: None, backfill: true })
-}
-
-/// Bring every company's versions in step with its rows (`rebuild`, and
-/// the upgrade).
-pub(super) fn resync(tx: &Transaction<'_>, when: &When<'_>) -> rusqlite::Result<Changes> {
-    let companies: Vec<(i64, String)> = tx
+    let when = When { now, run_id: None, backfill: true };
+    let years: Vec<(i64, String, String)> = tx
         .prepare(
-            "SELECT company_id, search_key FROM companies co
-             WHERE EXISTS (SELECT 1 FROM customer_rows r WHERE r.company_id = co.company_id)
-                OR EXISTS (SELECT 1 FROM disclosure d WHERE d.company_id = co.company_id AND d.valid_to IS NULL)",
+            "SELECT DISTINCT r.company_id, co.search_key, r.query_year
+             FROM customer_rows r JOIN companies co ON co.company_id = r.company_id",
         )?
-        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
         .collect::<rusqlite::Result<_>>()?;
-    let mut all = Touched::default();
-    all.all();
     let mut changes = Changes::default();
     let mut codes = Codebook::load(tx)?;
-    for (id, key) in companies {
-        changes.add(sync(tx, &mut codes, id, &key, &all, &mut HashMap::new(), when)?);
+    for (company, key, year) in years {
+        let rows = current_rows(tx, &key, &year)?;
+        changes.add(sync_year(tx, &mut codes, company, &year, rows, &when, None)?);
     }
     Ok(changes)
 }

@@ -37,6 +37,7 @@ const MIGRATIONS: &[(&str, &str)] = &[
     ("0010_number_texts.sql", include_str!("../../migrations/0010_number_texts.sql")),
     ("0011_compact_values.sql", include_str!("../../migrations/0011_compact_values.sql")),
     ("0012_disclosures.sql", include_str!("../../migrations/0012_disclosures.sql")),
+    ("0013_current_versions.sql", include_str!("../../migrations/0013_current_versions.sql")),
 ];
 
 /// The schema version this build writes (`PRAGMA user_version`).

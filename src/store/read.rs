@@ -42,7 +42,8 @@ pub fn calls_by_status(conn: &Connection, run_id: i64) -> rusqlite::Result<Count
 
 /// Rows in `customers`, all companies.
 pub fn customer_rows_total(conn: &Connection) -> rusqlite::Result<u64> {
-    conn.query_row("SELECT COUNT(*) FROM customer_rows", [], |r| r.get::<_, i64>(0)).map(|n| n.max(0) as u64)
+    conn.query_row("SELECT COUNT(*) FROM disclosure WHERE valid_to IS NULL", [], |r| r.get::<_, i64>(0))
+        .map(|n| n.max(0) as u64)
 }
 
 /// Calls recorded since an ISO timestamp by outcome (a run that failed

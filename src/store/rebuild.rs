@@ -3,8 +3,9 @@
 
 use rusqlite::{params, OptionalExtension, Transaction};
 
-use super::customers::{company_id, delete_unit, insert_rows, Codebook, CUSTOMERS};
-use super::records::{report_year, Query, YearState};
+use super::customers::{company_id, Codebook};
+use super::history::{self, rows_of_pages, When};
+use super::records::{Query, YearState};
 use crate::qcc::ClientRow;
 
 /// What `rebuild` did.
@@ -39,6 +40,8 @@ pub fn rebuild(
     let mut reader = super::dictionaries::reader(tx)?;
     let mut codes = Codebook::load(tx)?;
     let mut out = Rebuilt::default();
+    // The versions follow the rows: a row the receipts read differently is a change, made now.
+    let when = When { now, run_id: None, backfill: false };
     let years: Vec<(String, String, String, i64)> = tx
         .prepare(
             "SELECT search_key, year, state, pages_fetched FROM company_years WHERE source = 'year'
@@ -78,11 +81,10 @@ pub fn rebuild(
         };
         let query = Query::Year(year);
         let company = company_id(tx, &key)?;
-        delete_unit(tx, CUSTOMERS, company, &query)?;
-        for (i, (rows, fetched_at)) in pages_rows.iter().enumerate() {
-            insert_rows(tx, &mut codes, CUSTOMERS, company, &query, i as u32 + 1, rows.iter().enumerate(), fetched_at)?;
-            out.rows += rows.len() as u64;
-        }
+        let pages = pages_rows.iter().enumerate().map(|(i, (rows, at))| (i as u32 + 1, rows.as_slice(), at.as_str()));
+        let rows = rows_of_pages(&query, pages);
+        out.rows += rows.values().map(|r| r.len() as u64).sum::<u64>();
+        out.changes.add(history::replace(tx, &mut codes, company, rows, false, &when)?);
         out.years += 1;
     }
 
@@ -106,18 +108,16 @@ pub fn rebuild(
         };
         // Only the listing's rows of the years it is the source of: a year
         // re-fetched per year since then keeps those rows.
-        let ours = |r: &ClientRow| years.contains(report_year(r.year.as_deref()).unwrap_or(""));
         let company = company_id(tx, &key)?;
-        tx.prepare_cached("DELETE FROM customer_rows WHERE company_id = ?1 AND from_listing = 1")?
-            .execute([company])?;
-        for (i, (rows, fetched_at)) in pages_rows.iter().enumerate() {
-            let kept = rows.iter().enumerate().filter(|(_, r)| ours(r));
-            insert_rows(tx, &mut codes, CUSTOMERS, company, &Query::Listing, i as u32 + 1, kept, fetched_at)?;
-            out.rows += rows.iter().filter(|r| ours(r)).count() as u64;
+        let pages = pages_rows.iter().enumerate().map(|(i, (rows, at))| (i as u32 + 1, rows.as_slice(), at.as_str()));
+        let mut rows = rows_of_pages(&Query::Listing, pages);
+        rows.retain(|year, _| years.contains(year));
+        for year in &years {
+            rows.entry(year.clone()).or_default();
         }
+        out.rows += rows.values().map(|r| r.len() as u64).sum::<u64>();
+        out.changes.add(history::replace(tx, &mut codes, company, rows, false, &when)?);
         out.years += years.len() as u64;
     }
-    // The versions follow the rows: a row the receipts read differently is a change, made now.
-    out.changes = super::history::resync(tx, &super::history::When { now, run_id: None, backfill: false })?;
     Ok(out)
 }

@@ -217,11 +217,12 @@ fn file_bytes_per_row(db: &Path) -> anyhow::Result<(f64, i64)> {
 }
 
 /// Bytes of the file's pages by what they hold (`dbstat`): customer rows
-/// (tables and indexes), receipts (`raw_pages`), and everything else.
+/// (the readers' model: versions, customers, names, staged rows, with their
+/// indexes), receipts (`raw_pages`), and everything else.
 fn where_bytes_go(db: &Path) -> anyhow::Result<(f64, f64, f64)> {
     let conn = Connection::open(db)?;
     let mut stmt = conn.prepare(
-        "SELECT CASE WHEN s.name LIKE 'customer_rows%' OR m.tbl_name LIKE 'customer_rows%' THEN 0
+        "SELECT CASE WHEN m.tbl_name IN ('disclosure', 'customer', 'customer_names', 'staged_rows') THEN 0
                      WHEN s.name LIKE '%raw_pages%' OR m.tbl_name = 'raw_pages' THEN 1 ELSE 2 END,
                 SUM(s.pgsize)
          FROM dbstat s LEFT JOIN sqlite_schema m ON m.name = s.name GROUP BY 1",

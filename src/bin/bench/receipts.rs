@@ -82,7 +82,7 @@ impl Bench {
 fn bodies_of(db: &std::path::Path) -> anyhow::Result<(Vec<Vec<u8>>, i64)> {
     let conn = Connection::open(db)?;
     let mut reader = dictionaries::reader(&conn)?;
-    let rows: i64 = conn.query_row("SELECT COUNT(*) FROM customer_rows", [], |r| r.get(0))?;
+    let rows: i64 = conn.query_row("SELECT COUNT(*) FROM customers", [], |r| r.get(0))?;
     let mut stmt = conn.prepare("SELECT body, dict_id FROM raw_pages ORDER BY raw_id")?;
     let stored: Vec<(Vec<u8>, Option<i64>)> =
         stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?.collect::<rusqlite::Result<_>>()?;

@@ -1,12 +1,11 @@
-//! The values a row stores as the id of something the file learned
-//! (migrations 0008 and 0011 say how; the `customers` view decodes each
-//! exactly): a picture address as nothing (the vendor document's one for
-//! the KeyNo) or a learned template's id; `source` and `relationship` as a
-//! label's id; a name more than one row carries as its id in `row_names`.
+//! A version's picture address as the id of something the file learned
+//! (migration 0008 says how; the views decode it exactly): nothing for the
+//! vendor document's address of its KeyNo, or a learned template's id.
 //!
-//! The [`Codebook`] holds what the file has learned (templates, labels, names),
-//! loaded once by the writer and grown as answers show new values; a new
-//! entry is inserted in the transaction of the first row that uses it.
+//! The [`Codebook`] holds what the file has learned (templates), and the
+//! names and customers the writer has met; loaded once by the writer and
+//! grown as answers show new values; a new entry is inserted in the
+//! transaction of the first row that uses it.
 
 use std::collections::HashMap;
 
@@ -14,30 +13,24 @@ use rusqlite::types::{ToSqlOutput, Value, ValueRef};
 use rusqlite::{params, Connection, Transaction};
 
 use super::values::NONE;
-use super::{CUSTOMERS, STAGING};
 use crate::qcc::ClientRow;
 
 /// What the file has learned to store as small integers.
 #[derive(Debug, Default)]
 pub struct Codebook {
     pictures: ImageTemplates,
-    labels: Labels,
-    names: Names,
     /// The readers' model's names and customers met so far.
     identities: crate::store::history::Identities,
 }
 
 impl Codebook {
     pub fn load(conn: &Connection) -> rusqlite::Result<Self> {
-        Ok(Codebook {
-            pictures: ImageTemplates::load(conn)?,
-            labels: Labels::load(conn)?,
-            names: Names::load(conn)?,
-            identities: Default::default(),
-        })
+        Ok(Codebook { pictures: ImageTemplates::load(conn)?, identities: Default::default() })
     }
 
-    /// A picture address as stored beside the row's KeyNo (see [`Codebook::image`]), owned.
+    /// A picture address as stored beside the row's KeyNo: NULL for the
+    /// vendor document's address of a 32-hex KeyNo, X'' for none beside a
+    /// KeyNo, a template's id, or the text as received.
     pub(in crate::store) fn stored_image(
         &mut self,
         tx: &Transaction<'_>,
@@ -58,133 +51,6 @@ impl Codebook {
 
     pub(in crate::store) fn identities(&mut self) -> &mut crate::store::history::Identities {
         &mut self.identities
-    }
-
-    /// How a row's picture address is stored: NULL for the vendor document's
-    /// address of a 32-hex KeyNo, X'' for none beside a KeyNo, a template's
-    /// id, or the text as received.
-    pub(super) fn image<'a>(
-        &mut self,
-        tx: &Transaction<'_>,
-        r: &'a ClientRow,
-        key_bytes: bool,
-        scratch: &mut String,
-        company: i64,
-    ) -> rusqlite::Result<ToSqlOutput<'a>> {
-        image_value(tx, &mut self.pictures, r, key_bytes, scratch, company)
-    }
-
-    /// A `source` or `relationship` as stored: a label's id, or the text
-    /// ('' and NULL as they are).
-    pub(super) fn label<'a>(
-        &mut self,
-        tx: &Transaction<'_>,
-        text: &'a Option<String>,
-    ) -> rusqlite::Result<ToSqlOutput<'a>> {
-        let Some(text) = text.as_deref() else { return Ok(ToSqlOutput::Owned(Value::Null)) };
-        Ok(match self.labels.id(tx, text)? {
-            Some(id) => ToSqlOutput::Owned(id.into()),
-            None => ToSqlOutput::Borrowed(ValueRef::Text(text.as_bytes())),
-        })
-    }
-
-    /// A customer's name as stored: a name's id once a second row carries
-    /// it, else the text (NULL as it is).
-    pub(super) fn name<'a>(
-        &mut self,
-        tx: &Transaction<'_>,
-        text: &'a Option<String>,
-    ) -> rusqlite::Result<ToSqlOutput<'a>> {
-        let Some(text) = text.as_deref() else { return Ok(ToSqlOutput::Owned(Value::Null)) };
-        Ok(match self.names.id(tx, text)? {
-            Some(id) => ToSqlOutput::Owned(id.into()),
-            None => ToSqlOutput::Borrowed(ValueRef::Text(text.as_bytes())),
-        })
-    }
-}
-
-/// Most names a file keeps (`row_names`), and most names seen once that a
-/// run remembers to recognise the second time: past these, names are stored
-/// as text. Together at most a few tens of MiB of the writer's memory.
-const MAX_NAMES: usize = 100_000;
-
-/// The customer names this file keeps once (`row_names`): a name is kept
-/// from the second row that carries it (the first keeps its text: a name
-/// seen only once would cost more in the table than it saves).
-#[derive(Debug, Default)]
-struct Names {
-    ids: HashMap<String, i64>,
-    seen_once: std::collections::HashSet<String>,
-    next: i64,
-}
-
-impl Names {
-    fn load(conn: &Connection) -> rusqlite::Result<Self> {
-        let ids: HashMap<String, i64> = conn
-            .prepare("SELECT name, name_id FROM row_names")?
-            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
-            .collect::<rusqlite::Result<_>>()?;
-        let next = ids.values().max().map_or(0, |m| m + 1);
-        Ok(Names { ids, seen_once: Default::default(), next })
-    }
-
-    fn id(&mut self, tx: &Transaction<'_>, text: &str) -> rusqlite::Result<Option<i64>> {
-        if let Some(id) = self.ids.get(text) {
-            return Ok(Some(*id));
-        }
-        if text.is_empty() || self.ids.len() >= MAX_NAMES {
-            return Ok(None);
-        }
-        if !self.seen_once.remove(text) {
-            if self.seen_once.len() < MAX_NAMES {
-                self.seen_once.insert(text.to_string());
-            }
-            return Ok(None);
-        }
-        let id = self.next;
-        tx.prepare_cached("INSERT INTO row_names (name_id, name) VALUES (?1, ?2)")?.execute(params![id, text])?;
-        self.next += 1;
-        self.ids.insert(text.to_string(), id);
-        Ok(Some(id))
-    }
-}
-
-/// Most labels a file learns: past this, new texts are stored as they are.
-const MAX_LABELS: usize = 10_000;
-
-/// The texts of `source` and `relationship` this file has seen
-/// (`row_labels`), numbered from 0 in the order learned.
-#[derive(Debug, Default)]
-struct Labels {
-    ids: HashMap<String, i64>,
-}
-
-impl Labels {
-    fn load(conn: &Connection) -> rusqlite::Result<Self> {
-        let ids = conn
-            .prepare("SELECT label, label_id FROM row_labels")?
-            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
-            .collect::<rusqlite::Result<_>>()?;
-        Ok(Labels { ids })
-    }
-
-    fn id(&mut self, tx: &Transaction<'_>, text: &str) -> rusqlite::Result<Option<i64>> {
-        if let Some(id) = self.ids.get(text) {
-            return Ok(Some(*id));
-        }
-        // '' costs no bytes as it is.
-        if text.is_empty() || self.ids.len() >= MAX_LABELS {
-            return Ok(None);
-        }
-        let id = tx
-            .prepare_cached(
-                "INSERT INTO row_labels (label_id, label)
-                 VALUES ((SELECT COALESCE(MAX(label_id) + 1, 0) FROM row_labels), ?1)
-                 ON CONFLICT (label) DO UPDATE SET label = excluded.label RETURNING label_id",
-            )?
-            .query_row([text], |r| r.get(0))?;
-        self.ids.insert(text.to_string(), id);
-        Ok(Some(id))
     }
 }
 
@@ -280,11 +146,11 @@ impl ImageTemplates {
         self.seen_once.remove(url);
         let id = insert_template(tx, url, "", false)?;
         self.constant.insert(url.to_string(), id);
-        // One company's rows: a range of the primary key, in both tables.
-        for table in [CUSTOMERS, STAGING] {
-            tx.prepare_cached(&format!("UPDATE {table} SET image_url = ?2 WHERE company_id = ?1 AND image_url = ?3"))?
-                .execute(params![first, id, url])?;
-        }
+        // One company's current versions (through their index).
+        tx.prepare_cached(
+            "UPDATE disclosure SET image_url = ?2 WHERE company_id = ?1 AND valid_to IS NULL AND image_url = ?3",
+        )?
+        .execute(params![first, id, url])?;
         Ok(Some(id))
     }
 }
@@ -330,38 +196,4 @@ fn image_value<'a>(
         Some(id) => ToSqlOutput::Owned(id.into()),
         None => ToSqlOutput::Borrowed(ValueRef::Text(url.as_bytes())),
     })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::Names;
-
-    /// A name is kept once from its second row on; a name seen once, or
-    /// empty, stays text; a later run knows the names kept.
-    #[test]
-    fn a_name_is_kept_once_from_the_second_row_that_carries_it() {
-        let dir = tempfile::tempdir().unwrap();
-        let mut store = crate::store::open_for_writing(&dir.path().join("n.sqlite")).unwrap();
-        let tx = store.conn.transaction().unwrap();
-        let mut names = Names::load(&tx).unwrap();
-        let ids: Vec<_> = ["客户一", "唯一客户", "客户一", "客户一", "", "", "客户二", "客户二"]
-            .iter()
-            .map(|n| names.id(&tx, n).unwrap())
-            .collect();
-        assert_eq!(ids, [None, None, Some(0), Some(0), None, None, None, Some(1)]);
-        tx.commit().unwrap();
-        let tx = store.conn.transaction().unwrap();
-        let mut again = Names::load(&tx).unwrap();
-        assert_eq!(again.id(&tx, "客户二").unwrap(), Some(1), "known from the file");
-        assert_eq!(again.id(&tx, "唯一客户").unwrap(), None, "a run remembers only its own first sightings");
-        assert_eq!(again.id(&tx, "唯一客户").unwrap(), Some(2));
-        let kept: Vec<(i64, String)> = tx
-            .prepare("SELECT name_id, name FROM row_names ORDER BY name_id")
-            .unwrap()
-            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
-            .unwrap()
-            .map(Result::unwrap)
-            .collect();
-        assert_eq!(kept, [(0, "客户一".into()), (1, "客户二".into()), (2, "唯一客户".into())]);
-    }
 }

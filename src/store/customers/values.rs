@@ -1,11 +1,8 @@
-//! Values stored in fewer bytes by rule alone, with nothing learned: a
-//! KeyNo of 32 hex digits as its 16 bytes, a number written the usual way as
-//! its hundredths, `fetched_at` as milliseconds since the company's first
-//! stored row (migrations 0006, 0010 and 0011; the `customers` view decodes
-//! each exactly).
+//! Values told apart by rule alone, with nothing learned: a KeyNo of 32
+//! hex digits (whose picture address the view can derive), and a number
+//! written the usual way (whose text the view prints back).
 
-use rusqlite::types::{ToSqlOutput, Value, ValueRef};
-use rusqlite::{params, OptionalExtension, Transaction};
+use rusqlite::types::{ToSqlOutput, ValueRef};
 
 /// A KeyNo of 32 lower-case hex digits, as its 16 bytes.
 pub(super) fn key_bytes(key_no: &str) -> Option<[u8; 16]> {
@@ -25,44 +22,10 @@ pub(super) fn key_bytes(key_no: &str) -> Option<[u8; 16]> {
     Some(out)
 }
 
-/// `now` as milliseconds since 1970 when the view spells them back exactly
-/// (`2026-11-30T20:40:52.938Z`).
-fn millis(now: &str) -> Option<i64> {
-    const FORMAT: &str = "%Y-%m-%dT%H:%M:%S%.3fZ";
-    chrono::NaiveDateTime::parse_from_str(now, FORMAT)
-        .ok()
-        .map(|t| t.and_utc())
-        .filter(|t| (1970..=9999).contains(&chrono::Datelike::year(t)) && t.format(FORMAT).to_string() == now)
-        .map(|t| t.timestamp_millis())
-}
-
-/// `fetched_at` as a company's rows store it: milliseconds since the
-/// company's `fetched_base` (set to this time when its first row is
-/// stored), else the text.
-pub(super) fn stored_time<'a>(tx: &Transaction<'_>, company: i64, now: &'a str) -> rusqlite::Result<ToSqlOutput<'a>> {
-    let Some(ms) = millis(now) else { return Ok(ToSqlOutput::Borrowed(ValueRef::Text(now.as_bytes()))) };
-    let base: Option<i64> = tx
-        .prepare_cached("SELECT fetched_base FROM companies WHERE company_id = ?1")?
-        .query_row([company], |r| r.get(0))
-        .optional()?
-        .flatten();
-    let base = match base {
-        Some(base) => base,
-        None => {
-            tx.prepare_cached("UPDATE companies SET fetched_base = ?2 WHERE company_id = ?1")?
-                .execute(params![company, ms])?;
-            ms
-        }
-    };
-    Ok(ToSqlOutput::Owned((ms - base).into()))
-}
-
-/// A number and its text as stored. A text written the usual way (what
-/// the view prints with `printf('%.2f', n)`: `41377.22`, `57.10`) is left
-/// out and the number kept as its integer count of hundredths (4137722),
-/// which the view divides by 100.0: exactly the number read from the text,
-/// both being the double nearest to the same decimal. Anything else keeps
-/// its text, and the number as a REAL.
+/// Whether a number's text is the usual way of writing it (what the view
+/// prints with `printf('%.2f', n)`: `41377.22`, `57.10`): then only the
+/// number is stored, and the view prints the text back. Anything else keeps
+/// its text beside the number.
 ///
 /// "The usual way" is decided from the text alone, without printing: an
 /// optional `-`, at most 13 digits without a leading zero (or a single `0`),
@@ -70,38 +33,17 @@ pub(super) fn stored_time<'a>(tx: &Transaction<'_>, company: i64, now: &'a str) 
 /// The number read from such a text is within 10^-3 of it, far inside the
 /// 0.005 that would change its second decimal, so any correct printer gives
 /// it back.
-pub(super) fn stored_number(value: Option<f64>, text: &Option<String>) -> (ToSqlOutput<'static>, Option<&str>) {
-    match (hundredths(value, text.as_deref()), value) {
-        (Some(h), _) => (ToSqlOutput::Owned(h.into()), None),
-        (None, Some(v)) => (ToSqlOutput::Owned(v.into()), text.as_deref()),
-        (None, None) => (ToSqlOutput::Owned(Value::Null), text.as_deref()),
-    }
-}
-
-/// The text's number in hundredths, when the text is written the usual way
-/// and `value` is its number.
-/// A number's text is what `printf('%.2f', number)` prints (see [`stored_number`]).
 pub(in crate::store) fn plain_number(value: Option<f64>, text: Option<&str>) -> bool {
-    hundredths(value, text).is_some()
-}
-
-fn hundredths(value: Option<f64>, text: Option<&str>) -> Option<i64> {
-    let text = text?;
-    let negative = text.starts_with('-');
+    let Some(text) = text else { return false };
     let digits = text.as_bytes().strip_prefix(b"-").unwrap_or(text.as_bytes());
     let n = digits.len();
-    let canonical = (4..=16).contains(&n)
+    (4..=16).contains(&n)
         && digits[n - 3] == b'.'
         && digits[..n - 3].iter().chain(&digits[n - 2..]).all(u8::is_ascii_digit)
         && (digits[0] != b'0' || n == 4)
         && text != "-0.00"
         && value.is_some()
-        && value == text.parse::<f64>().ok();
-    if !canonical {
-        return None;
-    }
-    let h = digits.iter().filter(|c| c.is_ascii_digit()).fold(0i64, |h, c| h * 10 + i64::from(c - b'0'));
-    Some(if negative { -h } else { h })
+        && value == text.parse::<f64>().ok()
 }
 
 /// An empty blob: "none" where NULL means "derived".
@@ -109,13 +51,13 @@ pub(super) const NONE: ToSqlOutput<'static> = ToSqlOutput::Borrowed(ValueRef::Bl
 
 #[cfg(test)]
 mod tests {
-    use super::{hundredths, stored_number};
+    use super::plain_number;
     use crate::qcc::wire::parse_number;
 
-    /// Every text the writer leaves out, SQLite's view prints back exactly,
-    /// from the hundredths it keeps, and divides back to the same number.
+    /// Every text the writer leaves out, SQLite's view prints back exactly
+    /// from the number it keeps.
     #[test]
-    fn a_number_text_left_out_is_exactly_what_the_view_prints_from_its_hundredths() {
+    fn a_number_text_left_out_is_exactly_what_the_view_prints_from_its_number() {
         let conn = rusqlite::Connection::open_in_memory().unwrap();
         let mut texts: Vec<String> = [
             "0.00",
@@ -158,21 +100,18 @@ mod tests {
         let mut left_out = 0;
         for text in texts {
             let value = parse_number(&text);
-            let Some(h) = hundredths(value, Some(&text)) else { continue };
+            if !plain_number(value, Some(&text)) {
+                continue;
+            }
             left_out += 1;
-            let (number, printed): (f64, String) = conn
-                .query_row("SELECT ?1 / 100.0, printf('%.2f', ?1 / 100.0)", [h], |r| Ok((r.get(0)?, r.get(1)?)))
-                .unwrap();
-            assert_eq!(number.to_bits(), value.unwrap().to_bits(), "{text}: the view's number is the text's");
+            let printed: String = conn.query_row("SELECT printf('%.2f', ?1)", [value.unwrap()], |r| r.get(0)).unwrap();
             assert_eq!(printed, text, "the view prints back what was left out");
         }
         assert!(left_out > 19_000, "{left_out}");
-        assert_eq!(stored_number(Some(1.0), &None).1, None, "no text stays no text");
         for kept in ["-0.00", "12.5", "10000000000000.00", "未披露", "1,234.50", "007.50", "+1.00", "1.5e2"] {
-            let t = Some(kept.to_string());
-            assert_eq!(stored_number(parse_number(kept), &t).1, Some(kept), "{kept} is stored");
+            assert!(!plain_number(parse_number(kept), Some(kept)), "{kept} is stored");
         }
         // A number that is not the text's (never from an answer) keeps the text.
-        assert_eq!(stored_number(Some(2.0), &Some("1.00".into())).1, Some("1.00"));
+        assert!(!plain_number(Some(2.0), Some("1.00")));
     }
 }

@@ -11,7 +11,6 @@ use crate::store::Codebook;
 
 struct Db {
     _dir: tempfile::TempDir,
-    path: std::path::PathBuf,
     store: crate::store::WriteStore,
     run_id: i64,
     codes: Codebook,
@@ -26,7 +25,7 @@ fn db() -> Db {
     let path = dir.path().join("t.sqlite");
     let store = crate::store::open_for_writing(&path).unwrap();
     let run_id = start_run(&store.conn, "test", "2026-01-01T00:00:00.000Z").unwrap();
-    let mut db = Db { _dir: dir, path, store, run_id, codes: Codebook::default() };
+    let mut db = Db { _dir: dir, store, run_id, codes: Codebook::default() };
     for (line, key) in [A, B].into_iter().enumerate() {
         let rec = InputRecord {
             line: line as u64 + 2,
@@ -207,20 +206,34 @@ fn who_sells_to_a_name_uses_an_index() {
 
 #[test]
 fn an_upgraded_file_gets_its_history_from_the_rows_it_holds() {
-    let mut db = db();
-    db.year_2024(A, T1, vec![row("华为技术有限公司", Some(KEY_X), 100.0), row("客户一", None, 5.0)]);
-    // As a file from before version 12 would be: rows, and no versions.
-    db.store
-        .conn
-        .execute_batch(
-            "DROP VIEW customer_reach; DROP VIEW customer_changes; DROP VIEW customers_history; DROP TABLE disclosure; DROP TABLE customer;
-             DROP TABLE customer_names;",
-        )
-        .unwrap();
-    let path = db.path.clone();
-    drop(db.store);
+    // A file as version 11 left it: rows in `customer_rows`, no versions.
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("v11.sqlite");
     let conn = Connection::open(&path).unwrap();
-    conn.pragma_update(None, "user_version", 11).unwrap();
+    for (_, sql) in &crate::store::MIGRATIONS[..11] {
+        conn.execute_batch(sql).unwrap();
+    }
+    conn.pragma_update(None, "application_id", crate::store::APPLICATION_ID).unwrap();
+    conn.execute_batch(&format!(
+        "PRAGMA user_version = 11;
+         INSERT INTO companies (search_key, norm_key, state, updated_at, fetched_at, company_id)
+           VALUES ('{A}', '{A}', 'done', '{T1}', '{T1}', 1);
+         INSERT INTO customer_rows (company_id, query_year, from_listing, page_index, row_index, year, name, key_no,
+                                    sales_amount, fetched_at)
+           SELECT company_id, '2024', 0, 1, 0, NULL, '华为技术有限公司', '{KEY_X}', 10000, '{T1}' FROM companies;
+         INSERT INTO customer_rows (company_id, query_year, from_listing, page_index, row_index, year, name, key_no,
+                                    sales_amount, fetched_at)
+           SELECT company_id, '2024', 0, 1, 1, NULL, '客户一', NULL, 500, '{T1}' FROM companies;"
+    ))
+    .unwrap();
+    let before: Vec<String> = conn
+        .prepare("SELECT name || ' ' || sales_amount_text FROM customers ORDER BY row_index")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    assert_eq!(before, ["华为技术有限公司 100.00", "客户一 5.00"]);
     drop(conn);
     let store = crate::store::open_for_writing(&path).unwrap();
     let got: Vec<String> = store
@@ -235,14 +248,13 @@ fn an_upgraded_file_gets_its_history_from_the_rows_it_holds() {
         .map(Result::unwrap)
         .collect();
     assert_eq!(got, vec![format!("华为技术有限公司 100.00 {T1} 0"), format!("客户一 5.00 {T1} 1")]);
-    let current: i64 = store
+    let current: Vec<String> = store
         .conn
-        .query_row(
-            "SELECT COUNT(*) FROM (SELECT search_key, name, sales_amount_text FROM customers
-             EXCEPT SELECT search_key, name, sales_amount_text FROM customers_history WHERE valid_to IS NULL)",
-            [],
-            |r| r.get(0),
-        )
-        .unwrap();
-    assert_eq!(current, 0);
+        .prepare("SELECT name || ' ' || sales_amount_text || ' ' || fetched_at FROM customers ORDER BY row_index")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    assert_eq!(current, vec![format!("华为技术有限公司 100.00 {T1}"), format!("客户一 5.00 {T1}")]);
 }

@@ -4,12 +4,9 @@
 use rusqlite::{params, Transaction};
 
 use super::DEEP_CHECK;
-use std::collections::HashMap;
 
-use crate::store::customers::{
-    company_id, delete_unit, drop_pages_after, has_rows, insert_rows, promote, Codebook, CUSTOMERS, STAGING,
-};
-use crate::store::history::{self, Changes, Row, Touched};
+use crate::store::customers::{company_id, drop_staged, has_staged, stage, take_staged, Codebook};
+use crate::store::history::{self, Changes};
 use crate::store::records::{CompanyState, EvidenceKind, FetchPlan, PageEvent, Query, RawPage, StoredPages, YearState};
 
 /// What every event of one commit is applied with.
@@ -22,13 +19,10 @@ pub(super) struct Unit<'t, 'c> {
     page_size: Option<u32>,
     /// The company's id, looked up once if an event touches its rows.
     id: Option<i64>,
-    /// The picture-address shapes learned so far (the writer keeps them).
+    /// The picture-address shapes and identities met so far (the writer keeps them).
     codes: &'t mut Codebook,
-    /// The report years whose rows this commit completed: their versions
-    /// are brought in step once every event is applied.
-    touched: Touched,
-    /// The rows of the years a one-page unit completed, as stored.
-    given: HashMap<String, Vec<Row>>,
+    /// What the commit's events changed in the readers' model.
+    changes: Changes,
 }
 
 impl<'t, 'c> Unit<'t, 'c> {
@@ -40,18 +34,33 @@ impl<'t, 'c> Unit<'t, 'c> {
         now: &'t str,
         page_size: Option<u32>,
     ) -> Self {
-        Unit { tx, run_id, key, now, page_size, id: None, codes, touched: Touched::default(), given: HashMap::new() }
+        Unit { tx, run_id, key, now, page_size, id: None, codes, changes: Changes::default() }
     }
 
-    /// Bring the versions of the years this commit completed in step with
-    /// their rows (see [`history`]).
-    pub(super) fn sync_history(&mut self) -> rusqlite::Result<Changes> {
-        if self.touched.is_empty() {
-            return Ok(Changes::default());
-        }
-        let co = self.company()?;
-        let when = history::When { now: self.now, run_id: Some(self.run_id), backfill: false };
-        history::sync(self.tx, self.codes, co, self.key, &self.touched, &mut self.given, &when)
+    /// What the commit's events changed in the readers' model (see [`history`]).
+    pub(super) fn changes(&self) -> Changes {
+        self.changes
+    }
+
+    fn when(&self) -> history::When<'t> {
+        history::When { now: self.now, run_id: Some(self.run_id), backfill: false }
+    }
+
+    /// A re-fetched unit's pages `1..=last` are in: its staged rows replace its rows.
+    fn promote(&mut self, co: i64, query: &Query, last: u32) -> rusqlite::Result<()> {
+        let years = take_staged(self.tx, co, query, last)?;
+        let when = self.when();
+        let changes = history::replace(self.tx, self.codes, co, years, *query == Query::Listing, &when)?;
+        self.changes.add(changes);
+        Ok(())
+    }
+
+    /// A unit fetched for the first time ends at `last`.
+    fn first_fetch_ends(&mut self, co: i64, query: &Query, last: u32) -> rusqlite::Result<()> {
+        let when = self.when();
+        let changes = history::close_after(self.tx, co, query, last, &when)?;
+        self.changes.add(changes);
+        Ok(())
     }
 
     fn company(&mut self) -> rusqlite::Result<i64> {
@@ -112,7 +121,7 @@ impl<'t, 'c> Unit<'t, 'c> {
             .prepare_cached("UPDATE companies SET fetch_plan = 'years', updated_at = ?2 WHERE search_key = ?1")?
             .execute(params![self.key, self.now])?;
         let co = self.company()?;
-        delete_unit(self.tx, STAGING, co, &Query::Listing)
+        drop_staged(self.tx, co, &Query::Listing)
     }
 
     /// A 200 page: its rows, where they go, and its unit's checkpoint.
@@ -125,29 +134,32 @@ impl<'t, 'c> Unit<'t, 'c> {
         // Page 1 of a unit is always stored before its other pages (they are
         // known from its answer), so it decides where the unit's pages of
         // this cycle go.
+        let when = self.when();
         if page == 1 && last {
             // A one-page unit replaces its rows in this transaction.
-            delete_unit(tx, CUSTOMERS, co, query)?;
-            delete_unit(tx, STAGING, co, query)?;
-            insert_rows(tx, self.codes, CUSTOMERS, co, query, page, p.rows.iter().enumerate(), now)?;
-            self.given = history::rows_of_page(query, &p.rows, now);
-        } else if has_rows(tx, if page == 1 { CUSTOMERS } else { STAGING }, co, query)? {
+            drop_staged(tx, co, query)?;
+            let years = history::rows_of_pages(query, [(page, p.rows.as_slice(), now)]);
+            let changes = history::replace(tx, self.codes, co, years, *query == Query::Listing, &when)?;
+            self.changes.add(changes);
+        } else if if page == 1 { history::has_versions(tx, co, query)? } else { has_staged(tx, co, query)? } {
             // Page 1 of a unit that has stored rows is a re-fetch; later pages
             // follow wherever page 1 went. The unit has rows to protect:
             // collect the new ones aside.
             if page == 1 {
-                delete_unit(tx, STAGING, co, query)?;
+                drop_staged(tx, co, query)?;
             }
-            insert_rows(tx, self.codes, STAGING, co, query, page, p.rows.iter().enumerate(), now)?;
+            stage(tx, co, query, page, &p.rows, now)?;
             if last {
-                promote(tx, co, query, p.pages_total)?;
+                self.promote(co, query, p.pages_total)?;
             }
         } else {
             // A first fetch: nothing to protect, rows go straight in (the
             // checkpoint says `partial` until it is done).
-            insert_rows(tx, self.codes, CUSTOMERS, co, query, page, p.rows.iter().enumerate(), now)?;
+            let years = history::rows_of_pages(query, [(page, p.rows.as_slice(), now)]);
+            let changes = history::append(tx, self.codes, co, years, &when)?;
+            self.changes.add(changes);
             if last {
-                drop_pages_after(tx, co, query, p.pages_total)?;
+                self.first_fetch_ends(co, query, p.pages_total)?;
             }
         }
         if let Some(raw) = &p.raw {
@@ -159,11 +171,6 @@ impl<'t, 'c> Unit<'t, 'c> {
             stored: &p.stored,
             page_size: self.page_size,
         };
-        match (query, last) {
-            (Query::Year(year), true) => self.touched.year(year),
-            (Query::Listing, true) => self.touched.all(),
-            _ => {}
-        }
         match query {
             Query::Year(year) => set_year(tx, self.key, year, p.year_state, &progress, now)?,
             Query::Listing => {
@@ -196,15 +203,18 @@ impl<'t, 'c> Unit<'t, 'c> {
         set_year(self.tx, self.key, year, state, &progress, self.now)?;
         let query = Query::Year(year.to_string());
         let co = self.company()?;
-        self.touched.year(year);
         if pages_fetched == 0 {
             // The year is empty now: it replaces whatever was stored.
-            delete_unit(self.tx, STAGING, co, &query)?;
-            delete_unit(self.tx, CUSTOMERS, co, &query)
-        } else if has_rows(self.tx, STAGING, co, &query)? {
-            promote(self.tx, co, &query, pages_fetched)
+            drop_staged(self.tx, co, &query)?;
+            let when = self.when();
+            let years = history::rows_of_pages(&query, []);
+            let changes = history::replace(self.tx, self.codes, co, years, false, &when)?;
+            self.changes.add(changes);
+            Ok(())
+        } else if has_staged(self.tx, co, &query)? {
+            self.promote(co, &query, pages_fetched)
         } else {
-            drop_pages_after(self.tx, co, &query, pages_fetched)
+            self.first_fetch_ends(co, &query, pages_fetched)
         }
     }
 
@@ -226,11 +236,6 @@ impl<'t, 'c> Unit<'t, 'c> {
             .execute(params![self.key, state.as_str(), status_code, message, retry_after, fetched, self.now])?;
         if fetched {
             let co = self.company()?;
-            // Rows the check left that no unit completed (a listing's page 1
-            // of years `--since` leaves out): their versions too.
-            for year in history::unversioned_years(self.tx, co)? {
-                self.touched.year(&year);
-            }
             record_check(self.tx, self.run_id, co, state, self.now)?;
         }
         Ok(())
@@ -247,8 +252,8 @@ fn record_check(tx: &Transaction<'_>, run_id: i64, co: i64, state: CompanyState,
     let new_periods = tx
         .prepare_cached(
             "INSERT OR IGNORE INTO company_periods (company_id, period, first_seen_at, not_before)
-             SELECT DISTINCT company_id, CASE WHEN typeof(year) = 'text' THEN year ELSE query_year END, ?2, ?3
-             FROM customer_rows WHERE company_id = ?1",
+             SELECT DISTINCT company_id, period, ?2, ?3
+             FROM disclosure WHERE company_id = ?1 AND valid_to IS NULL",
         )?
         .execute(params![co, now, previous])?;
     let deep: bool = tx
@@ -266,11 +271,10 @@ fn record_check(tx: &Transaction<'_>, run_id: i64, co: i64, state: CompanyState,
         let changed: bool = tx
             .prepare_cached(
                 "SELECT new_periods > 0 OR EXISTS (
-                     SELECT 1 FROM customer_rows r, companies c
-                     WHERE c.company_id = ?1 AND r.company_id = ?1 AND c.discovered_at IS NOT NULL
-                       AND CASE WHEN typeof(r.fetched_at) = 'integer' THEN c.fetched_base + r.fetched_at
-                                ELSE r.fetched_at END
-                           >= CAST(round((julianday(c.discovered_at) - 2440587.5) * 86400000) AS INTEGER))
+                     SELECT 1 FROM disclosure d, companies c
+                     WHERE c.company_id = ?1 AND d.company_id = ?1 AND d.valid_to IS NULL
+                       AND c.discovered_at IS NOT NULL
+                       AND julianday(COALESCE(d.fetched_at, d.valid_from)) >= julianday(c.discovered_at))
                  FROM (SELECT ?2 AS new_periods)",
             )?
             .query_row(params![co, new_periods as i64], |r| r.get(0))?;
@@ -385,7 +389,8 @@ fn listing_covers_company(tx: &Transaction<'_>, key: &str, page_size: Option<u32
         "INSERT INTO company_years (search_key, year, state, total_records, pages_total, pages_fetched, fetched_at,
                                     page_size, source)
          SELECT ?1, j.value, 'complete',
-                (SELECT COUNT(*) FROM customer_rows c WHERE c.company_id = co.company_id AND c.query_year = j.value),
+                (SELECT COUNT(*) FROM disclosure d
+                 WHERE d.company_id = co.company_id AND d.query_year = j.value AND d.valid_to IS NULL),
                 0, 0, ?2, ?3,
                 'listing'
          FROM companies co, json_each(co.year_list) j WHERE co.search_key = ?1

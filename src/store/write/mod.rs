@@ -121,8 +121,7 @@ pub struct Applied {
 }
 
 /// Apply one commit. The caller's transaction makes it atomic. Each event
-/// is applied by its own function in [`events`]; then the versions of the
-/// years it completed are brought in step.
+/// is applied by its own function in [`events`], versions and all.
 pub fn apply(
     tx: &Transaction<'_>,
     codes: &mut Codebook,
@@ -153,7 +152,7 @@ pub fn apply(
             }
         }
     }
-    let changes = unit.sync_history()?;
+    let changes = unit.changes();
     Ok(Applied { rows: rows_stored, changes })
 }
 

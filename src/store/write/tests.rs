@@ -114,7 +114,7 @@ fn a_refetched_year_keeps_its_old_rows_until_its_last_page_replaces_them() {
     assert_eq!(db.names(), ["甲", "乙", "丙"], "analysts see the old year until the new one is whole");
     db.apply(Some(call(2)), vec![page(2, 2, YearState::Complete, upto(2), &["己"])]);
     assert_eq!(db.names(), ["丁", "戊", "己"]);
-    assert_eq!(db.count("SELECT COUNT(*) FROM customer_rows_staging"), 0);
+    assert_eq!(db.count("SELECT COUNT(*) FROM staged_rows"), 0);
 }
 
 #[test]
