@@ -16,14 +16,13 @@
 --   never merged across companies, and marked `anonymised`. A named
 --   customer's `slot` counts its rows in the period (0 but for repeats).
 --   A version is current while `valid_to` is NULL. A changed value closes it
---   (`closed_as` 'changed') and opens its successor (`previous_id`); a
---   customer gone from a re-fetched period is closed ('removed'), never
+--   (`closed_as` 3, changed) and opens its successor (`previous_id`); a
+--   customer gone from a re-fetched period is closed (4, removed), never
 --   deleted. `valid_from`/`valid_to` are when this file learned it, which is
 --   not when the report was published; `opened_run`/`closed_run` the runs.
 --
--- The writer keeps it in step with `customer_rows` whenever a unit of
--- fetching (a year, or a company's listing) completes; the upgrade fills it
--- from the rows the file holds (their `fetched_at` as `valid_from`).
+-- The upgrade fills it from the rows the file holds (their `fetched_at` as
+-- `valid_from`); from version 13 on, the current versions are the rows.
 
 CREATE TABLE customer_names (
     name_id INTEGER PRIMARY KEY,
@@ -67,8 +66,8 @@ CREATE TABLE disclosure (
     valid_to           TEXT,
     opened_run         INTEGER,
     closed_run         INTEGER,
-    opened_as          TEXT NOT NULL,      -- new_period | added | changed
-    closed_as          TEXT,               -- changed | removed
+    opened_as          INTEGER NOT NULL,   -- 1 new_period | 2 added | 3 changed
+    closed_as          INTEGER,            -- 3 changed | 4 removed
     previous_id        INTEGER             -- the version this one replaced
 );
 CREATE INDEX disclosure_current ON disclosure(company_id, query_year) WHERE valid_to IS NULL;
@@ -76,8 +75,8 @@ CREATE INDEX disclosure_current ON disclosure(company_id, query_year) WHERE vali
 -- many companies do (covering: `customer_reach` reads no table row).
 CREATE INDEX disclosure_by_customer ON disclosure(customer_id, valid_to, company_id) WHERE customer_id IS NOT NULL;
 CREATE INDEX disclosure_by_name ON disclosure(name_id);
-CREATE INDEX disclosure_opened ON disclosure(opened_run, valid_from);
-CREATE INDEX disclosure_closed ON disclosure(closed_run, valid_to) WHERE valid_to IS NOT NULL;
+CREATE INDEX disclosure_opened ON disclosure(opened_run);
+CREATE INDEX disclosure_closed ON disclosure(closed_run) WHERE valid_to IS NOT NULL;
 
 -- Every version: the columns of `customers`, then the period, the
 -- customer's identity, and when and by which run the version was current.
@@ -127,7 +126,7 @@ SELECT co.search_key AS search_key,
        c.key_no AS key_no,
        d.customer_id AS customer_id,
        d.anonymised AS anonymised,
-       d.opened_as AS change,
+       CASE d.opened_as WHEN 1 THEN 'new_period' WHEN 2 THEN 'added' ELSE 'changed' END AS change,
        p.sales_amount AS old_sales_amount,
        d.sales_amount AS new_sales_amount,
        p.sales_percent AS old_sales_percent,
@@ -146,7 +145,7 @@ FROM disclosure d
 JOIN companies co ON co.company_id = d.company_id
 LEFT JOIN customer c ON c.customer_id = d.customer_id
 LEFT JOIN customer_names n ON n.name_id = d.name_id
-WHERE d.valid_to IS NOT NULL AND d.closed_as = 'removed';
+WHERE d.valid_to IS NOT NULL AND d.closed_as = 4;
 
 -- Each customer (placeholders are none) with how many of the file's
 -- companies disclose it now, and in how many of their report periods.

@@ -43,6 +43,16 @@ impl Identities {
     }
 }
 
+/// A kind of change, as `disclosure.opened_as` and `closed_as` keep it
+/// (the views spell it; migration 0012 says which is which).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Change {
+    NewPeriod = 1,
+    Added = 2,
+    Changed = 3,
+    Removed = 4,
+}
+
 /// Changes recorded, by kind.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 pub struct Changes {
@@ -188,7 +198,7 @@ pub(super) fn close_after(
         .collect::<rusqlite::Result<_>>()?;
     let mut changes = Changes::default();
     for id in ids {
-        close(tx, id, "removed", when.now, when.run_id)?;
+        close(tx, id, Change::Removed, when.now, when.run_id)?;
         changes.removed += 1;
     }
     // Slots in the order of the rows (as a re-fetch of the unit will count them).
@@ -304,14 +314,14 @@ fn sync_year(
                 }
             }
             Some((id, _, _)) => {
-                close(tx, id, "changed", at, when.run_id)?;
+                close(tx, id, Change::Changed, at, when.run_id)?;
                 let v = Version { company, query_year, key: &key, anonymised, values: &values, place: &row.place };
-                open_version(tx, codes, &v, row.key_no.as_deref(), "changed", Some(id), at, when.run_id)?;
+                open_version(tx, codes, &v, row.key_no.as_deref(), Change::Changed, Some(id), at, when.run_id)?;
                 changes.changed += 1;
             }
             None => {
                 let is_new = !known.contains(&period);
-                let kind = if is_new { "new_period" } else { "added" };
+                let kind = if is_new { Change::NewPeriod } else { Change::Added };
                 let v = Version { company, query_year, key: &key, anonymised, values: &values, place: &row.place };
                 open_version(tx, codes, &v, row.key_no.as_deref(), kind, None, at, when.run_id)?;
                 if is_new {
@@ -323,7 +333,7 @@ fn sync_year(
         }
     }
     for (id, _, _) in open.into_values() {
-        close(tx, id, "removed", when.now, when.run_id)?;
+        close(tx, id, Change::Removed, when.now, when.run_id)?;
         changes.removed += 1;
     }
     Ok(changes)
@@ -507,9 +517,9 @@ fn name_id(tx: &Transaction<'_>, ids: &mut Identities, name: &str) -> rusqlite::
     Ok(id)
 }
 
-fn close(tx: &Transaction<'_>, id: i64, how: &str, at: &str, run: Option<i64>) -> rusqlite::Result<()> {
+fn close(tx: &Transaction<'_>, id: i64, how: Change, at: &str, run: Option<i64>) -> rusqlite::Result<()> {
     tx.prepare_cached("UPDATE disclosure SET valid_to = ?2, closed_run = ?3, closed_as = ?4 WHERE version_id = ?1")?
-        .execute(params![id, at, run, how])?;
+        .execute(params![id, at, run, how as i64])?;
     Ok(())
 }
 
@@ -529,7 +539,7 @@ fn open_version(
     codes: &mut Codebook,
     v: &Version<'_>,
     key_no: Option<&str>,
-    kind: &str,
+    kind: Change,
     previous: Option<i64>,
     at: &str,
     run: Option<i64>,
@@ -578,7 +588,7 @@ fn open_version(
         p.fetched_at,
         at,
         run,
-        kind,
+        kind as i64,
         previous
     ])?;
     Ok(())

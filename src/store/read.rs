@@ -96,9 +96,10 @@ pub struct RunRow {
 pub fn changes_of_run(conn: &Connection, run_id: i64) -> rusqlite::Result<super::history::Changes> {
     let mut out = super::history::Changes::default();
     let mut stmt = conn.prepare_cached(
-        "SELECT opened_as, COUNT(*) FROM disclosure WHERE opened_run = ?1 GROUP BY opened_as
+        "SELECT CASE opened_as WHEN 1 THEN 'new_period' WHEN 2 THEN 'added' ELSE 'changed' END, COUNT(*)
+         FROM disclosure WHERE opened_run = ?1 GROUP BY opened_as
          UNION ALL
-         SELECT 'removed', COUNT(*) FROM disclosure WHERE closed_run = ?1 AND closed_as = 'removed'",
+         SELECT 'removed', COUNT(*) FROM disclosure WHERE closed_run = ?1 AND closed_as = 4",
     )?;
     let mut rows = stmt.query([run_id])?;
     while let Some(r) = rows.next()? {
