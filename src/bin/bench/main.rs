@@ -21,6 +21,7 @@ mod measure;
 mod memory;
 mod overhead;
 mod rate;
+mod readers;
 mod receipts;
 mod revisit;
 mod writer;
@@ -99,6 +100,9 @@ fn main() -> anyhow::Result<()> {
         }
         if want("queries") {
             b.readme_queries().await?;
+        }
+        if want("readers") {
+            b.readers_model().await?;
         }
         if want("revisit") {
             b.revisit().await?;
