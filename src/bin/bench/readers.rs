@@ -20,7 +20,11 @@ impl Bench {
         };
         let sim = Arc::new(Simulator::start(SimConfig { profile: Profile::Annual, ..SimConfig::default() }).await?);
         let input = self.write_input("readers", n);
-        let db = self.dir.path().join("readers.sqlite");
+        // READERS_KEEP_DB=DIR keeps the file there (and a later run times
+        // the questions on it again without fetching).
+        let kept = std::env::var_os("READERS_KEEP_DB").map(std::path::PathBuf::from);
+        let db = kept.as_deref().unwrap_or(self.dir.path()).join(format!("readers-{n}.sqlite"));
+        let reuse = kept.is_some() && db.exists();
         let endpoint = sim.endpoint();
         let run = |extra: &[&str]| {
             let mut cmd = std::process::Command::new(main_binary());
@@ -34,49 +38,22 @@ impl Bench {
                 .env("QCC_SECRET_KEY", DEMO_SECRET);
             cmd
         };
-        let every = if self.smoke { Duration::from_millis(200) } else { Duration::from_secs(1) };
-        let mut first = run(&[]);
-        let (code, wall, peak, _) = tokio::task::spawn_blocking(move || run_sampled(&mut first, every)).await??;
-        let calls = sim.handle.request_count();
-        let conn = Connection::open(&db)?;
-        conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;
-        let rows: i64 = conn.query_row("SELECT COUNT(*) FROM customers", [], |r| r.get(0))?;
-        drop(conn);
-        let bytes = std::fs::metadata(&db)?.len() as f64;
-        self.push(
-            format!("readers' model: first fetch of {n} companies, annual profile, --qps 0 ({calls} calls, {rows} rows)"),
-            "no slower than 128 s, peak RSS ≤ 100 MB",
-            format!(
-                "{:.0} s, peak RSS {peak:.1} MiB, {:.2} GB file, {:.0} bytes/row (exit {code})",
-                wall.as_secs_f64(),
-                bytes / 1e9,
-                bytes / rows.max(1) as f64
-            ),
-            code == 0 && wall.as_secs_f64() <= 128.0 && peak <= 100.0,
-        );
-
-        // The nightly run: every company re-fetched, nothing new.
-        let mut second = run(&["--full-refresh"]);
-        let (code2, wall2, peak2, _) = tokio::task::spawn_blocking(move || run_sampled(&mut second, every)).await??;
-        let calls2 = sim.handle.request_count() - calls;
-        self.push(
-            format!("readers' model: a nightly --full-refresh of the same {n} companies ({calls2} calls), nothing new"),
-            "recorded",
-            format!("{:.0} s, peak RSS {peak2:.1} MiB (exit {code2})", wall2.as_secs_f64()),
-            code2 == 0,
-        );
+        if !reuse {
+            self.fetch_twice(&sim, &db, n, &run).await?;
+        }
         if let Ok(sim) = Arc::try_unwrap(sim) {
             sim.stop().await;
         }
 
         // The questions, each the median of three timings.
         let conn = Connection::open(&db)?;
+        let rows: i64 = conn.query_row("SELECT COUNT(*) FROM disclosure WHERE valid_to IS NULL", [], |r| r.get(0))?;
         let hot: String =
             conn.query_row("SELECT name FROM customer_reach ORDER BY companies DESC LIMIT 1", [], |r| r.get(0))?;
         // A customer as most are: disclosed by a few companies.
         let (typical, typical_key): (String, String) = conn.query_row(
-            "SELECT name, key_no FROM customer_reach WHERE companies = 3 AND key_no IS NOT NULL AND name <> ''
-             ORDER BY customer_id LIMIT 1",
+            "SELECT name, key_no FROM customer_reach WHERE key_no IS NOT NULL AND name <> ''
+             ORDER BY abs(companies - 3), customer_id LIMIT 1",
             [],
             |r| Ok((r.get(0)?, r.get(1)?)),
         )?;
@@ -85,7 +62,8 @@ impl Bench {
             [],
             |r| r.get(0),
         )?;
-        let company: String = conn.query_row("SELECT search_key FROM companies ORDER BY company_id LIMIT 1", [], |r| r.get(0))?;
+        let company: String =
+            conn.query_row("SELECT search_key FROM companies ORDER BY company_id LIMIT 1", [], |r| r.get(0))?;
         let quote = |s: &str| s.replace('\'', "''");
         let questions: Vec<(String, String, f64)> = vec![
             (
@@ -98,7 +76,7 @@ impl Bench {
                 20.0,
             ),
             (
-                format!("who sells to a name disclosed by 3 companies ({typical})"),
+                format!("who sells to a name disclosed by about 3 companies ({typical})"),
                 format!(
                     "SELECT search_key, period, sales_amount, sales_percent FROM customers_history
                      WHERE valid_to IS NULL AND name = '{}' ORDER BY period DESC, search_key LIMIT 5",
@@ -107,7 +85,7 @@ impl Bench {
                 20.0,
             ),
             (
-                "who sells to a KeyNo disclosed by 3 companies".into(),
+                "who sells to a KeyNo disclosed by about 3 companies".into(),
                 format!(
                     "SELECT search_key, period, name, sales_amount FROM customers_history
                      WHERE valid_to IS NULL AND key_no = '{}' ORDER BY period DESC, search_key LIMIT 5",
@@ -142,7 +120,8 @@ impl Bench {
             ),
             (
                 "rows per report year, through customers".into(),
-                "SELECT query_year, COUNT(*) AS rows FROM customers GROUP BY query_year ORDER BY query_year DESC".into(),
+                "SELECT query_year, COUNT(*) AS rows FROM customers GROUP BY query_year ORDER BY query_year DESC"
+                    .into(),
                 1000.0,
             ),
             (
@@ -181,6 +160,52 @@ impl Bench {
                 self.smoke || ms <= target,
             );
         }
+        Ok(())
+    }
+
+    /// The first fetch of the file, then a nightly run that re-fetches
+    /// everything and finds nothing new.
+    async fn fetch_twice(
+        &mut self,
+        sim: &Simulator,
+        db: &std::path::Path,
+        n: usize,
+        run: &dyn Fn(&[&str]) -> std::process::Command,
+    ) -> anyhow::Result<()> {
+        let every = if self.smoke { Duration::from_millis(200) } else { Duration::from_secs(1) };
+        let mut first = run(&[]);
+        let (code, wall, peak, _) = tokio::task::spawn_blocking(move || run_sampled(&mut first, every)).await??;
+        let calls = sim.handle.request_count();
+        let conn = Connection::open(db)?;
+        conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;
+        let rows: i64 = conn.query_row("SELECT COUNT(*) FROM customers", [], |r| r.get(0))?;
+        drop(conn);
+        let bytes = std::fs::metadata(db)?.len() as f64;
+        self.push(
+            format!(
+                "readers' model: first fetch of {n} companies, annual profile, --qps 0 ({calls} calls, {rows} rows)"
+            ),
+            "no slower than 128 s, peak RSS ≤ 100 MB",
+            format!(
+                "{:.0} s, peak RSS {peak:.1} MiB, {:.2} GB file, {:.0} bytes/row (exit {code})",
+                wall.as_secs_f64(),
+                bytes / 1e9,
+                bytes / rows.max(1) as f64
+            ),
+            code == 0 && wall.as_secs_f64() <= 128.0 && peak <= 100.0,
+        );
+
+        // The nightly run: every company re-fetched, nothing new.
+        let mut second = run(&["--full-refresh"]);
+        let (code2, wall2, peak2, _) = tokio::task::spawn_blocking(move || run_sampled(&mut second, every)).await??;
+        let calls2 = sim.handle.request_count() - calls;
+        self.push(
+            format!("readers' model: a nightly --full-refresh of the same {n} companies ({calls2} calls), nothing new"),
+            "recorded",
+            format!("{:.0} s, peak RSS {peak2:.1} MiB (exit {code2})", wall2.as_secs_f64()),
+            code2 == 0,
+        );
+
         Ok(())
     }
 }
