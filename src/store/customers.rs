@@ -13,7 +13,6 @@ use std::collections::HashMap;
 
 use rusqlite::{params, Transaction};
 
-use super::history::{rows_of_pages, Years};
 use super::records::{report_year, Query};
 use crate::qcc::ClientRow;
 pub use codebook::Codebook;
@@ -91,11 +90,19 @@ pub(super) fn has_staged(tx: &Transaction<'_>, company: i64, query: &Query) -> r
     .query_row(params![company, query.year()], |r| r.get(0))
 }
 
-/// A unit's pages `1..=last` are all in: its staged rows of those pages,
-/// by report year, as they will be stored. Whatever it staged goes (a page
-/// answered before a lower page said the unit ends with the rest).
-pub(super) fn take_staged(tx: &Transaction<'_>, company: i64, query: &Query, last: u32) -> rusqlite::Result<Years> {
-    let mut pages: Vec<(u32, String, Vec<ClientRow>)> = Vec::new();
+/// A unit's staged pages: the index, when it was stored, its rows.
+pub(super) type StagedPages = Vec<(u32, String, Vec<ClientRow>)>;
+
+/// A unit's pages `1..=last` are all in: its staged pages of those, in
+/// order. Whatever it staged goes (a page answered before a lower page said
+/// the unit ends with the rest).
+pub(super) fn take_staged(
+    tx: &Transaction<'_>,
+    company: i64,
+    query: &Query,
+    last: u32,
+) -> rusqlite::Result<StagedPages> {
+    let mut pages: StagedPages = Vec::new();
     {
         let mut stmt = tx.prepare_cached(&format!(
             "SELECT page_index, fetched_at, year, name, key_no, image_url, sales_amount, sales_amount_text,
@@ -128,5 +135,5 @@ pub(super) fn take_staged(tx: &Transaction<'_>, company: i64, query: &Query, las
         }
     }
     drop_staged(tx, company, query)?;
-    Ok(rows_of_pages(query, pages.iter().map(|(page, at, rows)| (*page, rows.as_slice(), at.as_str()))))
+    Ok(pages)
 }

@@ -48,7 +48,9 @@ impl<'t, 'c> Unit<'t, 'c> {
 
     /// A re-fetched unit's pages `1..=last` are in: its staged rows replace its rows.
     fn promote(&mut self, co: i64, query: &Query, last: u32) -> rusqlite::Result<()> {
-        let years = take_staged(self.tx, co, query, last)?;
+        let pages = take_staged(self.tx, co, query, last)?;
+        let years =
+            history::rows_of_pages(query, pages.iter().map(|(page, at, rows)| (*page, rows.as_slice(), at.as_str())));
         let when = self.when();
         let changes = history::replace(self.tx, self.codes, co, years, *query == Query::Listing, &when)?;
         self.changes.add(changes);
