@@ -103,6 +103,9 @@ fn lock_path(db: &Path) -> PathBuf {
     PathBuf::from(name)
 }
 
+/// How many more times a held lock is tried, 50 ms apart.
+const LOCK_TRIES: u32 = 20;
+
 /// Open (or create) the database for a run: lock, 0600, WAL, migrate.
 pub fn open_for_writing(db: &Path) -> Result<WriteStore, StoreError> {
     // Said in the user's terms before the lock file would fail on them.
@@ -114,12 +117,23 @@ pub fn open_for_writing(db: &Path) -> Result<WriteStore, StoreError> {
     }
     let lock_file = lock_path(db);
     let lock = create_private(&lock_file).map_err(|e| open_err(&lock_file, e))?;
-    match lock.try_lock() {
-        Ok(()) => {}
-        Err(std::fs::TryLockError::WouldBlock) => {
-            return Err(StoreError::Locked { db: db.to_path_buf(), lock: lock_file })
+    // A lock released a moment ago can still look held: a process forked
+    // in between (any child this process starts) holds a copy of the lock
+    // file until it execs. So a held lock is tried again for up to a second
+    // before the run says another one is writing.
+    let mut tries = 0;
+    loop {
+        match lock.try_lock() {
+            Ok(()) => break,
+            Err(std::fs::TryLockError::WouldBlock) if tries < LOCK_TRIES => {
+                tries += 1;
+                std::thread::sleep(std::time::Duration::from_millis(50));
+            }
+            Err(std::fs::TryLockError::WouldBlock) => {
+                return Err(StoreError::Locked { db: db.to_path_buf(), lock: lock_file })
+            }
+            Err(std::fs::TryLockError::Error(e)) => return Err(open_err(&lock_file, e)),
         }
-        Err(std::fs::TryLockError::Error(e)) => return Err(open_err(&lock_file, e)),
     }
     // Create the file ourselves so it is 0600 from its first byte; SQLite
     // gives the -wal and -shm files the same mode.
