@@ -119,24 +119,31 @@ pub fn spawn(
     std::thread::Builder::new().name("sqlite-writer".into()).spawn(move || {
         let mut store = store;
         let mut rx = rx;
-        match writer_loop(&mut store, run_id, &mut rx, &stats, clock, enough, &scheduling) {
+        // The places in the commit window of the batch being written.
+        let mut slots: Vec<WindowSlot> = Vec::new();
+        match writer_loop(&mut store, run_id, &mut rx, &stats, clock, enough, &scheduling, &mut slots) {
             Ok(()) => Ok(store),
             Err(e) => {
-                tracing::error!(error = %e, "Database write failed; stopping the run.");
                 let reason = if e.sqlite_error_code() == Some(rusqlite::ErrorCode::DiskFull) {
                     StopReason::DiskFull
                 } else {
                     StopReason::StoreFailed(e.to_string())
                 };
+                // Stop first: the failed batch's places are given back only
+                // then, or a worker waiting for one would hand its page over
+                // and pay for another call before it heard of the stop.
                 stop.stop(reason);
                 // Close the channel so no worker waits on a writer that is gone.
                 rx.close();
+                drop(slots);
+                tracing::error!(error = %e, "Database write failed; stopping the run.");
                 Err(e)
             }
         }
     })
 }
 
+#[allow(clippy::too_many_arguments)]
 fn writer_loop(
     store: &mut WriteStore,
     run_id: i64,
@@ -145,6 +152,7 @@ fn writer_loop(
     clock: Clock,
     enough: usize,
     scheduling: &Scheduling,
+    slots: &mut Vec<WindowSlot>,
 ) -> rusqlite::Result<()> {
     // Only for timed waits on the channel; the writer never runs tasks.
     let timer = tokio::runtime::Builder::new_current_thread()
@@ -156,7 +164,6 @@ fn writer_loop(
     let mut codes = Codebook::load(&store.conn)?;
     let mut batch: Vec<WriteMsg> = Vec::new();
     let mut replies = Vec::new();
-    let mut slots: Vec<WindowSlot> = Vec::new();
     let mut parked = Vec::new();
     let mut last_commit: Option<Instant> = None;
     // The receipt dictionary this run learned, if it did.
