@@ -1,14 +1,17 @@
-//! The readers' model (migration 0012): one row per distinct customer, and
-//! one version per company × period × customer, every change kept.
+//! The readers' model (migrations 0012 and 0013): one row per distinct
+//! customer, and one version per company × period × customer, every change
+//! kept; the current versions are the rows `customers` reads.
 //!
-//! [`sync`] keeps it in step with the stored rows: when a unit of fetching
-//! (a year, or a company's listing) is complete, the rows it now has are
-//! compared with the unit's current versions. A value that differs closes
-//! the old version and opens its successor; a row with no current version
-//! opens one (`new_period` when the company had no current version of that
-//! period, else `added`); a current version with no row is
-//! closed as `removed`. A row that only moved (another page or position, a
-//! later `fetched_at`) keeps its version.
+//! [`replace`]: when a unit of fetching (a year, or a company's listing) is
+//! complete, the rows it now has are compared with the unit's current
+//! versions. A value that differs closes the old version and opens its
+//! successor; a row with no current version opens one (`new_period` when the
+//! company had no current version of that period, else `added`); a current
+//! version with no row is closed as `removed`. A row that only moved
+//! (another page or position, a later `fetched_at`) keeps its version.
+//! [`append`] and [`close_after`]: a unit fetched for the first time opens
+//! each page's versions as it comes, and its last page closes what lies
+//! past it.
 
 pub mod names;
 
@@ -546,8 +549,8 @@ fn open_version(
 ) -> rusqlite::Result<()> {
     let (period, customer, slot) = v.key;
     let (x, p) = (v.values, v.place);
-    // The picture address as `customer_rows` keeps it (none for the KeyNo's
-    // usual one, a learned template's id, X'' for none beside a KeyNo);
+    // The picture address as a reference (none for the KeyNo's usual one, a
+    // learned template's id, X'' for none beside a KeyNo, else the text);
     // `IMAGE_URL` reads it back with the customer's KeyNo.
     let shown =
         ClientRow { key_no: key_no.map(str::to_string), image_url: x.image_url.clone(), ..ClientRow::default() };
