@@ -157,3 +157,36 @@ fn the_listing_abandoned_drops_its_rows_set_aside_and_pages_per_year_from_then_o
     db.apply(None, vec![Event::ListingAbandoned]);
     assert_eq!(db.count("SELECT COUNT(*) FROM companies WHERE fetch_plan = 'years'"), 1);
 }
+
+/// Pages of a first fetch may be stored out of order: the versions' slots
+/// still follow the rows' order, so the same year fetched again in order
+/// changes nothing.
+#[test]
+fn a_first_fetch_stored_out_of_order_then_fetched_again_in_order_changes_nothing() {
+    let mut db = db();
+    let beyond = |pages: &[u32]| StoredPages { prefix: 1, beyond: pages.iter().copied().collect() };
+    let first = [
+        page(1, 3, YearState::Partial, upto(1), &["客户一", "客户二"]),
+        page(3, 3, YearState::Partial, beyond(&[3]), &["客户五"]),
+        page(2, 3, YearState::Complete, upto(3), &["客户三", "客户四"]),
+    ];
+    for event in first {
+        db.apply(Some(call(1)), vec![event]);
+    }
+    assert_eq!(db.names(), ["客户一", "客户二", "客户三", "客户四", "客户五"]);
+    let again = [
+        page(1, 3, YearState::Partial, upto(1), &["客户一", "客户二"]),
+        page(2, 3, YearState::Partial, upto(2), &["客户三", "客户四"]),
+        page(3, 3, YearState::Complete, upto(3), &["客户五"]),
+    ];
+    let mut changes = Changes::default();
+    for event in again {
+        let commit = Commit { search_key: KEY.into(), call: Some(call(1)), events: vec![event] };
+        let tx = db.store.conn.transaction().unwrap();
+        changes.add(apply(&tx, &mut db.codes, db.run_id, &commit, NOW).unwrap().changes);
+        tx.commit().unwrap();
+    }
+    assert_eq!(changes, Changes::default(), "the same rows are the same versions");
+    assert_eq!(db.count("SELECT COUNT(*) FROM disclosure WHERE valid_to IS NOT NULL"), 0);
+    assert_eq!(db.names(), ["客户一", "客户二", "客户三", "客户四", "客户五"]);
+}
