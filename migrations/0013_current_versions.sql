@@ -77,37 +77,13 @@ DROP TABLE row_names;
 DROP TABLE row_labels;
 ALTER TABLE companies DROP COLUMN fetched_base;
 
--- The contract: the current versions, with the columns and values `customers` always had.
+-- The contract: the current versions, with the columns and values `customers`
+-- always had (`customers_history` decodes them; the planner reads through it).
 CREATE VIEW customers AS
-SELECT co.search_key AS search_key,
-       CASE WHEN d.year IS NULL THEN d.period WHEN typeof(d.year) = 'blob' THEN NULL ELSE d.year END AS year,
-       d.query_year AS query_year,
-       d.from_listing AS from_listing,
-       d.page_index AS page_index,
-       d.row_index AS row_index,
-       n.name AS name,
-       c.key_no AS key_no,
-       CASE WHEN d.image_url IS NULL AND length(c.key_no) = 32 AND NOT c.key_no GLOB '*[^0-9a-f]*'
-            THEN 'https://qccdata.qichacha.com/AutoImage/' || c.key_no || '.jpg?x-oss-process=image/resize,w_120'
-            WHEN typeof(d.image_url) = 'integer'
-            THEN (SELECT t.prefix || CASE WHEN t.keyed = 0 THEN '' ELSE c.key_no END || t.suffix
-                  FROM image_templates t WHERE t.template_id = d.image_url)
-            WHEN typeof(d.image_url) = 'blob' THEN NULL
-            ELSE d.image_url END AS image_url,
-       d.sales_amount AS sales_amount,
-       CASE WHEN d.sales_amount_text IS NOT NULL OR d.sales_amount IS NULL THEN d.sales_amount_text
-            ELSE printf('%.2f', d.sales_amount) END AS sales_amount_text,
-       d.sales_percent AS sales_percent,
-       CASE WHEN d.sales_percent_text IS NOT NULL OR d.sales_percent IS NULL THEN d.sales_percent_text
-            ELSE printf('%.2f', d.sales_percent) END AS sales_percent_text,
-       d.relationship AS relationship,
-       d.source AS source,
-       COALESCE(d.fetched_at, d.valid_from) AS fetched_at
-FROM disclosure d
-JOIN companies co ON co.company_id = d.company_id
-LEFT JOIN customer c ON c.customer_id = d.customer_id
-LEFT JOIN customer_names n ON n.name_id = d.name_id
-WHERE d.valid_to IS NULL;
+SELECT search_key, year, query_year, from_listing, page_index, row_index, name, key_no, image_url,
+       sales_amount, sales_amount_text, sales_percent, sales_percent_text, relationship, source, fetched_at
+FROM customers_history
+WHERE valid_to IS NULL;
 
 CREATE VIEW latest_customers AS
 SELECT c.*
