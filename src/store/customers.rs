@@ -9,8 +9,6 @@ mod codebook;
 mod values;
 pub(super) use values::plain_number;
 
-use std::collections::HashMap;
-
 use rusqlite::{params, Transaction};
 
 use super::records::{report_year, Query};
@@ -112,15 +110,14 @@ pub(super) fn take_staged(
             unit_rows(query)
         ))?;
         let mut q = stmt.query(params![company, query.year(), last])?;
-        let mut by_page: HashMap<u32, usize> = HashMap::new();
         while let Some(r) = q.next()? {
+            // Rows come in page order: a new page starts its own entry.
             let page: u32 = r.get(0)?;
-            let at = *by_page.entry(page).or_insert_with(|| {
-                pages.push((page, String::new(), Vec::new()));
-                pages.len() - 1
-            });
-            pages[at].1 = r.get(1)?;
-            pages[at].2.push(ClientRow {
+            if pages.last().is_none_or(|(p, _, _)| *p != page) {
+                pages.push((page, r.get(1)?, Vec::new()));
+            }
+            let Some((_, _, rows)) = pages.last_mut() else { continue };
+            rows.push(ClientRow {
                 year: r.get(2)?,
                 name: r.get(3)?,
                 key_no: r.get(4)?,

@@ -15,7 +15,7 @@
 
 pub mod names;
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use rusqlite::{params, OptionalExtension, Transaction};
 
@@ -115,7 +115,7 @@ struct Place {
 type Key = (String, Option<i64>, i64);
 
 /// A unit's rows by report year (`query_year`), in page and row order.
-pub(super) type Years = HashMap<String, Vec<Row>>;
+pub(super) type Years = BTreeMap<String, Vec<Row>>;
 
 /// Whether the unit has current versions (a fetch of it replaces them).
 pub(super) fn has_versions(tx: &Transaction<'_>, company: i64, query: &Query) -> rusqlite::Result<bool> {
@@ -147,9 +147,7 @@ pub(super) fn replace(
         }
     }
     let mut changes = Changes::default();
-    let mut ordered: Vec<(String, Vec<Row>)> = years.into_iter().collect();
-    ordered.sort_by(|a, b| a.0.cmp(&b.0));
-    for (year, rows) in ordered {
+    for (year, rows) in years {
         changes.add(sync_year(tx, codes, company, &year, rows, when, None)?);
     }
     Ok(changes)
@@ -358,7 +356,7 @@ pub(super) fn rows_of_pages<'r>(
     query: &Query,
     pages: impl IntoIterator<Item = (u32, &'r [ClientRow], &'r str)>,
 ) -> Years {
-    let mut out: Years = HashMap::new();
+    let mut out = Years::new();
     if let Query::Year(y) = query {
         out.insert(y.clone(), Vec::new());
     }
@@ -552,9 +550,7 @@ fn open_version(
     // The picture address as a reference (none for the KeyNo's usual one, a
     // learned template's id, X'' for none beside a KeyNo, else the text);
     // `IMAGE_URL` reads it back with the customer's KeyNo.
-    let shown =
-        ClientRow { key_no: key_no.map(str::to_string), image_url: x.image_url.clone(), ..ClientRow::default() };
-    let image = codes.stored_image(tx, &shown, v.company)?;
+    let image = codes.stored_image(tx, key_no, x.image_url.as_deref(), v.company)?;
     // The year only when it is not the period (X'': none).
     let year: rusqlite::types::Value = match &x.year {
         Some(y) if y == period => rusqlite::types::Value::Null,

@@ -9,11 +9,8 @@
 
 use std::collections::HashMap;
 
-use rusqlite::types::{ToSqlOutput, Value, ValueRef};
+use rusqlite::types::Value;
 use rusqlite::{params, Connection, Transaction};
-
-use super::values::NONE;
-use crate::qcc::ClientRow;
 
 /// What the file has learned to store as small integers.
 #[derive(Debug, Default)]
@@ -34,18 +31,30 @@ impl Codebook {
     pub(in crate::store) fn stored_image(
         &mut self,
         tx: &Transaction<'_>,
-        r: &ClientRow,
+        key_no: Option<&str>,
+        image_url: Option<&str>,
         company: i64,
     ) -> rusqlite::Result<Value> {
-        let key_bytes = r.key_no.as_deref().and_then(super::values::key_bytes).is_some();
-        let mut scratch = String::new();
-        Ok(match image_value(tx, &mut self.pictures, r, key_bytes, &mut scratch, company)? {
-            ToSqlOutput::Owned(v) => v,
-            ToSqlOutput::Borrowed(ValueRef::Text(t)) => Value::Text(String::from_utf8_lossy(t).into_owned()),
-            ToSqlOutput::Borrowed(ValueRef::Blob(b)) => Value::Blob(b.to_vec()),
-            ToSqlOutput::Borrowed(ValueRef::Integer(i)) => Value::Integer(i),
-            ToSqlOutput::Borrowed(ValueRef::Real(f)) => Value::Real(f),
-            _ => Value::Null,
+        let Some(url) = image_url else {
+            // Without a KeyNo, NULL already means none.
+            return Ok(if key_no.is_some() { Value::Blob(Vec::new()) } else { Value::Null });
+        };
+        if let Some(k) = key_no.filter(|k| super::values::key_bytes(k).is_some()) {
+            if url.strip_prefix(IMAGE_PREFIX).and_then(|u| u.strip_prefix(k)) == Some(IMAGE_SUFFIX) {
+                return Ok(Value::Null);
+            }
+        }
+        let keyed = match key_no {
+            Some(k) => self.pictures.keyed_id(tx, url, k)?,
+            None => None,
+        };
+        let id = match keyed {
+            Some(id) => Some(id),
+            None => self.pictures.constant_id(tx, url, company)?,
+        };
+        Ok(match id {
+            Some(id) => Value::Integer(id),
+            None => Value::Text(url.to_string()),
         })
     }
 
@@ -161,39 +170,4 @@ fn insert_template(tx: &Transaction<'_>, prefix: &str, suffix: &str, keyed: bool
          ON CONFLICT (keyed, prefix, suffix) DO UPDATE SET keyed = excluded.keyed RETURNING template_id",
     )?
     .query_row(params![prefix, suffix, keyed], |r| r.get(0))
-}
-
-fn image_value<'a>(
-    tx: &Transaction<'_>,
-    templates: &mut ImageTemplates,
-    r: &'a ClientRow,
-    key_bytes: bool,
-    scratch: &mut String,
-    company: i64,
-) -> rusqlite::Result<ToSqlOutput<'a>> {
-    let Some(url) = r.image_url.as_deref() else {
-        // Without a KeyNo, NULL already means none.
-        return Ok(if r.key_no.is_some() { NONE } else { ToSqlOutput::Owned(rusqlite::types::Value::Null) });
-    };
-    if let (true, Some(k)) = (key_bytes, r.key_no.as_deref()) {
-        scratch.clear();
-        scratch.push_str(IMAGE_PREFIX);
-        scratch.push_str(k);
-        scratch.push_str(IMAGE_SUFFIX);
-        if url == scratch.as_str() {
-            return Ok(ToSqlOutput::Owned(rusqlite::types::Value::Null));
-        }
-    }
-    let keyed = match r.key_no.as_deref() {
-        Some(k) => templates.keyed_id(tx, url, k)?,
-        None => None,
-    };
-    let id = match keyed {
-        Some(id) => Some(id),
-        None => templates.constant_id(tx, url, company)?,
-    };
-    Ok(match id {
-        Some(id) => ToSqlOutput::Owned(id.into()),
-        None => ToSqlOutput::Borrowed(ValueRef::Text(url.as_bytes())),
-    })
 }

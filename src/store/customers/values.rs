@@ -2,8 +2,6 @@
 //! hex digits (whose picture address the view can derive), and a number
 //! written the usual way (whose text the view prints back).
 
-use rusqlite::types::{ToSqlOutput, ValueRef};
-
 /// A KeyNo of 32 lower-case hex digits, as its 16 bytes.
 pub(super) fn key_bytes(key_no: &str) -> Option<[u8; 16]> {
     let b = key_no.as_bytes();
@@ -45,9 +43,6 @@ pub(in crate::store) fn plain_number(value: Option<f64>, text: Option<&str>) -> 
         && value.is_some()
         && value == text.parse::<f64>().ok()
 }
-
-/// An empty blob: "none" where NULL means "derived".
-pub(super) const NONE: ToSqlOutput<'static> = ToSqlOutput::Borrowed(ValueRef::Blob(&[]));
 
 #[cfg(test)]
 mod tests {
