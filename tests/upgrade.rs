@@ -190,3 +190,156 @@ async fn a_version_5_file_upgraded_to_the_readers_model_reads_back_every_value_e
         )
     );
 }
+
+/// `customer_changes` as a list, with when each change was seen or without it.
+fn changes(conn: &rusqlite::Connection, with_seen_at: bool) -> Vec<Vec<rusqlite::types::Value>> {
+    let seen = if with_seen_at { "seen_at" } else { "NULL" };
+    let mut all = all_values(
+        conn,
+        &format!(
+            "SELECT search_key, period, name, key_no, change, old_sales_amount, new_sales_amount,
+                    old_sales_percent, new_sales_percent, run_id, {seen} FROM customer_changes"
+        ),
+    );
+    all.sort_by(|a, b| format!("{a:?}").cmp(&format!("{b:?}")));
+    all
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_upgraded_file_reads_back_value_for_value_and_rebuild_recovers_its_history_from_receipts() {
+    // Two runs: a first fetch, then the API corrects its rows and a second run stores them.
+    let h = Harness::per_year().await;
+    let keys = company_keys(16, "回放");
+    h.write_keys(&keys);
+    assert_eq!(h.run(&fast_fetch()).await.exit_code, 0);
+    h.age();
+    let corrected = Simulator::start(SimConfig { revision: 7, ..per_year_config() }).await.unwrap();
+    assert_eq!(h.run_on(&corrected, &fast_fetch()).await.exit_code, 0);
+    let order = "ORDER BY search_key, query_year, from_listing, page_index, row_index";
+    let rows = all_values(&h.conn(), &format!("SELECT * FROM customers {order}"));
+    let history = changes(&h.conn(), true);
+    assert!(
+        history.iter().any(|c| c[4] == rusqlite::types::Value::Text("changed".into())),
+        "the correction is in the history"
+    );
+    let second_started: String =
+        h.conn().query_row("SELECT started_at FROM runs ORDER BY run_id DESC LIMIT 1", [], |r| r.get(0)).unwrap();
+    let as_of = |conn: &rusqlite::Connection| {
+        all_values(
+            conn,
+            &format!(
+                "SELECT search_key, period, name, sales_amount, sales_percent FROM customers_history
+                 WHERE valid_from <= '{second_started}' AND (valid_to IS NULL OR valid_to > '{second_started}')
+                 ORDER BY search_key, query_year, from_listing, page_index, row_index"
+            ),
+        )
+    };
+    let known_before_the_correction = as_of(&h.conn());
+    assert!(!known_before_the_correction.is_empty());
+
+    // The same file as version 5 kept it: its rows and receipts, no history.
+    assert!(receipts_to_zlib(&h.conn(), |_| true) > 0);
+    let old = h.dir.path().join("v5.sqlite");
+    let conn = rusqlite::Connection::open(&old).unwrap();
+    for sql in [
+        include_str!("../migrations/0001_init.sql"),
+        include_str!("../migrations/0002_staging.sql"),
+        include_str!("../migrations/0003_page_size.sql"),
+        include_str!("../migrations/0004_listing.sql"),
+        include_str!("../migrations/0005_pages_stored.sql"),
+    ] {
+        conn.execute_batch(sql).unwrap();
+    }
+    conn.execute("ATTACH DATABASE ?1 AS now", [h.db.to_str().unwrap()]).unwrap();
+    conn.execute_batch(
+        "PRAGMA user_version = 5;
+         INSERT INTO runs SELECT run_id, started_at, finished_at, status, exit_code, input_path, calls, rows_written,
+                                 summary FROM now.runs;
+         INSERT INTO companies SELECT search_key, norm_key, input_row, input_line, state, status_code, message,
+                year_list, discovered_at, fetched_at, retry_after, first_run_id, last_run_id, updated_at,
+                total_records, discovery_digest, fetch_plan FROM now.companies;
+         INSERT INTO company_years SELECT search_key, year, state, total_records, pages_total, pages_fetched,
+                fetched_at, page_size, source, pages_beyond FROM now.company_years;
+         INSERT INTO company_listings SELECT search_key, state, total_records, pages_total, pages_fetched,
+                rows_fetched, page_size, started_at, fetched_at, pages_beyond FROM now.company_listings;
+         INSERT INTO customers SELECT * FROM now.customers;
+         INSERT INTO raw_pages SELECT raw_id, search_key, query_year, page_index, order_number, fetched_at, body
+                FROM now.raw_pages;",
+    )
+    .unwrap();
+    drop(conn);
+    std::fs::remove_file(&h.db).unwrap();
+    std::fs::rename(&old, &h.db).unwrap();
+
+    // The upgrade reads back value for value; its history starts at the rows' fetch.
+    drop(qcc_customers::store::open_for_writing(&h.db).unwrap());
+    assert_eq!(all_values(&h.conn(), &format!("SELECT * FROM customers {order}")), rows);
+    assert!(
+        !changes(&h.conn(), false).iter().any(|c| c[4] == rusqlite::types::Value::Text("changed".into())),
+        "no history yet"
+    );
+
+    // `rebuild` replays the receipts: the history is back, change for change.
+    let out = h.rebuild_with(&[]);
+    assert!(out.contains("the same rows as before"), "{out}");
+    assert_eq!(all_values(&h.conn(), &format!("SELECT * FROM customers {order}")), rows);
+    common::assert_current_versions_are_customers(&h.conn());
+    assert_eq!(as_of(&h.conn()), known_before_the_correction, "what the file knew before the correction");
+    // A first fetch's rows are each a new version, as the run made them; a
+    // period whose first page the discovery call brought counts its other
+    // pages as `added` in the run and as `new_period` in the replay, which
+    // reads only the year's own receipts.
+    let first_fetch = |all: Vec<Vec<rusqlite::types::Value>>| -> Vec<Vec<rusqlite::types::Value>> {
+        let mut all: Vec<_> = all
+            .into_iter()
+            .map(|mut c| {
+                if c[4] == rusqlite::types::Value::Text("added".into()) && c[9] == 1i64.into() {
+                    c[4] = rusqlite::types::Value::Text("new_period".into());
+                }
+                c
+            })
+            .collect();
+        all.sort_by(|a, b| format!("{a:?}").cmp(&format!("{b:?}")));
+        all
+    };
+    assert_same_changes(&first_fetch(changes(&h.conn(), false)), &first_fetch(changes_without_seen_at(&history)));
+    // A re-fetch's changes are seen when its last page was stored, as the run saw them.
+    let second_run = count(&h.conn(), "SELECT MAX(run_id) FROM runs");
+    let of_run = |all: &[Vec<rusqlite::types::Value>]| -> Vec<Vec<rusqlite::types::Value>> {
+        all.iter().filter(|c| c[9] == second_run.into()).cloned().collect()
+    };
+    assert_eq!(of_run(&changes(&h.conn(), true)), of_run(&history));
+    // A second rebuild makes the same history again.
+    let replayed = changes(&h.conn(), true);
+    let again = h.rebuild_with(&[]);
+    assert!(again.contains("the same rows as before"), "{again}");
+    assert_eq!(changes(&h.conn(), true), replayed);
+}
+
+/// The two lists of changes are the same; else which are in one only.
+fn assert_same_changes(got: &[Vec<rusqlite::types::Value>], want: &[Vec<rusqlite::types::Value>]) {
+    let only = |a: &[Vec<rusqlite::types::Value>], b: &[Vec<rusqlite::types::Value>]| -> Vec<String> {
+        a.iter().filter(|c| !b.contains(c)).map(|c| format!("{c:?}")).collect()
+    };
+    assert!(
+        got == want,
+        "{} changes, {} wanted; only got:\n{}\nonly wanted:\n{}",
+        got.len(),
+        want.len(),
+        only(got, want).join("\n"),
+        only(want, got).join("\n")
+    );
+}
+
+fn changes_without_seen_at(all: &[Vec<rusqlite::types::Value>]) -> Vec<Vec<rusqlite::types::Value>> {
+    let mut out: Vec<_> = all
+        .iter()
+        .map(|c| {
+            let mut c = c.clone();
+            c[10] = rusqlite::types::Value::Null;
+            c
+        })
+        .collect();
+    out.sort_by(|a, b| format!("{a:?}").cmp(&format!("{b:?}")));
+    out
+}

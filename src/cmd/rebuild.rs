@@ -1,5 +1,5 @@
-//! `qcc-customers rebuild`: re-derive `customers` from the archived raw pages
-//! without any call — after a parser fix, or to check the archive.
+//! `qcc-customers rebuild`: re-derive `customers` and its history from the
+//! archived raw pages without any call — after a parser fix, or to check the archive.
 
 use crate::cli::RebuildArgs;
 use crate::clock::Clock;
@@ -24,17 +24,20 @@ pub fn run(args: RebuildArgs) -> anyhow::Result<Ended> {
     tx.commit().map_err(store::StoreError::from)?;
     let c = report.changes;
     println!(
-        "Rebuilt {} company-years, {} customer rows, from raw_pages ({}).{}{}",
+        "Rebuilt {} company-years, {} customer rows, from raw_pages: {}. History replayed from the receipts: \
+         {} fetches, {} new periods, {} added, {} changed, {} removed (customers_history).{}{}",
         report.years,
         report.rows,
-        if c.total() == 0 {
-            "the same rows as before: no change recorded".to_string()
+        if report.years_corrected == 0 {
+            "the same rows as before".to_string()
         } else {
-            format!(
-                "changes recorded in customer_changes: {} new periods, {} added, {} changed, {} removed",
-                c.new_period, c.added, c.changed, c.removed
-            )
+            format!("{} company-years read differently and now read as their receipts say", report.years_corrected)
         },
+        report.fetches_replayed,
+        c.new_period,
+        c.added,
+        c.changed,
+        c.removed,
         if report.partial_years_kept > 0 {
             format!(" {} years mid-fetch were left as they are.", report.partial_years_kept)
         } else {

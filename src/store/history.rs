@@ -341,6 +341,7 @@ fn sync_year(
 }
 
 /// A stored row as the `customers` view reads it.
+#[derive(Debug, PartialEq)]
 pub(super) struct Row {
     name: Option<String>,
     /// The KeyNo as given: the customer's identity.
@@ -399,8 +400,22 @@ pub(super) fn rows_of_pages<'r>(
     out
 }
 
+/// Undo a unit's history from `from` on: the versions opened since are
+/// deleted, and the ones closed since are current again (a replay of the
+/// unit's receipts from `from` on makes its history again).
+pub(super) fn roll_back(tx: &Transaction<'_>, company: i64, query_year: &str, from: &str) -> rusqlite::Result<()> {
+    tx.prepare_cached("DELETE FROM disclosure WHERE company_id = ?1 AND query_year = ?2 AND valid_from >= ?3")?
+        .execute(params![company, query_year, from])?;
+    tx.prepare_cached(
+        "UPDATE disclosure SET valid_to = NULL, closed_run = NULL, closed_as = NULL
+         WHERE company_id = ?1 AND query_year = ?2 AND valid_to >= ?3",
+    )?
+    .execute(params![company, query_year, from])?;
+    Ok(())
+}
+
 /// The rows `customers` reads for a company's year (before version 13, from `customer_rows`).
-fn current_rows(tx: &Transaction<'_>, search_key: &str, query_year: &str) -> rusqlite::Result<Vec<Row>> {
+pub(super) fn current_rows(tx: &Transaction<'_>, search_key: &str, query_year: &str) -> rusqlite::Result<Vec<Row>> {
     let mut stmt = tx.prepare_cached(
         "SELECT year, from_listing, page_index, row_index, name, key_no, image_url,
                 sales_amount, sales_amount_text, sales_percent, sales_percent_text, relationship, source, fetched_at
