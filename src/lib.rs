@@ -23,7 +23,8 @@
 //!     `handoff` to the writer;
 //!   * `plan` — what to fetch (`plan`), the all-years `listing`, the revisit `schedule`;
 //!   * `control` — `flow`, `budget`, `parking`, `disk`, `shutdown`;
-//!   * `writer` — the single writer thread and its commit window;
+//!   * `writer` — the single writer thread: batching, the commit window and the replies
+//!     (what is stored, and how, is the `store::session` it drives);
 //!   * `report` — `stats`, `progress`, `summary`, `dry_run`.
 //! * [`store`] — open + migrate + every SQL statement; nothing else touches SQL.
 //! * [`simulator`] — the built-in QCC stand-in (config, data, timeline, axum server).
@@ -44,7 +45,8 @@
 //! | what each status code means | `src/qcc/codes.rs` |
 //! | checkpoints: what is stored, where a resume goes on | `src/store/write/mod.rs` (writing them), `src/pipeline/plan/mod.rs` (reading them) |
 //! | which pages of a unit to ask, when it is complete | `src/pipeline/fetch/paging.rs` (asked in `src/pipeline/fetch/pages.rs`) |
-//! | replacing a year's or a listing's rows | `src/store/customers.rs` (`src/store/write/mod.rs` decides when) |
+//! | replacing a year's or a listing's rows, and the versions | `src/store/history.rs` (`src/store/write/events.rs` decides when) |
+//! | what the writer holds across batches (connection, codebook, learned dictionary) | `src/store/session.rs` |
 //! | the all-years listing plan (learning, deciding, contradictions) | `src/pipeline/plan/listing.rs`, checked page by page in `src/pipeline/fetch/paging.rs` |
 //! | a company's ending (done, rejected, deferred, parked) | `src/pipeline/fetch/context.rs` (`Ctx::end_company`, `Ctx::settle`) |
 //! | 110 parking | `src/pipeline/control/parking.rs` (its doc lists where else it shows) |
@@ -54,7 +56,7 @@
 //! | daily limit and `--max-calls` | `src/pipeline/control/budget.rs` |
 //! | commit window and group commit | `src/pipeline/writer/mod.rs` (`CommitWindow`, `GROUP_COMMIT`) |
 //! | pages of a company side by side (no slow tail) | `src/pipeline/fetch/lanes.rs` (`Occupancy`, `Lanes`) |
-//! | how a customer row is stored (compact encodings) | `src/store/customers.rs`, decoded by the `customers` view (`migrations/0006_compact_rows.sql`) |
+//! | how a customer row is stored (the readers' model) | `src/store/history.rs`, read back by the `customers_history` view (`migrations/0012_disclosures.sql`, `0013_current_versions.sql`) |
 //! | when the run's work is done | `src/pipeline/fetch/dispatch.rs` |
 //! | stopping (signals, quotas, account errors) | `src/pipeline/control/shutdown.rs` |
 //! | the exit status | `src/exit.rs` |

@@ -15,6 +15,7 @@ pub mod read;
 pub mod rebuild;
 pub mod receipt;
 pub mod records;
+pub mod session;
 pub mod write;
 
 use std::fs::{File, OpenOptions};

@@ -21,7 +21,8 @@ use crate::pipeline::plan::schedule::Revisit;
 use crate::pipeline::report::stats::Stats;
 use crate::store::receipt::Dictionary;
 use crate::store::records::{Commit, CompanySnapshot, Event, InputRecord, Registration};
-use crate::store::{dictionaries, read, write, Codebook, WriteStore};
+use crate::store::session::{Batch, Session};
+use crate::store::WriteStore;
 
 /// Most messages applied in one transaction.
 const MAX_BATCH: usize = 1024;
@@ -117,12 +118,15 @@ pub fn spawn(
     // the group commit.
     let enough = (window.capacity / 2).max(1);
     std::thread::Builder::new().name("sqlite-writer".into()).spawn(move || {
-        let mut store = store;
         let mut rx = rx;
         // The places in the commit window of the batch being written.
         let mut slots: Vec<WindowSlot> = Vec::new();
-        match writer_loop(&mut store, run_id, &mut rx, &stats, clock, enough, &scheduling, &mut slots) {
-            Ok(()) => Ok(store),
+        let written = Session::new(store, run_id).and_then(|mut session| {
+            writer_loop(&mut session, &mut rx, &stats, clock, enough, &scheduling, &mut slots)?;
+            session.finish()
+        });
+        match written {
+            Ok(store) => Ok(store),
             Err(e) => {
                 let reason = if e.sqlite_error_code() == Some(rusqlite::ErrorCode::DiskFull) {
                     StopReason::DiskFull
@@ -143,10 +147,8 @@ pub fn spawn(
     })
 }
 
-#[allow(clippy::too_many_arguments)]
 fn writer_loop(
-    store: &mut WriteStore,
-    run_id: i64,
+    session: &mut Session,
     rx: &mut mpsc::Receiver<WriteMsg>,
     stats: &Stats,
     clock: Clock,
@@ -159,15 +161,10 @@ fn writer_loop(
         .enable_time()
         .build()
         .map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))?;
-    // What the file has learned to store small (picture shapes, labels); a
-    // failed transaction ends the writer, so none learned in it is used again.
-    let mut codes = Codebook::load(&store.conn)?;
     let mut batch: Vec<WriteMsg> = Vec::new();
     let mut replies = Vec::new();
     let mut parked = Vec::new();
     let mut last_commit: Option<Instant> = None;
-    // The receipt dictionary this run learned, if it did.
-    let mut learned: Option<Arc<Dictionary>> = None;
     while let Some(first) = rx.blocking_recv() {
         // Collect the batch before taking the write lock, so nothing else
         // (a reader's checkpoint, an index an analyst adds) waits on a
@@ -203,26 +200,16 @@ fn writer_loop(
                 }
             };
         }
-        let now = clock.now_iso();
-        let tx = store.conn.transaction()?;
-        let mut rows = 0;
+        let mut tx = session.batch(clock.now_iso())?;
         for m in batch.drain(..) {
             match m {
                 WriteMsg::Register { records, reply } => {
-                    let regs = records
-                        .iter()
-                        .map(|r| write::register(&tx, run_id, r, &now))
-                        .collect::<rusqlite::Result<Vec<_>>>()?;
+                    let regs = records.iter().map(|r| tx.register(r)).collect::<rusqlite::Result<Vec<_>>>()?;
                     replies.push((reply, regs));
                 }
-                WriteMsg::TakeDueParked { limit, reply } => {
-                    let due = write::take_due_parked(&tx, run_id, &now, limit)?;
-                    parked.push((reply, due));
-                }
+                WriteMsg::TakeDueParked { limit, reply } => parked.push((reply, tx.take_due_parked(limit)?)),
                 WriteMsg::Dictionary(dictionary) => {
-                    dictionaries::store(&tx, &dictionary, &now)?;
-                    let resealed = dictionaries::reseal(&tx, &dictionary)?;
-                    learned = Some(dictionary.clone());
+                    let resealed = tx.keep_dictionary(&dictionary)?;
                     tracing::info!(
                         dict_id = dictionary.id,
                         pages = dictionary.pages,
@@ -232,7 +219,7 @@ fn writer_loop(
                     );
                 }
                 WriteMsg::Commit { commit, slot } => {
-                    rows += write::apply(&tx, &mut codes, run_id, &commit, &now)?.rows;
+                    tx.apply(&commit)?;
                     if ends_check(&commit) {
                         schedule(&tx, &commit.search_key, scheduling, clock)?;
                     }
@@ -240,7 +227,7 @@ fn writer_loop(
                 }
             }
         }
-        tx.commit()?;
+        let (rows, _) = tx.commit()?;
         last_commit = Some(Instant::now());
         stats.rows_written.fetch_add(rows, Ordering::Relaxed);
         stats.commits.fetch_add(1, Ordering::Relaxed);
@@ -253,13 +240,6 @@ fn writer_loop(
         }
         slots.clear();
     }
-    // Receipts sealed before the workers took the learned dictionary up
-    // may have been stored after it: those too.
-    if let Some(dictionary) = learned {
-        let tx = store.conn.transaction()?;
-        dictionaries::reseal(&tx, &dictionary)?;
-        tx.commit()?;
-    }
     Ok(())
 }
 
@@ -269,11 +249,11 @@ fn ends_check(commit: &Commit) -> bool {
 }
 
 /// Store the company's next check, from its history as this transaction left it.
-fn schedule(tx: &rusqlite::Transaction<'_>, key: &str, s: &Scheduling, clock: Clock) -> rusqlite::Result<()> {
-    let Some(history) = read::company_history(tx, key)? else { return Ok(()) };
+fn schedule(tx: &Batch<'_>, key: &str, s: &Scheduling, clock: Clock) -> rusqlite::Result<()> {
+    let Some(history) = tx.company_history(key)? else { return Ok(()) };
     let now = clock.now();
     let next = s.revisit.next(&history, s.page_size, now);
-    write::set_next_check(tx, key, &crate::clock::iso(next.at), &next.reason.to_string())
+    tx.set_next_check(key, &crate::clock::iso(next.at), &next.reason.to_string())
 }
 
 #[cfg(test)]
