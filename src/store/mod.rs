@@ -6,6 +6,7 @@
 //! * [`write`] holds the writer's statements; [`read`] the queries for plans,
 //!   summaries and reports.
 
+pub mod bulk;
 mod customers;
 pub use customers::Codebook;
 pub mod dictionaries;
@@ -167,6 +168,11 @@ pub fn open_for_writing(db: &Path) -> Result<WriteStore, StoreError> {
     // (a tenth of a first fetch's time).
     conn.set_prepared_statement_cache_capacity(128);
     migrate(db, &mut conn)?;
+    // A run killed while it built in bulk left the reverse indexes out.
+    let built = bulk::ensure(&conn).map_err(|e| open_err(db, e))?;
+    if built > 0 {
+        tracing::info!(built, "Built the readers' reverse indexes a stopped run had left to build.");
+    }
     // Stamp the file as ours (new files, and ours from before the stamp).
     conn.pragma_update(None, "application_id", APPLICATION_ID)?;
     Ok(WriteStore { conn, _lock: lock })

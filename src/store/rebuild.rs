@@ -68,6 +68,12 @@ pub fn rebuild(
         now,
         out: Rebuilt::default(),
     };
+    // Every version is made again: the reverse indexes are built once, at the end.
+    let versions: i64 = tx.query_row("SELECT COALESCE(MAX(version_id), 0) FROM disclosure", [], |r| r.get(0))?;
+    let in_bulk = versions as u64 >= super::bulk::Bulk::MIN_ROWS;
+    if in_bulk {
+        super::bulk::drop(tx)?;
+    }
     let years: Vec<(String, String, String, i64)> = tx
         .prepare(
             "SELECT search_key, year, state, pages_fetched FROM company_years WHERE source = 'year'
@@ -98,6 +104,9 @@ pub fn rebuild(
         if !years.is_empty() {
             replay.unit(&key, &Query::Listing, &years, pages.max(0) as u32, Some(&completed_at))?;
         }
+    }
+    if in_bulk {
+        super::bulk::ensure(tx)?;
     }
     Ok(replay.out)
 }

@@ -5,13 +5,16 @@
 //! and names met so far) and the receipt dictionary this run learned. A
 //! [`Batch`] is one transaction of it. The pipeline hands a batch what the
 //! answers said ([`Commit`]s, input records, a dictionary); how that is
-//! kept, and what it changed, is decided here. The writer thread keeps only
-//! the batching and the replies.
+//! kept, and what it changed, is decided here (including when a run's rows
+//! are many enough to build the readers' reverse indexes in bulk:
+//! [`super::bulk`]). The writer thread keeps only the batching and the replies.
 
 use std::sync::Arc;
+use std::time::Instant;
 
 use rusqlite::Transaction;
 
+use super::bulk::{self, Bulk};
 use super::customers::Codebook;
 use super::read;
 use super::receipt::Dictionary;
@@ -23,25 +26,40 @@ use super::{dictionaries, WriteStore};
 pub struct Session {
     store: WriteStore,
     run_id: i64,
-    /// A failed transaction ends the session, so nothing learned in it is
-    /// used again.
+    state: State,
+}
+
+/// What a session keeps from one batch to the next. A failed transaction
+/// ends the session, so nothing learned in it is used again.
+struct State {
     codes: Codebook,
     /// The receipt dictionary this run learned, if it did.
     learned: Option<Arc<Dictionary>>,
+    bulk: Bulk,
+    /// Rows stored by the run so far.
+    stored: u64,
+    /// The reverse indexes were dropped, to be built at the end.
+    dropped: bool,
 }
 
 impl Session {
     pub fn new(store: WriteStore, run_id: i64) -> rusqlite::Result<Session> {
+        let versions: i64 =
+            store.conn.query_row("SELECT COALESCE(MAX(version_id), 0) FROM disclosure", [], |r| r.get(0))?;
+        Self::with_bulk(store, run_id, Bulk::for_file(versions.max(0) as u64))
+    }
+
+    /// A session that builds the reverse indexes in bulk past `bulk`'s rows.
+    pub fn with_bulk(store: WriteStore, run_id: i64, bulk: Bulk) -> rusqlite::Result<Session> {
         let codes = Codebook::load(&store.conn)?;
-        Ok(Session { store, run_id, codes, learned: None })
+        Ok(Session { store, run_id, state: State { codes, learned: None, bulk, stored: 0, dropped: false } })
     }
 
     /// Open a transaction; what is applied to it is kept once it commits.
     pub fn batch(&mut self, now: String) -> rusqlite::Result<Batch<'_>> {
         Ok(Batch {
             tx: self.store.conn.transaction()?,
-            codes: &mut self.codes,
-            learned: &mut self.learned,
+            state: &mut self.state,
             run_id: self.run_id,
             now,
             applied: Applied::default(),
@@ -50,12 +68,22 @@ impl Session {
 
     /// The run's writes are over: receipts sealed before the workers took
     /// up the learned dictionary may have been stored after it, and are
-    /// sealed with it too. The store is handed back for the run's bookkeeping.
+    /// sealed with it too; reverse indexes dropped for a bulk of rows are
+    /// built. The store is handed back for the run's bookkeeping.
     pub fn finish(mut self) -> rusqlite::Result<WriteStore> {
-        if let Some(dictionary) = self.learned.take() {
+        if let Some(dictionary) = self.state.learned.take() {
             let tx = self.store.conn.transaction()?;
             dictionaries::reseal(&tx, &dictionary)?;
             tx.commit()?;
+        }
+        if self.state.dropped {
+            let started = Instant::now();
+            let built = bulk::ensure(&self.store.conn)?;
+            tracing::info!(
+                built,
+                seconds = format!("{:.1}", started.elapsed().as_secs_f64()),
+                "Built the readers' reverse indexes (by customer, by name) from this run's rows."
+            );
         }
         Ok(self.store)
     }
@@ -64,8 +92,7 @@ impl Session {
 /// One transaction of a [`Session`].
 pub struct Batch<'s> {
     tx: Transaction<'s>,
-    codes: &'s mut Codebook,
-    learned: &'s mut Option<Arc<Dictionary>>,
+    state: &'s mut State,
     run_id: i64,
     now: String,
     applied: Applied,
@@ -74,9 +101,20 @@ pub struct Batch<'s> {
 impl Batch<'_> {
     /// Store one atomic unit of what the answers said.
     pub fn apply(&mut self, commit: &Commit) -> rusqlite::Result<Applied> {
-        let applied = write::apply(&self.tx, self.codes, self.run_id, commit, &self.now)?;
+        let applied = write::apply(&self.tx, &mut self.state.codes, self.run_id, commit, &self.now)?;
         self.applied.rows += applied.rows;
         self.applied.changes.add(applied.changes);
+        let state = &mut *self.state;
+        state.stored += applied.rows;
+        if !state.dropped && state.stored >= state.bulk.threshold {
+            bulk::drop(&self.tx)?;
+            state.dropped = true;
+            tracing::info!(
+                rows = state.stored,
+                "Many rows: the readers' reverse indexes are built once this run's writes end (until then, \
+                 look-ups by customer or name scan the table)."
+            );
+        }
         Ok(applied)
     }
 
@@ -95,7 +133,7 @@ impl Batch<'_> {
     pub fn keep_dictionary(&mut self, dictionary: &Arc<Dictionary>) -> rusqlite::Result<u64> {
         dictionaries::store(&self.tx, dictionary, &self.now)?;
         let resealed = dictionaries::reseal(&self.tx, dictionary)?;
-        *self.learned = Some(dictionary.clone());
+        self.state.learned = Some(dictionary.clone());
         Ok(resealed)
     }
 
@@ -113,5 +151,123 @@ impl Batch<'_> {
     pub fn commit(self) -> rusqlite::Result<(u64, Changes)> {
         self.tx.commit()?;
         Ok((self.applied.rows, self.applied.changes))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::qcc::wire::ClientRow;
+    use crate::store::records::{Event, PageEvent, Query, StoredPages, YearState};
+    use crate::store::write::start_run;
+
+    const NOW: &str = "2026-06-15T04:00:00.000Z";
+
+    /// Three companies' 2024, one page each, with customers they share.
+    fn commits() -> Vec<Commit> {
+        (0..3)
+            .map(|i| {
+                let rows: Vec<ClientRow> = (0..4)
+                    .map(|j| ClientRow {
+                        year: Some("2024".into()),
+                        name: Some(format!("客户公司{}", (i + j) % 5)),
+                        key_no: (j % 2 == 0).then(|| format!("{:032x}", (i + j) % 5)),
+                        sales_amount: Some(f64::from(i * 10 + j)),
+                        ..Default::default()
+                    })
+                    .collect();
+                let page = Event::Page(PageEvent {
+                    query: Query::Year("2024".into()),
+                    page_index: 1,
+                    total_records: rows.len() as u64,
+                    pages_total: 1,
+                    year_state: YearState::Complete,
+                    stored: StoredPages { prefix: 1, ..StoredPages::default() },
+                    unit_rows: 0,
+                    rows,
+                    raw: None,
+                });
+                Commit { search_key: format!("批量企业{i}有限公司"), call: None, events: vec![page] }
+            })
+            .collect()
+    }
+
+    /// Store the commits, one batch each; what the file holds, and whether
+    /// the reverse indexes were there after the first batch.
+    fn store_all(bulk: Bulk) -> (Vec<String>, bool) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = crate::store::open_for_writing(&dir.path().join("b.sqlite")).unwrap();
+        let run_id = start_run(&store.conn, "test", NOW).unwrap();
+        let mut session = Session::with_bulk(store, run_id, bulk).unwrap();
+        let mut indexed_midway = true;
+        for (i, commit) in commits().iter().enumerate() {
+            let key = &commit.search_key;
+            let mut tx = session.batch(NOW.into()).unwrap();
+            let record = InputRecord {
+                line: 2,
+                search_key: key.clone(),
+                norm_key: key.clone(),
+                row_json: "{}".into(),
+                invalid: None,
+            };
+            tx.register(&record).unwrap();
+            tx.apply(commit).unwrap();
+            tx.commit().unwrap();
+            if i == 0 {
+                indexed_midway = session.store.conn.query_row(
+                    "SELECT COUNT(*) = 2 FROM sqlite_master WHERE name IN ('disclosure_by_customer', 'disclosure_by_name')",
+                    [],
+                    |r| r.get(0),
+                ).unwrap();
+            }
+        }
+        let store = session.finish().unwrap();
+        let held: Vec<String> = store
+            .conn
+            .prepare("SELECT search_key || name || sales_amount || valid_from FROM customers_history ORDER BY 1")
+            .unwrap()
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect();
+        let plans: Vec<String> = store
+            .conn
+            .prepare("EXPLAIN QUERY PLAN SELECT search_key FROM customers_history WHERE name = '客户公司1'")
+            .unwrap()
+            .query_map([], |r| r.get(3))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect();
+        assert!(plans.iter().any(|p| p.contains("disclosure_by_name")), "{plans:?}");
+        (held, indexed_midway)
+    }
+
+    #[test]
+    fn a_run_of_many_rows_builds_the_reverse_indexes_at_its_end_and_stores_the_same() {
+        let (one_by_one, indexed) = store_all(Bulk { threshold: u64::MAX });
+        assert!(indexed, "kept up as the rows come");
+        let (in_bulk, indexed) = store_all(Bulk { threshold: 3 });
+        assert!(!indexed, "dropped once the run stored 3 rows");
+        assert_eq!(in_bulk, one_by_one);
+        assert_eq!(in_bulk.len(), 12);
+    }
+
+    #[test]
+    fn a_file_left_without_them_gets_them_at_its_next_open() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("k.sqlite");
+        let store = crate::store::open_for_writing(&path).unwrap();
+        bulk::drop(&store.conn).unwrap();
+        drop(store);
+        let store = crate::store::open_for_writing(&path).unwrap();
+        let n: i64 = store
+            .conn
+            .query_row(
+                "SELECT COUNT(*) FROM sqlite_master WHERE name IN ('disclosure_by_customer', 'disclosure_by_name')",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(n, 2);
     }
 }
