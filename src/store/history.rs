@@ -233,7 +233,26 @@ fn sync_year(
 ) -> rusqlite::Result<Changes> {
     let mut open: HashMap<Key, (i64, Values, Place)> = HashMap::new();
     let mut first_opened: HashMap<String, String> = HashMap::new();
-    {
+    let mut slots: HashMap<(String, Option<i64>), i64> = HashMap::new();
+    if append.is_some() {
+        // A page's rows come after the ones stored: their slots follow (what
+        // the stored ones say is not compared, so it is not read).
+        let mut stmt = tx.prepare_cached(
+            "SELECT period, customer_id, slot, valid_from FROM disclosure
+             WHERE company_id = ?1 AND query_year = ?2 AND valid_to IS NULL",
+        )?;
+        let mut q = stmt.query(params![company, query_year])?;
+        while let Some(r) = q.next()? {
+            let (period, customer, slot, valid_from): (String, Option<i64>, i64, String) =
+                (r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?);
+            let first = first_opened.entry(period.clone()).or_insert_with(|| valid_from.clone());
+            if valid_from < *first {
+                *first = valid_from;
+            }
+            let next = slots.entry((period, customer)).or_insert(0);
+            *next = (*next).max(slot + 1);
+        }
+    } else {
         let mut stmt = tx.prepare_cached(&format!(
             "SELECT d.version_id, d.period, d.customer_id, d.slot, d.name_id, {IMAGE_URL}, {YEAR}, d.sales_amount,
                         d.sales_amount_text, d.sales_percent, d.sales_percent_text, d.relationship, d.source,
@@ -280,15 +299,6 @@ fn sync_year(
         .map(|(period, _)| period)
         .collect();
     let mut changes = Changes::default();
-    let mut slots: HashMap<(String, Option<i64>), i64> = HashMap::new();
-    if append.is_some() {
-        // A page's rows come after the ones stored: their slots follow.
-        for (period, customer, slot) in open.keys() {
-            let next = slots.entry((period.clone(), *customer)).or_insert(0);
-            *next = (*next).max(slot + 1);
-        }
-        open.clear();
-    }
     for row in rows {
         let at = if when.backfill { row.place.fetched_at.as_str() } else { when.now };
         let (customer, anonymised, name_id) = identify(tx, codes.identities(), &row, at)?;
