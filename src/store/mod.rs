@@ -40,6 +40,7 @@ const MIGRATIONS: &[(&str, &str)] = &[
     ("0011_compact_values.sql", include_str!("../../migrations/0011_compact_values.sql")),
     ("0012_disclosures.sql", include_str!("../../migrations/0012_disclosures.sql")),
     ("0013_current_versions.sql", include_str!("../../migrations/0013_current_versions.sql")),
+    ("0014_report_years.sql", include_str!("../../migrations/0014_report_years.sql")),
 ];
 
 /// The schema version this build writes (`PRAGMA user_version`).

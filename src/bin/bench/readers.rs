@@ -125,6 +125,11 @@ impl Bench {
                 1000.0,
             ),
             (
+                "rows per report year (`report_years`)".into(),
+                "SELECT query_year, rows, companies FROM report_years ORDER BY query_year DESC".into(),
+                1000.0,
+            ),
+            (
                 "rows per report year, the current versions' index".into(),
                 "SELECT query_year, COUNT(*) AS rows, COUNT(DISTINCT company_id) AS companies FROM disclosure
                  WHERE valid_to IS NULL GROUP BY query_year ORDER BY query_year DESC"

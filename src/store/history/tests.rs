@@ -205,6 +205,27 @@ fn who_sells_to_a_name_uses_an_index() {
 }
 
 #[test]
+fn rows_per_report_year_count_what_customers_holds_and_sort_no_row() {
+    let mut db = db();
+    db.year_2024(A, T1, vec![row("华为技术有限公司", Some(KEY_X), 100.0), row("客户一", None, 5.0)]);
+    db.year_2024(B, T1, vec![row("华为技术有限公司", Some(KEY_X), 7.0)]);
+    // A correction closes a version: only the current ones count.
+    db.year_2024(B, T2, vec![row("华为技术有限公司", Some(KEY_X), 8.0)]);
+    let view = db.strings("SELECT query_year || ' ' || rows || ' ' || companies FROM report_years");
+    let direct = db.strings(
+        "SELECT query_year || ' ' || COUNT(*) || ' ' || COUNT(DISTINCT search_key) FROM customers GROUP BY query_year",
+    );
+    assert_eq!(view, direct);
+    assert_eq!(view, ["2024 3 2"]);
+    let mut stmt = db.store.conn.prepare("EXPLAIN QUERY PLAN SELECT * FROM report_years").unwrap();
+    let plan: Vec<String> = stmt.query_map([], |r| r.get(3)).unwrap().map(Result::unwrap).collect();
+    // Each company's year is counted in the index's order; only those
+    // counts (a row per company-year) are sorted.
+    assert!(plan.iter().any(|d| d.contains("disclosure_current")), "{plan:?}");
+    assert_eq!(plan.iter().filter(|d| d.contains("TEMP B-TREE")).count(), 1, "{plan:?}");
+}
+
+#[test]
 fn an_upgraded_file_gets_its_history_from_the_rows_it_holds() {
     // A file as version 11 left it: rows in `customer_rows`, no versions.
     let dir = tempfile::tempdir().unwrap();
