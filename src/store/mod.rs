@@ -41,6 +41,7 @@ const MIGRATIONS: &[(&str, &str)] = &[
     ("0012_disclosures.sql", include_str!("../../migrations/0012_disclosures.sql")),
     ("0013_current_versions.sql", include_str!("../../migrations/0013_current_versions.sql")),
     ("0014_report_years.sql", include_str!("../../migrations/0014_report_years.sql")),
+    ("0015_reverse_index_periods.sql", include_str!("../../migrations/0015_reverse_index_periods.sql")),
 ];
 
 /// The schema version this build writes (`PRAGMA user_version`).

@@ -202,6 +202,17 @@ fn who_sells_to_a_name_uses_an_index() {
         assert!(details.iter().all(|d| !d.starts_with("SCAN")), "{sql}: {details:?}");
         assert!(details.iter().any(|d| d.contains(index)), "{sql}: {details:?}");
     }
+    // The latest period first comes from the index: only the rows of a
+    // period are sorted (by company), never every row of the customer.
+    for by in ["name = '华为技术有限公司'", "key_no = 'x'"] {
+        let sql = format!(
+            "EXPLAIN QUERY PLAN SELECT search_key FROM customers_history WHERE valid_to IS NULL AND {by}
+             ORDER BY period DESC, search_key LIMIT 5"
+        );
+        let mut stmt = db.store.conn.prepare(&sql).unwrap();
+        let details: Vec<String> = stmt.query_map([], |r| r.get(3)).unwrap().map(Result::unwrap).collect();
+        assert!(details.iter().all(|d| d != "USE TEMP B-TREE FOR ORDER BY"), "{by}: {details:?}");
+    }
 }
 
 #[test]
