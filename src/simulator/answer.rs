@@ -207,11 +207,11 @@ fn page_answer(state: &SimState, search_key: &str, year: Option<&str>, page_inde
         let revised = !config.revise_latest_year_only || sy.year == company.years[0].year;
         let revision = if revised { config.revision } else { 0 };
         for i in lo..hi {
-            client_list.push(data::SimRow::new(seed, revision, search_key, &sy.year, (i - offset) as u32).pictured(
-                config.pictures,
-                seed,
-                search_key,
-            ));
+            client_list.push(
+                data::SimRow::new(seed, revision, search_key, &sy.year, (i - offset) as u32)
+                    .own_names(config.own_names, seed, search_key)
+                    .pictured(config.pictures, seed, search_key),
+            );
         }
         offset += n;
         if offset >= end {
@@ -257,6 +257,7 @@ fn timed_page_answer(
         .map(|(ty, r)| {
             data::SimRow::new(config.seed, r.revision, search_key, &ty.year, r.index)
                 .in_report(&ty.year, r.half)
+                .own_names(config.own_names, config.seed, search_key)
                 .pictured(config.pictures, config.seed, search_key)
         })
         .collect();

@@ -35,6 +35,10 @@ pub struct SimConfig {
     /// benchmarks. The standalone `mock-server` turns it off so that its
     /// memory does not grow with every request it answers.
     pub keep_arrivals: bool,
+    /// Every company's named customers are its own: no name or KeyNo is
+    /// shared across companies (a list of small private companies; the
+    /// bytes benchmark's hardest case for storing a name once).
+    pub own_names: bool,
 }
 
 impl Default for SimConfig {
@@ -52,6 +56,7 @@ impl Default for SimConfig {
             pictures: data::Pictures::default(),
             timeline: None,
             keep_arrivals: true,
+            own_names: false,
         }
     }
 }

@@ -257,6 +257,9 @@ pub struct SimRow {
     /// left out of the row).
     #[serde(skip)]
     picture_key: String,
+    /// A placeholder (`客户一`, …), not a customer's name.
+    #[serde(skip)]
+    placeholder: bool,
 }
 
 /// A field's value on the wire.
@@ -388,7 +391,29 @@ impl SimRow {
             source: Field::Static(if half_year { "半年报" } else { "年报" }),
             product: Field::Missing,
             picture_key: key_no,
+            placeholder,
         }
+    }
+
+    /// With `own` (a simulator whose companies name customers of their own),
+    /// the row's named customer is the company's own: its name carries a
+    /// number of the company's, and its KeyNo is that name's.
+    pub fn own_names(mut self, own: bool, seed: u64, search_key: &str) -> SimRow {
+        let named = match &self.name {
+            Field::Text(n) => Some(n.clone()),
+            Field::Static(n) if !n.is_empty() && *n != "-" => Some(n.to_string()),
+            _ => None,
+        };
+        let (true, false, Some(name)) = (own, self.placeholder, named) else { return self };
+        let tag = hash(seed, &[b"own-names", search_key.trim().as_bytes()]) % 1_000_000;
+        let own_name = format!("{name}{tag:06}");
+        let key = key_of_name(seed, &own_name);
+        if matches!(self.key_no, Field::Text(_)) {
+            self.key_no = Field::Text(key.clone());
+            self.picture_key = key;
+        }
+        self.name = Field::Text(own_name);
+        self
     }
 
     /// The row with the picture address `pictures` gives its company, and the

@@ -42,8 +42,9 @@ pub struct Rebuilt {
 /// fetch that holds page 1 alone, of a unit that had more pages, was a
 /// check that found nothing new (a run stores only its receipt), and is
 /// passed over. The unit's history from its first receipt on is undone and
-/// its fetches are replayed in order, each at the time of its last receipt:
-/// several receipts of a page over time are its versions. History older
+/// its fetches are replayed in order, as a run stores them: the first one's
+/// rows each at the time its page was stored, a later one's at the time of
+/// its last receipt. Several receipts of a page over time are its versions. History older
 /// than the unit's receipts is kept.
 ///
 /// The last fetch must hold the pages the unit's checkpoint counts; else
@@ -264,7 +265,10 @@ impl Replay<'_, '_> {
                 by_year.entry(year.clone()).or_default();
             }
             last_rows = by_year.values().map(|r| r.len() as u64).sum::<u64>();
-            let when = When { now: &fetch.at, run_id: self.run_at(&fetch.at), backfill: false };
+            // As a run stores them: a unit's first fetch opens each page's
+            // rows when that page was stored; a later one, when it was whole.
+            let first = !history::has_versions(tx, company, query)?;
+            let when = When { now: &fetch.at, run_id: self.run_at(&fetch.at), backfill: first };
             self.out.changes.add(history::replace(tx, &mut self.codes, company, by_year, false, &when)?);
             self.out.fetches_replayed += 1;
         }
