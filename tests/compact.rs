@@ -109,7 +109,7 @@ async fn an_address_with_an_unknown_shape_around_the_keyno_is_learned_as_a_new_t
 /// through the writer's own statements; returns the rows written and how
 /// many store a template id.
 fn write_rows_with(h: &Harness, rows: &[(&str, &str)]) -> (u64, i64) {
-    use qcc_customers::store::records::{Commit, Event, InputRecord, PageEvent, Query, StoredPages, YearState};
+    use qcc_customers::store::records::{Commit, Event, InputRecord, PageEvent};
     let mut store = qcc_customers::store::open_for_writing(&h.db).unwrap();
     let now = "2026-06-15T04:00:00.000Z";
     let run_id = qcc_customers::store::write::start_run(&store.conn, "test", now).unwrap();
@@ -133,17 +133,7 @@ fn write_rows_with(h: &Harness, rows: &[(&str, &str)]) -> (u64, i64) {
             ..Default::default()
         })
         .collect();
-    let page = PageEvent {
-        query: Query::Year("2024".into()),
-        page_index: 1,
-        total_records: rows.len() as u64,
-        pages_total: 1,
-        year_state: YearState::Complete,
-        stored: StoredPages { prefix: 1, ..StoredPages::default() },
-        unit_rows: 0,
-        rows: clients,
-        raw: None,
-    };
+    let page = PageEvent::whole_year("2024", clients);
     let commit = Commit { search_key: "新形状公司".into(), call: None, events: vec![Event::Page(page)] };
     let n = qcc_customers::store::write::apply(&tx, &mut codes, run_id, &commit, now).unwrap().rows;
     tx.commit().unwrap();

@@ -37,6 +37,15 @@ pub fn ensure(conn: &Connection) -> rusqlite::Result<usize> {
     Ok(built)
 }
 
+/// How many of the indexes the file lacks.
+pub fn missing(conn: &Connection) -> rusqlite::Result<usize> {
+    let mut n = 0;
+    for (name, _) in REVERSE_INDEXES {
+        n += usize::from(!exists(conn, name)?);
+    }
+    Ok(n)
+}
+
 /// Drop the indexes (in the caller's transaction).
 pub fn drop(conn: &Connection) -> rusqlite::Result<()> {
     for (name, _) in REVERSE_INDEXES {

@@ -321,6 +321,24 @@ pub struct PageEvent {
     pub raw: Option<RawPage>,
 }
 
+impl PageEvent {
+    /// A report year answered whole on one page, without a receipt (what
+    /// tests and tools store directly).
+    pub fn whole_year(year: &str, rows: Vec<ClientRow>) -> PageEvent {
+        PageEvent {
+            query: Query::Year(year.into()),
+            page_index: 1,
+            total_records: rows.len() as u64,
+            pages_total: 1,
+            year_state: YearState::Complete,
+            stored: StoredPages { prefix: 1, ..StoredPages::default() },
+            unit_rows: 0,
+            rows,
+            raw: None,
+        }
+    }
+}
+
 /// One transaction's worth: an optional call record and the events it caused.
 #[derive(Debug, Clone)]
 pub struct Commit {

@@ -19,7 +19,7 @@ use super::customers::Codebook;
 use super::read;
 use super::receipt::Dictionary;
 use super::records::{Commit, CompanyHistory, CompanySnapshot, InputRecord, Registration};
-use super::write::{self, Applied, Changes};
+use super::write::{self, Applied};
 use super::{dictionaries, WriteStore};
 
 /// One run's writes to the file.
@@ -57,13 +57,7 @@ impl Session {
 
     /// Open a transaction; what is applied to it is kept once it commits.
     pub fn batch(&mut self, now: String) -> rusqlite::Result<Batch<'_>> {
-        Ok(Batch {
-            tx: self.store.conn.transaction()?,
-            state: &mut self.state,
-            run_id: self.run_id,
-            now,
-            applied: Applied::default(),
-        })
+        Ok(Batch { tx: self.store.conn.transaction()?, state: &mut self.state, run_id: self.run_id, now, rows: 0 })
     }
 
     /// The run's writes are over: receipts sealed before the workers took
@@ -95,15 +89,15 @@ pub struct Batch<'s> {
     state: &'s mut State,
     run_id: i64,
     now: String,
-    applied: Applied,
+    /// Rows stored in this transaction.
+    rows: u64,
 }
 
 impl Batch<'_> {
     /// Store one atomic unit of what the answers said.
     pub fn apply(&mut self, commit: &Commit) -> rusqlite::Result<Applied> {
         let applied = write::apply(&self.tx, &mut self.state.codes, self.run_id, commit, &self.now)?;
-        self.applied.rows += applied.rows;
-        self.applied.changes.add(applied.changes);
+        self.rows += applied.rows;
         let state = &mut *self.state;
         state.stored += applied.rows;
         if !state.dropped && state.stored >= state.bulk.threshold {
@@ -147,10 +141,10 @@ impl Batch<'_> {
         write::set_next_check(&self.tx, search_key, at, reason)
     }
 
-    /// Make the batch durable. Returns the rows it stored and the changes it recorded.
-    pub fn commit(self) -> rusqlite::Result<(u64, Changes)> {
+    /// Make the batch durable. Returns the rows it stored.
+    pub fn commit(self) -> rusqlite::Result<u64> {
         self.tx.commit()?;
-        Ok((self.applied.rows, self.applied.changes))
+        Ok(self.rows)
     }
 }
 
@@ -158,7 +152,7 @@ impl Batch<'_> {
 mod tests {
     use super::*;
     use crate::qcc::wire::ClientRow;
-    use crate::store::records::{Event, PageEvent, Query, StoredPages, YearState};
+    use crate::store::records::{Event, PageEvent};
     use crate::store::write::start_run;
 
     const NOW: &str = "2026-06-15T04:00:00.000Z";
@@ -176,17 +170,7 @@ mod tests {
                         ..Default::default()
                     })
                     .collect();
-                let page = Event::Page(PageEvent {
-                    query: Query::Year("2024".into()),
-                    page_index: 1,
-                    total_records: rows.len() as u64,
-                    pages_total: 1,
-                    year_state: YearState::Complete,
-                    stored: StoredPages { prefix: 1, ..StoredPages::default() },
-                    unit_rows: 0,
-                    rows,
-                    raw: None,
-                });
+                let page = Event::Page(PageEvent::whole_year("2024", rows));
                 Commit { search_key: format!("批量企业{i}有限公司"), call: None, events: vec![page] }
             })
             .collect()
@@ -214,11 +198,7 @@ mod tests {
             tx.apply(commit).unwrap();
             tx.commit().unwrap();
             if i == 0 {
-                indexed_midway = session.store.conn.query_row(
-                    "SELECT COUNT(*) = 2 FROM sqlite_master WHERE name IN ('disclosure_by_customer', 'disclosure_by_name')",
-                    [],
-                    |r| r.get(0),
-                ).unwrap();
+                indexed_midway = bulk::missing(&session.store.conn).unwrap() == 0;
             }
         }
         let store = session.finish().unwrap();
@@ -258,16 +238,9 @@ mod tests {
         let path = dir.path().join("k.sqlite");
         let store = crate::store::open_for_writing(&path).unwrap();
         bulk::drop(&store.conn).unwrap();
+        assert_eq!(bulk::missing(&store.conn).unwrap(), 2);
         drop(store);
         let store = crate::store::open_for_writing(&path).unwrap();
-        let n: i64 = store
-            .conn
-            .query_row(
-                "SELECT COUNT(*) FROM sqlite_master WHERE name IN ('disclosure_by_customer', 'disclosure_by_name')",
-                [],
-                |r| r.get(0),
-            )
-            .unwrap();
-        assert_eq!(n, 2);
+        assert_eq!(bulk::missing(&store.conn).unwrap(), 0);
     }
 }

@@ -227,7 +227,7 @@ fn writer_loop(
                 }
             }
         }
-        let (rows, _) = tx.commit()?;
+        let rows = tx.commit()?;
         last_commit = Some(Instant::now());
         stats.rows_written.fetch_add(rows, Ordering::Relaxed);
         stats.commits.fetch_add(1, Ordering::Relaxed);

@@ -5,7 +5,7 @@ use rusqlite::Connection;
 
 use super::*;
 use crate::qcc::wire::ClientRow;
-use crate::store::records::{Commit, Event, InputRecord, PageEvent, Query, StoredPages, YearState};
+use crate::store::records::{Commit, Event, InputRecord, PageEvent};
 use crate::store::write::{apply, register, start_run};
 use crate::store::Codebook;
 
@@ -55,17 +55,7 @@ fn row(name: &str, key_no: Option<&str>, amount: f64) -> ClientRow {
 impl Db {
     /// `key`'s report year 2024 fetched whole (one page) at `now`.
     fn year_2024(&mut self, key: &str, now: &str, rows: Vec<ClientRow>) -> Changes {
-        let page = Event::Page(PageEvent {
-            query: Query::Year("2024".into()),
-            page_index: 1,
-            total_records: rows.len() as u64,
-            pages_total: 1,
-            year_state: YearState::Complete,
-            stored: StoredPages { prefix: 1, ..StoredPages::default() },
-            unit_rows: 0,
-            rows,
-            raw: None,
-        });
+        let page = Event::Page(PageEvent::whole_year("2024", rows));
         let commit = Commit { search_key: key.into(), call: None, events: vec![page] };
         let tx = self.store.conn.transaction().unwrap();
         let applied = apply(&tx, &mut self.codes, self.run_id, &commit, now).unwrap();
