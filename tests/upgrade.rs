@@ -74,6 +74,16 @@ async fn a_version_3_file_with_archived_discovery_pages_is_upgraded_in_place_and
     assert_same_rows(&stored_rows(&h.conn()), &expected_rows_at(h.seed(), &keys, 0, 3));
 }
 
+/// The schema of version 5 (the last before compact rows), as `migrations/` built it.
+fn v5_file(path: &std::path::Path) -> rusqlite::Connection {
+    let conn = v3_file(path);
+    for sql in [include_str!("../migrations/0004_listing.sql"), include_str!("../migrations/0005_pages_stored.sql")] {
+        conn.execute_batch(sql).unwrap();
+    }
+    conn.execute_batch("PRAGMA user_version = 5;").unwrap();
+    conn
+}
+
 /// Every value of a table or view, in key order, with its SQLite type.
 fn all_values(conn: &rusqlite::Connection, sql: &str) -> Vec<Vec<rusqlite::types::Value>> {
     let mut stmt = conn.prepare(sql).unwrap();
@@ -99,17 +109,7 @@ async fn a_version_5_file_upgraded_to_the_readers_model_reads_back_every_value_e
     // address, a fetched_at that is not the tool's own, and a row whose
     // company has no record.
     let old = h.dir.path().join("v5.sqlite");
-    let conn = rusqlite::Connection::open(&old).unwrap();
-    for sql in [
-        include_str!("../migrations/0001_init.sql"),
-        include_str!("../migrations/0002_staging.sql"),
-        include_str!("../migrations/0003_page_size.sql"),
-        include_str!("../migrations/0004_listing.sql"),
-        include_str!("../migrations/0005_pages_stored.sql"),
-    ] {
-        conn.execute_batch(sql).unwrap();
-    }
-    conn.execute_batch("PRAGMA user_version = 5;").unwrap();
+    let conn = v5_file(&old);
     conn.execute("ATTACH DATABASE ?1 AS v6", [h.db.to_str().unwrap()]).unwrap();
     conn.execute_batch(
         "INSERT INTO companies (search_key, norm_key, state, updated_at, fetched_at)
@@ -240,20 +240,10 @@ async fn an_upgraded_file_reads_back_value_for_value_and_rebuild_recovers_its_hi
     // The same file as version 5 kept it: its rows and receipts, no history.
     assert!(receipts_to_zlib(&h.conn(), |_| true) > 0);
     let old = h.dir.path().join("v5.sqlite");
-    let conn = rusqlite::Connection::open(&old).unwrap();
-    for sql in [
-        include_str!("../migrations/0001_init.sql"),
-        include_str!("../migrations/0002_staging.sql"),
-        include_str!("../migrations/0003_page_size.sql"),
-        include_str!("../migrations/0004_listing.sql"),
-        include_str!("../migrations/0005_pages_stored.sql"),
-    ] {
-        conn.execute_batch(sql).unwrap();
-    }
+    let conn = v5_file(&old);
     conn.execute("ATTACH DATABASE ?1 AS now", [h.db.to_str().unwrap()]).unwrap();
     conn.execute_batch(
-        "PRAGMA user_version = 5;
-         INSERT INTO runs SELECT run_id, started_at, finished_at, status, exit_code, input_path, calls, rows_written,
+        "INSERT INTO runs SELECT run_id, started_at, finished_at, status, exit_code, input_path, calls, rows_written,
                                  summary FROM now.runs;
          INSERT INTO companies SELECT search_key, norm_key, input_row, input_line, state, status_code, message,
                 year_list, discovered_at, fetched_at, retry_after, first_run_id, last_run_id, updated_at,
