@@ -60,7 +60,12 @@ fn main() -> anyhow::Result<()> {
     let smoke = std::env::args().any(|a| a == "--smoke");
     let only: Option<String> = std::env::args().skip_while(|a| a != "--only").nth(1);
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
-    let mut b = Bench { smoke, dir: tempfile::tempdir()?, rows: Vec::new() };
+    // BENCH_KEEP_DIR=DIR: the scenarios' files are made in DIR and kept there.
+    let dir = match std::env::var_os("BENCH_KEEP_DIR") {
+        Some(keep) => tempfile::Builder::new().prefix("bench-").disable_cleanup(true).tempdir_in(keep)?,
+        None => tempfile::tempdir()?,
+    };
+    let mut b = Bench { smoke, dir, rows: Vec::new() };
     let want = |name: &str| only.as_deref().is_none_or(|o| name.contains(o));
     runtime.block_on(async {
         if want("rate") {
