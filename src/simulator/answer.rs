@@ -119,7 +119,7 @@ fn authenticate(state: &SimState, params: &HashMap<String, String>, headers: &He
     if token != sign::token(key, timespan, secret) {
         return Err(107);
     }
-    let now = lock(&state.wall).now().timestamp();
+    let now = state.wall_now().timestamp();
     match timespan.parse::<i64>() {
         Ok(ts) if now.abs_diff(ts) <= state.config.max_clock_skew.as_secs() => {}
         _ => return Err(115),
@@ -313,7 +313,7 @@ struct PageResult<'a> {
 
 pub(crate) fn order_number(state: &SimState) -> String {
     let n = state.orders.fetch_add(1, Ordering::Relaxed);
-    let now = chrono::Utc::now().format("%Y%m%d%H%M%S");
+    let now = state.wall_now().format("%Y%m%d%H%M%S");
     format!("CUSTOMER{now}{n:08}")
 }
 

@@ -59,9 +59,16 @@ impl SimState {
         })
     }
 
-    /// The moment the timeline answers as of.
+    /// The moment the timeline answers as of: its own clock when it has
+    /// one, else the world's ([`SimState::wall_now`]).
     pub(crate) fn now(&self) -> chrono::DateTime<chrono::Utc> {
-        lock(&self.as_of).unwrap_or_else(chrono::Utc::now)
+        lock(&self.as_of).unwrap_or_else(|| self.wall_now())
+    }
+
+    /// The world's time of day, read through the clock it was given: the
+    /// simulator reads the time nowhere else.
+    pub(crate) fn wall_now(&self) -> chrono::DateTime<chrono::Utc> {
+        lock(&self.wall).now()
     }
 }
 
