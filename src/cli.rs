@@ -59,7 +59,7 @@ pub enum Command {
 #[derive(Debug, Args)]
 #[command(
     after_help = "Install, e.g.: qcc-customers completions bash > ~/.local/share/bash-completion/completions/qcc-customers \
-    (the README has zsh and fish)."
+    (docs/user-guide.md has zsh and fish)."
 )]
 pub struct CompletionsArgs {
     /// The shell to complete for.

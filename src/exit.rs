@@ -1,6 +1,6 @@
 //! How the process ends: every exit status is decided here, from how the
 //! command [`Ended`] (or the error it failed with), so cron wrappers can act
-//! on it. The README's "Exit codes" table says when each is used; `main`
+//! on it. The exit-code tables (README, docs/user-guide.md "Exit codes") say when each is used; `main`
 //! is the only place the process exits.
 
 use crate::pipeline::control::shutdown::StopReason;

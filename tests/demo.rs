@@ -34,23 +34,29 @@ fn demo_from_a_clean_clone_exits_0_and_leaves_customer_rows() {
     readme_queries_run_on_the_demo_database(&conn);
 }
 
-/// Every query in the README's "Querying the results" runs on the demo's
+/// Every query the README and the analyst's guide show runs on the demo's
 /// database, returns rows, and has the columns its printed output shows.
 fn readme_queries_run_on_the_demo_database(conn: &rusqlite::Connection) {
-    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
-    let section = readme.split("## Querying the results").nth(1).unwrap().split("\n## ").next().unwrap();
-    let blocks: Vec<&str> = section.split("```").collect();
+    assert_eq!(doc_queries_run(conn, "README.md"), 3, "the README shows the three questions");
+    assert_eq!(doc_queries_run(conn, "docs/analyst-guide.md"), 9, "the analyst's guide shows nine queries");
+}
+
+/// Runs each ```sql block of a doc and compares its columns with the
+/// output block printed after it; returns how many it checked.
+fn doc_queries_run(conn: &rusqlite::Connection, doc: &str) -> usize {
+    let text = std::fs::read_to_string(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(doc)).unwrap();
+    let blocks: Vec<&str> = text.split("```").collect();
     let mut checked = 0;
     for (i, block) in blocks.iter().enumerate() {
         let Some(sql) = block.strip_prefix("sql\n") else { continue };
-        let mut stmt = conn.prepare(sql.trim()).unwrap_or_else(|e| panic!("{sql}: {e}"));
+        let mut stmt = conn.prepare(sql.trim()).unwrap_or_else(|e| panic!("{doc}: {sql}: {e}"));
         let names: Vec<String> = stmt.column_names().iter().map(|n| n.to_string()).collect();
         let rows = stmt.query_map([], |_| Ok(())).unwrap().count();
-        assert!(rows > 0, "no rows from the README query {sql}");
+        assert!(rows > 0, "no rows from the {doc} query {sql}");
         // blocks[i + 1] is the text between the two fences; [i + 2] the output.
         let header: Vec<&str> = blocks[i + 2].split_whitespace().take(names.len()).collect();
-        assert_eq!(header, names, "the README's output does not match {sql}");
+        assert_eq!(header, names, "the output {doc} prints does not match {sql}");
         checked += 1;
     }
-    assert_eq!(checked, 9, "the README shows nine queries");
+    checked
 }

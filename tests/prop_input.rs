@@ -1,5 +1,5 @@
 //! Property: a list written by a standard writer reads back as the same
-//! keys in the same order (README, "Input"). Names are drawn from
+//! keys in the same order (docs/user-guide.md, "Input"). Names are drawn from
 //! CJK text, full-width forms, ASCII punctuation (`,` `"` `'` `&` `(` `)`
 //! `.`), spaces and long names; each list is written with the `csv` crate
 //! under every separator, alone or beside an identifier (before or after it), in UTF-8 with and without a

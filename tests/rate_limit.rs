@@ -1,6 +1,6 @@
 //! `--qps` is a hard ceiling where calls leave the client; the simulator's
 //! own arrival times may show q+1 in a one-second window when one request is
-//! held up on its way (README, "Design choices"), never more, and the mean
+//! held up on its way (docs/design.md §9), never more, and the mean
 //! rate is close to q.
 
 mod common;

@@ -79,7 +79,7 @@ async fn a_killed_process_resumes_and_repays_at_most_the_calls_in_flight() {
 
     assert_same_rows(&stored_rows(&h.conn()), &expected_rows(h.seed(), &keys));
     // What one kill can make the next run pay again: the requests in flight
-    // plus the answered pages waiting in the commit window (README, "Design choices").
+    // plus the answered pages waiting in the commit window (docs/design.md §9).
     let per_kill = concurrency * qcc_customers::pipeline::UNSTORED_CALLS_PER_WORKER as u32;
     let twice = h.sim.handle.pages_served_twice();
     assert!(twice <= kills * per_kill, "{twice} pages paid twice after {kills} kills, bound {}", kills * per_kill);

@@ -95,7 +95,7 @@ fn example_query(db: &std::path::Path) -> anyhow::Result<()> {
     let total = read::customer_rows_total(&conn)?;
     println!();
     println!(
-        "{} holds {total} customer rows. Open it with sqlite3, Python, Excel or any BI tool; the README has more queries.",
+        "{} holds {total} customer rows. Open it with sqlite3, Python, Excel or any BI tool; docs/analyst-guide.md has more queries.",
         db.display()
     );
     println!(

@@ -30,7 +30,7 @@ impl SimCompany {
     }
 }
 
-/// Search keys that always behave a particular way (documented in the README).
+/// Search keys that always behave a particular way (documented in docs/user-guide.md, "The simulator").
 /// A key matches when it starts with the prefix, so tests can use many distinct
 /// keys (`QCC-SIM-202-a`, `QCC-SIM-202-b`).
 pub mod triggers {

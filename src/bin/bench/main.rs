@@ -12,7 +12,7 @@
 //! * one file per group of scenarios: `rate.rs` (rate accuracy, latency
 //!   hiding), `overhead.rs`, `writer.rs`, `memory.rs` (dry run and a real
 //!   run), `cost.rs` (calls per company), `lean.rs` (API rates, the tail of
-//!   a short list, bytes per row, the README's queries on a large file),
+//!   a short list, bytes per row, the analyst's guide's queries on a large file),
 //!   `revisit.rs` (two simulated years of nightly runs: when to ask again).
 
 mod cost;

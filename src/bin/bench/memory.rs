@@ -56,7 +56,7 @@ impl Bench {
         let (code, wall, peak, _) = run_sampled(&mut cmd, Duration::from_secs(1))?;
         self.push(
             format!("memory: run --dry-run over a {n}-row .xlsx ({size:.0} MiB, shared strings)"),
-            "recorded: the README states it",
+            "recorded: the user guide states it",
             format!("peak RSS {peak:.1} MiB, {:.2} s (exit {code})", wall.as_secs_f64()),
             code == 0,
         );

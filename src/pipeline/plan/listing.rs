@@ -7,7 +7,7 @@
 //! year of its `YearList`, two years or more, shows that it covers every year.
 //! A listing whose pages do not add up, or that lacks rows a year's own query
 //! has, shows that it holds only some — and then the tool pages per year for
-//! good. See the README, "What a run costs".
+//! good. See docs/user-guide.md, "What a run costs".
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU8, Ordering};

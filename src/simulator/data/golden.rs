@@ -1,4 +1,4 @@
-/// The generator is a contract: the README's example output comes from
+/// The generator is a contract: the example output of the README and the guides comes from
 /// it, and a changed draw would silently change every simulated company.
 /// This pins the first rows of one year as drawn (half-year rows, the top
 /// five written as placeholders the way this company writes them, a named
