@@ -40,7 +40,7 @@ async fn dry_run_makes_no_call_writes_nothing_and_is_exact_for_known_companies()
     assert!(first.calls >= 50, "the bound for new companies is their discovery calls plus an estimate");
 
     // Everything known and due: the dry run's count is exact.
-    h.conn().execute("UPDATE companies SET fetched_at = '2000-01-01T00:00:00.000Z', next_check_at = '2000-01-01T00:00:00.000Z', next_check_reason = NULL", []).unwrap();
+    h.conn().execute("UPDATE companies SET fetched_at = '2000-01-01T00:00:00.000Z', next_check_at = '2000-01-01T00:00:00.000Z', next_check_reason = NULL, next_check_deep = 0", []).unwrap();
     let report = dry_run(&h);
     let predicted = number_after(&report, "known exactly");
     assert!(report.contains("50 due"), "{report}");

@@ -42,6 +42,7 @@ const MIGRATIONS: &[(&str, &str)] = &[
     ("0013_current_versions.sql", include_str!("../../migrations/0013_current_versions.sql")),
     ("0014_report_years.sql", include_str!("../../migrations/0014_report_years.sql")),
     ("0015_reverse_index_periods.sql", include_str!("../../migrations/0015_reverse_index_periods.sql")),
+    ("0016_deep_checks.sql", include_str!("../../migrations/0016_deep_checks.sql")),
 ];
 
 /// The schema version this build writes (`PRAGMA user_version`).
@@ -160,6 +161,11 @@ pub fn open_for_writing(db: &Path) -> Result<WriteStore, StoreError> {
     // our many small commits dearer (64 MiB: 0.67 ms CPU per call, 8 MiB:
     // 0.44 ms), while the OS page cache makes the extra misses cheap.
     conn.pragma_update(None, "cache_size", -8192)?;
+    // Temporary data (an index built in bulk, the sorts of a rebuild,
+    // VACUUM's copy) on disk: the bundled SQLite keeps it in memory by
+    // default, where building the reverse indexes of a million rows took
+    // tens of MB and VACUUM would take the size of the file.
+    conn.pragma_update(None, "temp_store", "FILE")?;
     // Checkpoint every ~40 MiB of WAL (2,500 pages of 16 KiB) instead of
     // SQLite's default 1,000 pages: a page written by many commits is copied
     // into the database once per checkpoint.
@@ -227,6 +233,8 @@ pub fn open_for_reading(db: &Path) -> Result<Connection, StoreError> {
             Err(_) => Connection::open_with_flags(db, OpenFlags::SQLITE_OPEN_READ_ONLY).map_err(|e| open_err(db, e))?,
         };
     conn.busy_timeout(std::time::Duration::from_secs(10))?;
+    // A sort too big for the cache goes to disk, not memory (as for writing).
+    conn.pragma_update(None, "temp_store", "FILE")?;
     check_ours(db, &conn)?;
     check_not_newer(db, &conn)?;
     let found: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;

@@ -188,7 +188,7 @@ pub fn calls_total(conn: &Connection) -> rusqlite::Result<u64> {
 }
 
 const COMPANY_COLUMNS: &str = "search_key, state, year_list, discovered_at, fetched_at, retry_after, total_records,
-     discovery_digest, fetch_plan, last_run_id, next_check_at, next_check_reason";
+     discovery_digest, fetch_plan, last_run_id, next_check_at, next_check_reason, next_check_deep";
 
 /// A company row as stored, with the last run whose input held it.
 fn company_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<(CompanySnapshot, Option<i64>)> {
@@ -210,6 +210,7 @@ fn company_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<(CompanySnapshot, Opti
             years: Vec::new(),
             next_check_at: r.get(10)?,
             next_check_reason: r.get(11)?,
+            next_check_deep: r.get(12)?,
         },
         r.get::<_, Option<i64>>(9)?,
     ))
@@ -379,7 +380,8 @@ pub fn company_history(conn: &Connection, search_key: &str) -> rusqlite::Result<
                     (SELECT MIN(checked_at) FROM company_checks ch WHERE ch.company_id = co.company_id),
                     fetched_at, next_check_at, next_check_reason,
                     (SELECT SUM(total_records) FROM (SELECT total_records FROM company_years y
-                         WHERE y.search_key = co.search_key ORDER BY y.year DESC LIMIT 2))
+                         WHERE y.search_key = co.search_key ORDER BY y.year DESC LIMIT 2)),
+                    next_check_deep
              FROM companies co WHERE search_key = ?1",
         )?
         .query_row([search_key], |r| {
@@ -399,6 +401,7 @@ pub fn company_history(conn: &Connection, search_key: &str) -> rusqlite::Result<
                     next_check_at: r.get(8)?,
                     next_check_reason: r.get(9)?,
                     latest_two_years_rows: r.get::<_, Option<i64>>(10)?.map(|v| v.max(0) as u64),
+                    next_check_deep: r.get(11)?,
                 },
             ))
         })

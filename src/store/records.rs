@@ -357,6 +357,35 @@ pub struct PeriodRow {
     pub not_before: Option<String>,
 }
 
+/// What a completed check of a company found (`company_checks.outcome`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CheckOutcome {
+    /// The company's first check.
+    First,
+    /// Rows were stored since its discovery, or a period is new.
+    Changed,
+    /// Nothing new.
+    Unchanged,
+    /// A deep check that found no new period: it re-paged whatever page 1
+    /// said, so its stored rows say nothing of a change.
+    Deep,
+    /// 201: the company has no data.
+    NoResult,
+}
+
+impl CheckOutcome {
+    /// As stored.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CheckOutcome::First => "first",
+            CheckOutcome::Changed => "changed",
+            CheckOutcome::Unchanged => "unchanged",
+            CheckOutcome::Deep => "deep",
+            CheckOutcome::NoResult => "no_result",
+        }
+    }
+}
+
 /// What the revisit schedule needs to know of one company.
 #[derive(Debug, Clone)]
 pub struct CompanyHistory {
@@ -377,6 +406,8 @@ pub struct CompanyHistory {
     pub fetched_at: Option<String>,
     pub next_check_at: Option<String>,
     pub next_check_reason: Option<String>,
+    /// The next check is a deep one: it re-pages the latest report years.
+    pub next_check_deep: bool,
 }
 
 impl CompanyHistory {
@@ -389,6 +420,7 @@ impl CompanyHistory {
             fetched_at: self.fetched_at.clone(),
             next_check_at: self.next_check_at.clone(),
             next_check_reason: self.next_check_reason.clone(),
+            next_check_deep: self.next_check_deep,
             ..Default::default()
         }
     }
@@ -428,6 +460,8 @@ pub struct CompanySnapshot {
     /// The revisit schedule's next check and why (`None` before it ran).
     pub next_check_at: Option<String>,
     pub next_check_reason: Option<String>,
+    /// The next check is a deep one (`companies.next_check_deep`).
+    pub next_check_deep: bool,
 }
 
 /// A company-year checkpoint.

@@ -137,8 +137,8 @@ impl Batch<'_> {
     }
 
     /// The revisit schedule's verdict for a company: its next check and why.
-    pub fn set_next_check(&self, search_key: &str, at: &str, reason: &str) -> rusqlite::Result<()> {
-        write::set_next_check(&self.tx, search_key, at, reason)
+    pub fn set_next_check(&self, search_key: &str, at: &str, reason: &str, deep: bool) -> rusqlite::Result<()> {
+        write::set_next_check(&self.tx, search_key, at, reason, deep)
     }
 
     /// Make the batch durable. Returns the rows it stored.

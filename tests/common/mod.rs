@@ -110,7 +110,7 @@ impl Harness {
 
     /// Make every company of the database due for a refresh.
     pub fn age(&self) {
-        self.conn().execute("UPDATE companies SET fetched_at = '2000-01-01T00:00:00.000Z', next_check_at = '2000-01-01T00:00:00.000Z', next_check_reason = NULL", []).unwrap();
+        self.conn().execute("UPDATE companies SET fetched_at = '2000-01-01T00:00:00.000Z', next_check_at = '2000-01-01T00:00:00.000Z', next_check_reason = NULL, next_check_deep = 0", []).unwrap();
     }
 
     /// `qcc-customers rebuild` on the database; panics unless it exits 0.
@@ -164,11 +164,11 @@ pub fn release_binary() -> PathBuf {
         .clone()
 }
 
-/// Start the release binary on the harness's input and database, quietly, with
-/// extra `run` flags; stdin, stdout and stderr are discarded.
-pub fn spawn_run(h: &Harness, extra: &[&str]) -> std::process::Child {
-    std::process::Command::new(release_binary())
-        .args(["run", "--quiet", "--input"])
+/// The release binary's `run` on the harness's input and database, quietly,
+/// with extra flags; stdin, stdout and stderr discarded unless changed.
+pub fn run_command(h: &Harness, extra: &[&str]) -> std::process::Command {
+    let mut cmd = std::process::Command::new(release_binary());
+    cmd.args(["run", "--quiet", "--input"])
         .arg(&h.input)
         .arg("--db")
         .arg(&h.db)
@@ -178,9 +178,13 @@ pub fn spawn_run(h: &Harness, extra: &[&str]) -> std::process::Child {
         .env("QCC_SECRET_KEY", DEMO_SECRET)
         .stdin(std::process::Stdio::null())
         .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .expect("binary starts")
+        .stderr(std::process::Stdio::null());
+    cmd
+}
+
+/// Start [`run_command`].
+pub fn spawn_run(h: &Harness, extra: &[&str]) -> std::process::Child {
+    run_command(h, extra).spawn().expect("binary starts")
 }
 
 /// A clock that reads noon in Beijing today, whatever the hour: a test that
@@ -192,22 +196,31 @@ pub fn noon_in_beijing() -> qcc_customers::clock::Clock {
 }
 
 /// SIGKILL a run started by `start` once the simulator has seen each of
+/// Poll `done` until it holds; fail loudly after `within` (a wait that can
+/// never end is a failing test, not a hung one).
+pub async fn wait_until(what: &str, within: Duration, mut done: impl FnMut() -> bool) {
+    let deadline = std::time::Instant::now() + within;
+    while !done() {
+        assert!(std::time::Instant::now() < deadline, "gave up after {within:?} waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
 /// `points` requests (sorted); returns how many runs were killed (a run that
 /// ended first is not).
 pub async fn kill_at(h: &Harness, points: &[usize], start: impl Fn(&Harness) -> std::process::Child) -> u32 {
     let mut kills = 0;
     for &point in points {
         let mut child = start(h);
-        loop {
-            if child.try_wait().unwrap().is_some() {
-                break;
-            }
-            if h.sim.handle.request_count() >= point {
-                child.kill().unwrap(); // SIGKILL: no chance to clean up
-                kills += 1;
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(1)).await;
+        let mut ended = false;
+        wait_until(&format!("request {point} or the run's end"), Duration::from_secs(120), || {
+            ended = child.try_wait().unwrap().is_some();
+            ended || h.sim.handle.request_count() >= point
+        })
+        .await;
+        if !ended {
+            child.kill().unwrap(); // SIGKILL: no chance to clean up
+            kills += 1;
         }
         child.wait().unwrap();
     }

@@ -28,7 +28,7 @@ impl Bench {
                 let twice = sim.handle.pages_served_twice();
                 // The same companies, due again and unchanged.
                 let conn = rusqlite::Connection::open(&db)?;
-                conn.execute("UPDATE companies SET fetched_at = '2000-01-01T00:00:00.000Z', next_check_at = '2000-01-01T00:00:00.000Z', next_check_reason = NULL", [])?;
+                conn.execute("UPDATE companies SET fetched_at = '2000-01-01T00:00:00.000Z', next_check_at = '2000-01-01T00:00:00.000Z', next_check_reason = NULL, next_check_deep = 0", [])?;
                 drop(conn);
                 let refresh = self.run_in_process(&sim, &input, &db, &self.fetch(0.0)).await?;
                 let refresh_calls = sim.handle.billed() - calls;

@@ -150,9 +150,7 @@ pub fn plan(company: CompanySnapshot, opts: &PlanOptions, now: DateTime<Utc>) ->
         && company.year_list.is_some()
         && company.discovered_at.is_some()
         && listing_resumable;
-    let deep = opts.refresh_after.is_none()
-        && company.next_check_reason.as_deref() == Some(crate::store::write::DEEP_CHECK)
-        && company.state == CompanyState::Done;
+    let deep = opts.refresh_after.is_none() && company.next_check_deep && company.state == CompanyState::Done;
     let done_digest = (company.state == CompanyState::Done && !opts.full_refresh && !deep)
         .then_some(company.discovery_digest.clone())
         .flatten();

@@ -3,11 +3,11 @@
 
 use rusqlite::{params, Transaction};
 
-use super::DEEP_CHECK;
-
 use crate::store::customers::{company_id, drop_staged, has_staged, stage, take_staged, Codebook};
 use crate::store::history::{self, Changes};
-use crate::store::records::{CompanyState, EvidenceKind, FetchPlan, PageEvent, Query, RawPage, StoredPages, YearState};
+use crate::store::records::{
+    CheckOutcome, CompanyState, EvidenceKind, FetchPlan, PageEvent, Query, RawPage, StoredPages, YearState,
+};
 
 /// What every event of one commit is applied with.
 pub(super) struct Unit<'t, 'c> {
@@ -259,15 +259,15 @@ fn record_check(tx: &Transaction<'_>, run_id: i64, co: i64, state: CompanyState,
         )?
         .execute(params![co, now, previous])?;
     let deep: bool = tx
-        .prepare_cached("SELECT COALESCE(next_check_reason = ?2, 0) FROM companies WHERE company_id = ?1")?
-        .query_row(params![co, DEEP_CHECK], |r| r.get(0))?;
+        .prepare_cached("SELECT next_check_deep FROM companies WHERE company_id = ?1")?
+        .query_row([co], |r| r.get(0))?;
     let outcome = if state == CompanyState::NoResult {
-        "no_result"
+        CheckOutcome::NoResult
     } else if previous.is_none() {
-        "first"
+        CheckOutcome::First
     } else if deep && new_periods == 0 {
         // Re-paged whatever page 1 said: stored rows say nothing of a change.
-        "deep"
+        CheckOutcome::Deep
     } else {
         // Rows stored since this cycle's discovery: the check found a change.
         let changed: bool = tx
@@ -281,19 +281,19 @@ fn record_check(tx: &Transaction<'_>, run_id: i64, co: i64, state: CompanyState,
             )?
             .query_row(params![co, new_periods as i64], |r| r.get(0))?;
         if changed {
-            "changed"
+            CheckOutcome::Changed
         } else {
-            "unchanged"
+            CheckOutcome::Unchanged
         }
     };
     tx.prepare_cached(
-        "INSERT INTO company_checks (company_id, checked_at, run_id, outcome, reason)
-         SELECT ?1, ?2, ?3, ?4, next_check_reason FROM companies WHERE company_id = ?1",
+        "INSERT INTO company_checks (company_id, checked_at, run_id, outcome, reason, deep)
+         SELECT ?1, ?2, ?3, ?4, next_check_reason, next_check_deep FROM companies WHERE company_id = ?1",
     )?
-    .execute(params![co, now, run_id, outcome])?;
+    .execute(params![co, now, run_id, outcome.as_str()])?;
     // The check the schedule asked for as a deep one re-paged the company.
-    tx.prepare_cached("UPDATE companies SET deep_checked_at = ?2 WHERE company_id = ?1 AND next_check_reason = ?3")?
-        .execute(params![co, now, DEEP_CHECK])?;
+    tx.prepare_cached("UPDATE companies SET deep_checked_at = ?2 WHERE company_id = ?1 AND next_check_deep = 1")?
+        .execute(params![co, now])?;
     Ok(())
 }
 

@@ -156,13 +156,19 @@ pub fn apply(
     Ok(Applied { rows: rows_stored, changes })
 }
 
-/// `next_check_reason` of a check that re-pages the company's latest years.
-pub const DEEP_CHECK: &str = "deep check";
-
-/// The revisit schedule's verdict for a company: its next check and why.
-pub fn set_next_check(tx: &Transaction<'_>, search_key: &str, at: &str, reason: &str) -> rusqlite::Result<()> {
-    tx.prepare_cached("UPDATE companies SET next_check_at = ?2, next_check_reason = ?3 WHERE search_key = ?1")?
-        .execute(params![search_key, at, reason])?;
+/// The revisit schedule's verdict for a company: its next check, why, and
+/// whether it is a deep one (it re-pages the company's latest years).
+pub fn set_next_check(
+    tx: &Transaction<'_>,
+    search_key: &str,
+    at: &str,
+    reason: &str,
+    deep: bool,
+) -> rusqlite::Result<()> {
+    tx.prepare_cached(
+        "UPDATE companies SET next_check_at = ?2, next_check_reason = ?3, next_check_deep = ?4 WHERE search_key = ?1",
+    )?
+    .execute(params![search_key, at, reason, deep])?;
     Ok(())
 }
 

@@ -87,7 +87,7 @@ impl Forecast {
             earliest = night + 1;
             self.count(night);
             let run = clock::iso(now + Duration::days(night));
-            if history.next_check_reason.as_deref() == Some(crate::store::write::DEEP_CHECK) {
+            if history.next_check_deep {
                 history.deep_checked_at = Some(run.clone());
             }
             history.first_check_at.get_or_insert_with(|| run.clone());
@@ -96,6 +96,7 @@ impl Forecast {
             let next = revisit.next(&history, plan.page_size, now + Duration::days(night));
             history.next_check_at = Some(clock::iso(next.at));
             history.next_check_reason = Some(next.reason.to_string());
+            history.next_check_deep = next.reason.is_deep();
         }
     }
 
@@ -165,6 +166,7 @@ mod tests {
                     fetched_at: f.map(|f| clock::iso(now + Duration::hours(f))),
                     next_check_at: None,
                     next_check_reason: None,
+                    next_check_deep: false,
                 };
                 let plan = crate::pipeline::plan::PlanOptions {
                     refresh_after: Some(d),

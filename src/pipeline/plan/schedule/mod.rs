@@ -295,6 +295,13 @@ pub enum Reason {
     Fixed(Duration),
 }
 
+impl Reason {
+    /// A deep check re-pages the company's latest report years.
+    pub fn is_deep(&self) -> bool {
+        matches!(self, Reason::Deep)
+    }
+}
+
 impl std::fmt::Display for Reason {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
@@ -304,7 +311,7 @@ impl std::fmt::Display for Reason {
             Reason::Late(p) => write!(f, "after the deadline of {p}"),
             Reason::Staleness => write!(f, "staleness bound"),
             Reason::Fixed(d) => write!(f, "--refresh-after {}", days(*d)),
-            Reason::Deep => write!(f, "{}", crate::store::write::DEEP_CHECK),
+            Reason::Deep => write!(f, "deep check"),
         }
     }
 }
