@@ -19,7 +19,7 @@ use std::path::PathBuf;
 
 pub use self::keys::{credit_code_check_digit_ok, looks_like_credit_code, normalize, validate};
 use self::keys::{extra_cells, find_key_column, unsendable};
-use self::rows::{Listed, Opened, Rows};
+use self::rows::{Listed, Opened, Rows, TextRows};
 use self::sheet::Cell;
 use self::sniff::Kind;
 use crate::store::records::InputRecord;
@@ -140,14 +140,19 @@ impl std::fmt::Display for Layout {
 
 pub struct InputReader {
     rows: Rows,
-    key_column: usize,
-    headers: Vec<String>,
+    shape: RowShape,
     /// Items read when the list was opened, handed out first.
     ahead: VecDeque<Item>,
-    /// Build each row's JSON (off for a dry run, which does not keep it).
-    keep_rows: bool,
     /// What the list was found to be.
     pub layout: Layout,
+}
+
+/// What turns a row into an item, whichever reader it came from.
+struct RowShape {
+    key_column: usize,
+    headers: Vec<String>,
+    /// Build each row's JSON (off for a dry run, which does not keep it).
+    keep_rows: bool,
 }
 
 impl InputReader {
@@ -182,7 +187,8 @@ impl InputReader {
             column_number: key_column + 1,
             ..layout
         };
-        let mut reader = Self { rows, key_column, headers, ahead: VecDeque::new(), keep_rows: true, layout };
+        let shape = RowShape { key_column, headers, keep_rows: true };
+        let mut reader = Self { rows, shape, ahead: VecDeque::new(), layout };
         reader.look_ahead(&label)?;
         Ok(reader)
     }
@@ -251,7 +257,7 @@ impl InputReader {
     /// Whether to build each row's JSON ([`InputRecord::row_json`]) from
     /// here on (records already read ahead keep theirs).
     pub fn keep_rows(&mut self, keep: bool) {
-        self.keep_rows = keep;
+        self.shape.keep_rows = keep;
     }
 
     /// The next item, or `None` at the end of the input.
@@ -260,25 +266,11 @@ impl InputReader {
     }
 
     fn read_item(&mut self) -> Option<Item> {
+        let shape = &self.shape;
         match &mut self.rows {
-            Rows::Csv { csv, record } => match csv.read_record(record) {
-                Ok(false) => None,
-                Ok(true) => Some(self.csv_item()),
-                Err(e) => {
-                    let line = e.position().map(|p| p.line()).unwrap_or(0);
-                    let message = match e.kind() {
-                        csv::ErrorKind::Utf8 { .. } => {
-                            "not valid UTF-8 (pass --encoding if the file is GBK or UTF-16)".to_string()
-                        }
-                        _ => e.to_string(),
-                    };
-                    // An I/O error is not a bad row: the stream itself failed.
-                    let fatal = matches!(e.kind(), csv::ErrorKind::Io(_));
-                    Some(Item::Problem(RowProblem { line, message, fatal }))
-                }
-            },
+            Rows::Text(text) => text.next_item(shape),
             Rows::Sheet(sheet) => match sheet.next_row()? {
-                Ok(row) => Some(self.sheet_item(row)),
+                Ok(row) => Some(shape.sheet_item(row)),
                 Err(message) => Some(Item::Problem(RowProblem {
                     line: 0,
                     message: format!("the sheet cannot be read further: {message}"),
@@ -287,13 +279,36 @@ impl InputReader {
             },
         }
     }
+}
 
-    fn csv_item(&self) -> Item {
-        let Rows::Csv { csv, record } = &self.rows else { unreachable!("csv_item reads CSV rows") };
+impl TextRows {
+    /// The next record as an item, `None` at the end of the text.
+    fn next_item(&mut self, shape: &RowShape) -> Option<Item> {
+        match self.csv.read_record(&mut self.record) {
+            Ok(false) => None,
+            Ok(true) => Some(self.item(shape)),
+            Err(e) => {
+                let line = e.position().map(|p| p.line()).unwrap_or(0);
+                let message = match e.kind() {
+                    csv::ErrorKind::Utf8 { .. } => {
+                        "not valid UTF-8 (pass --encoding if the file is GBK or UTF-16)".to_string()
+                    }
+                    _ => e.to_string(),
+                };
+                // An I/O error is not a bad row: the stream itself failed.
+                let fatal = matches!(e.kind(), csv::ErrorKind::Io(_));
+                Some(Item::Problem(RowProblem { line, message, fatal }))
+            }
+        }
+    }
+
+    /// The record just read, as an item.
+    fn item(&self, shape: &RowShape) -> Item {
+        let record = &self.record;
         let line = record.position().map(|p| p.line()).unwrap_or(0);
-        let key = record.get(self.key_column).unwrap_or("");
+        let key = record.get(shape.key_column).unwrap_or("");
         if key.trim().contains(['\n', '\r']) {
-            let last = csv.position().line().saturating_sub(1);
+            let last = self.csv.position().line().saturating_sub(1);
             return Item::Problem(RowProblem {
                 line,
                 message: format!(
@@ -303,10 +318,12 @@ impl InputReader {
                 fatal: false,
             });
         }
-        let split = extra_cells(self.headers.len(), record.iter());
-        self.item(line, key, split, || record.iter().map(str::to_string).collect())
+        let split = extra_cells(shape.headers.len(), record.iter());
+        shape.item(line, key, split, || record.iter().map(str::to_string).collect())
     }
+}
 
+impl RowShape {
     fn sheet_item(&self, row: sheet::SheetRow) -> Item {
         let key = row.cells.get(self.key_column).map_or(Ok(String::new()), Cell::key);
         let (key, not_a_key) = match key {

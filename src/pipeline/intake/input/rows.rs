@@ -109,10 +109,10 @@ pub(super) fn text(src: Opened<'_>, opts: &InputOptions) -> Result<Listed, Input
             "(detected)",
         ),
     };
-    let mut rows = Rows::Csv {
+    let mut rows = Rows::Text(TextRows {
         csv: csv_reader(src.head, src.raw, encoding, forced.is_some(), separator),
         record: csv::StringRecord::new(),
-    };
+    });
     let headers = if opts.no_header { Vec::new() } else { rows.header_row(label)? };
     let layout = Layout {
         format: "CSV text".to_string(),
@@ -125,16 +125,24 @@ pub(super) fn text(src: Opened<'_>, opts: &InputOptions) -> Result<Listed, Input
     Ok(Listed { rows, headers, layout })
 }
 
+/// The rows of a list: a text list's records, or a workbook sheet's rows.
 pub(super) enum Rows {
-    Csv { csv: csv::Reader<Box<dyn Read + Send>>, record: csv::StringRecord },
+    Text(TextRows),
     Sheet(SheetRows),
+}
+
+/// A text list (CSV, tab-separated, …): its reader and the record it
+/// reads into, reused from row to row.
+pub(super) struct TextRows {
+    pub(super) csv: csv::Reader<Box<dyn Read + Send>>,
+    pub(super) record: csv::StringRecord,
 }
 
 impl Rows {
     /// The header row's cells, trimmed.
     pub(super) fn header_row(&mut self, label: &str) -> Result<Vec<String>, InputError> {
         let cells: Vec<String> = match self {
-            Rows::Csv { csv, record } => {
+            Rows::Text(TextRows { csv, record }) => {
                 if !csv.read_record(record).map_err(InputError::Header)? {
                     return Err(InputError::Empty);
                 }
