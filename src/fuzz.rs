@@ -9,11 +9,11 @@
 //! Each panics when an invariant breaks (that is what a fuzzer reports);
 //! none may panic otherwise, whatever the bytes.
 
-use chrono::{Duration, TimeZone, Utc};
+use chrono::{DateTime, Duration, TimeZone, Utc};
 
 use crate::clock;
 use crate::pipeline::intake::input::{InputOptions, InputReader, InputSource, Item};
-use crate::pipeline::plan::schedule::{Calendar, Forecast, Reason, Revisit, Settings, Sighting};
+use crate::pipeline::plan::schedule::{Calendar, Forecast, Revisit, Settings, Sighting};
 use crate::pipeline::plan::{self, PlanOptions};
 use crate::qcc::wire;
 use crate::store::records::{CompanyHistory, CompanyState, PeriodRow};
@@ -189,7 +189,6 @@ const WEEKS: usize = 12;
 pub fn schedule(case: &ScheduleCase) {
     let base = Utc.with_ymd_and_hms(2020, 1, 1, 17, 15, 0).single().expect("a valid date");
     let now = base + Duration::days(case.now_days);
-    let at = |secs: i64| clock::iso(now + Duration::seconds(secs));
     let settings = Settings {
         refresh_after_seconds: case.refresh_after_secs,
         max_staleness_seconds: case.max_staleness_secs,
@@ -206,29 +205,7 @@ pub fn schedule(case: &ScheduleCase) {
         })
         .collect();
     let revisit = settings.revisit_with(Calendar::learn(&calendar));
-    let booked = case.booked_days.map(|d| (now + Duration::days(d)).format("%Y-%m-%d").to_string());
-    let history = CompanyHistory {
-        search_key: "甲公司".to_string(),
-        state: if case.no_result { CompanyState::NoResult } else { CompanyState::Done },
-        periods: case
-            .periods
-            .iter()
-            .map(|(period, seen, before)| PeriodRow {
-                period: period.clone(),
-                first_seen_at: at(*seen),
-                not_before: before.map(at),
-            })
-            .collect(),
-        last_check_at: case.last_check.map(at),
-        first_check_at: case.first_check.map(at),
-        deep_checked_at: case.deep_checked.map(at),
-        total_records: case.total_records,
-        latest_two_years_rows: case.latest_two_years_rows,
-        input_row: booked.map(|b| serde_json::json!({ "booked": b }).to_string()),
-        fetched_at: case.fetched.map(at),
-        next_check_at: case.next_check.map(at),
-        next_check_reason: case.deep_reason.then(|| crate::store::write::DEEP_CHECK.to_string()),
-    };
+    let history = case_history(case, now);
     let plan_opts = PlanOptions {
         refresh_after: settings.refresh_after(),
         full_refresh: false,
@@ -249,6 +226,7 @@ pub fn schedule(case: &ScheduleCase) {
     }
 
     // The plan of tonight's run decides without looping.
+    // Its verdict is the plan's tests' to check; here only that it returns.
     let _ = plan::plan(history.snapshot(), &plan_opts, now);
 
     // One check after the other: each strictly later than the one it
@@ -268,12 +246,42 @@ pub fn schedule(case: &ScheduleCase) {
             assert!(next.at <= last + staleness, "{} is past the staleness bound from {last}", next.at);
         }
         let iso = clock::iso(next.at);
-        if next.reason == Reason::Deep {
+        if next.reason.is_deep() {
             h.deep_checked_at = Some(iso.clone());
         }
+        h.next_check_deep = next.reason.is_deep();
         h.first_check_at.get_or_insert_with(|| iso.clone());
         h.last_check_at = Some(iso.clone());
         h.fetched_at = Some(iso);
         when = next.at;
+    }
+}
+
+/// The company a schedule case describes, as of `now`.
+fn case_history(case: &ScheduleCase, now: DateTime<Utc>) -> CompanyHistory {
+    let at = |secs: i64| clock::iso(now + Duration::seconds(secs));
+    let booked = case.booked_days.map(|d| (now + Duration::days(d)).format("%Y-%m-%d").to_string());
+    CompanyHistory {
+        search_key: "甲公司".to_string(),
+        state: if case.no_result { CompanyState::NoResult } else { CompanyState::Done },
+        periods: case
+            .periods
+            .iter()
+            .map(|(period, seen, before)| PeriodRow {
+                period: period.clone(),
+                first_seen_at: at(*seen),
+                not_before: before.map(at),
+            })
+            .collect(),
+        last_check_at: case.last_check.map(at),
+        first_check_at: case.first_check.map(at),
+        deep_checked_at: case.deep_checked.map(at),
+        total_records: case.total_records,
+        latest_two_years_rows: case.latest_two_years_rows,
+        input_row: booked.map(|b| serde_json::json!({ "booked": b }).to_string()),
+        fetched_at: case.fetched.map(at),
+        next_check_at: case.next_check.map(at),
+        next_check_reason: case.deep_reason.then(|| "deep check".to_string()),
+        next_check_deep: case.deep_reason,
     }
 }

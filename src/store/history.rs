@@ -152,7 +152,7 @@ pub(super) fn replace(
     }
     let mut changes = Changes::default();
     for (year, rows) in years {
-        changes.add(sync_year(tx, codes, company, &year, rows, when, None)?);
+        changes.add(sync_year(tx, codes, company, &year, rows, when, Sync::Replace)?);
     }
     Ok(changes)
 }
@@ -174,7 +174,8 @@ pub(super) fn append(
     let mut changes = Changes::default();
     for (year, rows) in years {
         if !rows.is_empty() {
-            changes.add(sync_year(tx, codes, company, &year, rows, when, Some(check_start.as_deref()))?);
+            let sync = Sync::Append { check_start: check_start.as_deref() };
+            changes.add(sync_year(tx, codes, company, &year, rows, when, sync)?);
         }
     }
     Ok(changes)
@@ -226,37 +227,58 @@ pub(super) fn close_after(
     Ok(changes)
 }
 
-fn sync_year(
-    tx: &Transaction<'_>,
-    codes: &mut Codebook,
-    company: i64,
-    query_year: &str,
-    rows: Vec<Row>,
-    when: &When<'_>,
-    append: Option<Option<&str>>,
-) -> rusqlite::Result<Changes> {
-    let mut open: HashMap<Key, (i64, Values, Place)> = HashMap::new();
-    let mut first_opened: HashMap<String, String> = HashMap::new();
-    let mut slots: HashMap<(String, Option<i64>), i64> = HashMap::new();
-    if append.is_some() {
-        // A page's rows come after the ones stored: their slots follow (what
-        // the stored ones say is not compared, so it is not read).
+/// How a year's rows meet what is stored of it.
+#[derive(Clone, Copy)]
+enum Sync<'a> {
+    /// The rows are the year, complete: every current version is compared
+    /// with them, and one they lack is closed.
+    Replace,
+    /// The rows are a page of a first fetch, after the pages stored before
+    /// it in this check (`check_start`: the check's discovery): they open
+    /// versions beside those, and nothing is closed.
+    Append { check_start: Option<&'a str> },
+}
+
+/// What is stored of a year, as a sync needs it.
+#[derive(Default)]
+struct Stored {
+    /// The current versions, by key (replacing only).
+    open: HashMap<Key, (i64, Values, Place)>,
+    /// Each period's oldest current version: when the file first had it.
+    first_opened: HashMap<String, String>,
+    /// The next free slot of each (period, customer).
+    slots: HashMap<(String, Option<i64>), i64>,
+}
+
+impl Stored {
+    fn saw(&mut self, period: &str, valid_from: String) {
+        let first = self.first_opened.entry(period.to_string()).or_insert_with(|| valid_from.clone());
+        if valid_from < *first {
+            *first = valid_from;
+        }
+    }
+
+    /// Appending: only the slots the stored rows take and when each period
+    /// was first had (what they say is not compared, so it is not read).
+    fn slots_of(tx: &Transaction<'_>, company: i64, query_year: &str) -> rusqlite::Result<Stored> {
+        let mut stored = Stored::default();
         let mut stmt = tx.prepare_cached(
             "SELECT period, customer_id, slot, valid_from FROM disclosure
              WHERE company_id = ?1 AND query_year = ?2 AND valid_to IS NULL",
         )?;
         let mut q = stmt.query(params![company, query_year])?;
         while let Some(r) = q.next()? {
-            let (period, customer, slot, valid_from): (String, Option<i64>, i64, String) =
-                (r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?);
-            let first = first_opened.entry(period.clone()).or_insert_with(|| valid_from.clone());
-            if valid_from < *first {
-                *first = valid_from;
-            }
-            let next = slots.entry((period, customer)).or_insert(0);
+            let (period, customer, slot): (String, Option<i64>, i64) = (r.get(0)?, r.get(1)?, r.get(2)?);
+            stored.saw(&period, r.get(3)?);
+            let next = stored.slots.entry((period, customer)).or_insert(0);
             *next = (*next).max(slot + 1);
         }
-    } else {
+        Ok(stored)
+    }
+
+    /// Replacing: every current version, with what it says.
+    fn versions_of(tx: &Transaction<'_>, company: i64, query_year: &str) -> rusqlite::Result<Stored> {
+        let mut stored = Stored::default();
         let mut stmt = tx.prepare_cached(&format!(
             "SELECT d.version_id, d.period, d.customer_id, d.slot, d.name_id, {IMAGE_URL}, {YEAR}, d.sales_amount,
                         d.sales_amount_text, d.sales_percent, d.sales_percent_text, d.relationship, d.source,
@@ -284,24 +306,42 @@ fn sync_year(
                 row_index: r.get(15)?,
                 fetched_at: r.get(16)?,
             };
-            let valid_from: String = r.get(17)?;
-            let first = first_opened.entry(key.0.clone()).or_insert_with(|| valid_from.clone());
-            if valid_from < *first {
-                *first = valid_from;
-            }
-            open.insert(key, (r.get(0)?, values, place));
+            stored.saw(&key.0, r.get(17)?);
+            stored.open.insert(key, (r.get(0)?, values, place));
         }
+        Ok(stored)
     }
-    // A period with no current version before this sync is new to the
-    // company; appending a page, none before this check.
-    let known: BTreeSet<String> = first_opened
-        .into_iter()
-        .filter(|(_, first)| match append {
-            Some(Some(check_start)) => first.as_str() < check_start,
-            _ => true,
-        })
-        .map(|(period, _)| period)
-        .collect();
+
+    /// The periods the company had before this sync (appending: before this
+    /// check); a version of any other period is a `new_period`.
+    fn known_periods(&self, sync: Sync<'_>) -> BTreeSet<String> {
+        self.first_opened
+            .iter()
+            .filter(|(_, first)| match sync {
+                Sync::Append { check_start: Some(start) } => first.as_str() < start,
+                _ => true,
+            })
+            .map(|(period, _)| period.clone())
+            .collect()
+    }
+}
+
+/// Bring a year's current versions in step with its rows (see [`Sync`]).
+fn sync_year(
+    tx: &Transaction<'_>,
+    codes: &mut Codebook,
+    company: i64,
+    query_year: &str,
+    rows: Vec<Row>,
+    when: &When<'_>,
+    sync: Sync<'_>,
+) -> rusqlite::Result<Changes> {
+    let stored = match sync {
+        Sync::Append { .. } => Stored::slots_of(tx, company, query_year)?,
+        Sync::Replace => Stored::versions_of(tx, company, query_year)?,
+    };
+    let known = stored.known_periods(sync);
+    let Stored { mut open, mut slots, .. } = stored;
     let mut changes = Changes::default();
     for row in rows {
         let at = if when.backfill { row.place.fetched_at.as_str() } else { when.now };
@@ -314,18 +354,7 @@ fn sync_year(
         match open.remove(&key) {
             Some((id, old, place)) if old == values => {
                 if place != row.place {
-                    tx.prepare_cached(
-                        "UPDATE disclosure SET from_listing = ?2, page_index = ?3, row_index = ?4,
-                                               fetched_at = NULLIF(?5, valid_from)
-                         WHERE version_id = ?1",
-                    )?
-                    .execute(params![
-                        id,
-                        row.place.from_listing,
-                        row.place.page_index,
-                        row.place.row_index,
-                        row.place.fetched_at
-                    ])?;
+                    moved(tx, id, &row.place)?;
                 }
             }
             Some((id, _, _)) => {
@@ -352,6 +381,17 @@ fn sync_year(
         changes.removed += 1;
     }
     Ok(changes)
+}
+
+/// An unchanged version that a later fetch brought from another place
+/// (page, row, query) or time: the version stays, its place follows.
+fn moved(tx: &Transaction<'_>, id: i64, place: &Place) -> rusqlite::Result<()> {
+    tx.prepare_cached(
+        "UPDATE disclosure SET from_listing = ?2, page_index = ?3, row_index = ?4, fetched_at = NULLIF(?5, valid_from)
+         WHERE version_id = ?1",
+    )?
+    .execute(params![id, place.from_listing, place.page_index, place.row_index, place.fetched_at])?;
+    Ok(())
 }
 
 /// A stored row as the `customers` view reads it.
@@ -652,7 +692,7 @@ pub(super) fn backfill(tx: &Transaction<'_>, now: &str) -> rusqlite::Result<Chan
     let mut codes = Codebook::load(tx)?;
     for (company, key, year) in years {
         let rows = current_rows(tx, &key, &year)?;
-        changes.add(sync_year(tx, &mut codes, company, &year, rows, &when, None)?);
+        changes.add(sync_year(tx, &mut codes, company, &year, rows, &when, Sync::Replace)?);
     }
     Ok(changes)
 }

@@ -121,9 +121,7 @@ impl Caller {
             if action == Action::Throttle {
                 let give_up = self.flow.on_throttle(&slot, outcome.retry_after);
                 drop(slot);
-                // A retried call is recorded as it happens; if the writer is gone,
-                // the stop it raised ends this loop at the next permit.
-                let _ = self.handoff.commit_call(key, call, vec![]).await;
+                self.retried(key, call, None).await;
                 if let Some(reason) = give_up {
                     self.stop.stop(reason);
                     return stopped(None);
@@ -136,13 +134,7 @@ impl Caller {
             }
             drop(slot);
             let (code, message) = code_and_message(&outcome);
-            let answer = match action {
-                Action::NoResult => Some(Final::NoResult),
-                Action::Truncated => Some(Final::Truncated),
-                Action::Rejected => Some(Final::Rejected),
-                _ => None,
-            };
-            if let Some(answer) = answer {
+            if let Some(answer) = final_answer(action) {
                 return Fetched::Final { answer, code, message, call };
             }
             match (action, outcome.result) {
@@ -154,10 +146,7 @@ impl Caller {
                         let reason = format!("205 waiting to be processed after {pending} tries");
                         return Fetched::NotNow(NotNow::Deferred { reason, code: Some("205".into()), call });
                     }
-                    // A retried call is recorded as it happens; if the writer is gone,
-                    // the stop it raised ends this loop at the next permit.
-                    let _ = self.handoff.commit_call(key, call, vec![]).await;
-                    if !self.sleep(self.retry.backoff(pending + 1)).await {
+                    if !self.retried(key, call, Some(self.retry.backoff(pending + 1))).await {
                         return stopped(None);
                     }
                 }
@@ -182,14 +171,23 @@ impl Caller {
                         return Fetched::NotNow(NotNow::Deferred { reason, code, call });
                     }
                     tracing::debug!(search_key = key, attempt, error = %error, "Retrying.");
-                    // A retried call is recorded as it happens; if the writer is gone,
-                    // the stop it raised ends this loop at the next permit.
-                    let _ = self.handoff.commit_call(key, call, vec![]).await;
-                    if !self.sleep(self.retry.backoff(transient)).await {
+                    if !self.retried(key, call, Some(self.retry.backoff(transient))).await {
                         return stopped(None);
                     }
                 }
             }
+        }
+    }
+
+    /// A call that is tried again is recorded as it happens, then waited
+    /// out (`wait`); `false` when the run stops meanwhile. The hand-off's
+    /// result may be dropped: if the writer is gone, the stop it raised
+    /// ends the caller's loop at its next permit.
+    async fn retried(&self, key: &str, call: CallRecord, wait: Option<Duration>) -> bool {
+        let _ = self.handoff.commit_call(key, call, vec![]).await;
+        match wait {
+            Some(d) => self.sleep(d).await,
+            None => true,
         }
     }
 
@@ -239,6 +237,16 @@ fn call_record(
         duration_ms: o.duration.as_millis() as u64,
         attempt,
         error: o.error_text(),
+    }
+}
+
+/// The final answers other than data, by their action.
+fn final_answer(action: Action) -> Option<Final> {
+    match action {
+        Action::NoResult => Some(Final::NoResult),
+        Action::Truncated => Some(Final::Truncated),
+        Action::Rejected => Some(Final::Rejected),
+        _ => None,
     }
 }
 

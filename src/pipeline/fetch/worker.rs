@@ -16,7 +16,9 @@ use super::pages::{fetch_listing, fetch_years, Pager};
 use super::paging::{ListingPaging, UnitEnd};
 use crate::pipeline::plan::listing;
 use crate::pipeline::plan::{self, Job, YearTask};
-use crate::store::records::{CompanyState, Event, FetchPlan, PageEvent, Query, StoredPages, YearState};
+use crate::qcc::wire::Response;
+use crate::store::records::{CallRecord, CompanyState, Event, FetchPlan, PageEvent, Query, StoredPages, YearState};
+use bytes::Bytes;
 
 /// How a company's task ended in this run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -113,13 +115,10 @@ pub async fn run_company(ctx: &Ctx, job: Job) -> CompanyOutcome {
     }
 }
 
-/// Discovery: page 1 without `year`. Its answer decides the rest of the
-/// cycle (see [`listing::decide`]); its rows are stored when they are the
-/// company's only copy. `Err` when the company ends here.
-async fn discover(ctx: &Ctx, job: &Job) -> Result<Cycle, CompanyOutcome> {
-    let key = job.search_key.as_str();
-    let (resp, body, call) = match ctx.caller.fetch(key, None, 1).await {
-        Fetched::Page { response, body, call } => (response, body, call),
+/// Discovery's call: page 1 without `year`, or how the company ends there.
+async fn discovery_page(ctx: &Ctx, key: &str) -> Result<(Response, Option<Bytes>, CallRecord), CompanyOutcome> {
+    match ctx.caller.fetch(key, None, 1).await {
+        Fetched::Page { response, body, call } => Ok((response, body, call)),
         Fetched::Final { answer, code, message, call } => {
             let state = match answer {
                 Final::NoResult => CompanyState::NoResult,
@@ -128,16 +127,26 @@ async fn discover(ctx: &Ctx, job: &Job) -> Result<Cycle, CompanyOutcome> {
                 Final::Truncated => CompanyState::Deferred,
             };
             let handed = ctx.end_company(key, Some(call), CompanyEnd { state, code, message }, vec![]).await;
-            return Err(match handed {
+            Err(match handed {
                 Ok(()) if state != CompanyState::Deferred => CompanyOutcome::Final,
                 _ => CompanyOutcome::Unfinished,
-            });
+            })
         }
         Fetched::NotNow(why) => {
+            // Unfinished whether or not the writer took it: the company
+            // resumes in a later run from its last checkpoint.
             let _ = ctx.settle(key, why).await;
-            return Err(CompanyOutcome::Unfinished);
+            Err(CompanyOutcome::Unfinished)
         }
-    };
+    }
+}
+
+/// Discovery: page 1 without `year`. Its answer decides the rest of the
+/// cycle (see [`listing::decide`]); its rows are stored when they are the
+/// company's only copy. `Err` when the company ends here.
+async fn discover(ctx: &Ctx, job: &Job) -> Result<Cycle, CompanyOutcome> {
+    let key = job.search_key.as_str();
+    let (resp, body, call) = discovery_page(ctx, key).await?;
     let raw = ctx.receipt(body.as_deref(), &resp.order_number, &Query::Listing, 1);
     let size = ctx.plan.page_size;
     let discovered_at = ctx.clock.now_iso();

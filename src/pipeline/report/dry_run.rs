@@ -170,13 +170,7 @@ pub fn dry_run(
         None => Basis::default(),
     };
     let now = clock.now();
-    let (schedule, forecast) = match &conn {
-        Some(c) => (
-            settings.revisit(c, now).map_err(StoreError::from)?.describe(),
-            schedule::forecast(c, settings, plan_opts.page_size, now, FORECAST_WEEKS).map_err(StoreError::from)?,
-        ),
-        None => (settings.fresh().describe(), Forecast { due_now: 0, checks_per_week: vec![0; FORECAST_WEEKS] }),
-    };
+    let (schedule, forecast) = schedule_and_forecast(conn.as_ref(), settings, plan_opts.page_size, now)?;
     let mut out = DryRun {
         schedule,
         forecast,
@@ -230,25 +224,48 @@ pub fn dry_run(
             estimated += basis.new_company.unwrap_or(0.0);
             continue;
         };
-        match plan::plan(known, plan_opts, now) {
-            Err(Skip::Fresh) => out.fresh += 1,
-            Err(Skip::Rejected) => out.rejected += 1,
-            Err(Skip::Parked(_)) => out.parked += 1,
-            Ok(job) if job.discovery => {
-                // A new cycle: its discovery call is sure; what follows depends
-                // on its answer (nothing, when the company did not change).
-                out.due += 1;
-                out.exact_calls += 1;
-                out.if_changed_calls += if_changed(&job, basis.coverage, plan_opts, &now_iso);
-            }
-            Ok(job) => {
-                out.due += 1;
-                out.exact_calls += resume_cost(&job, plan_opts);
-            }
-        }
+        out.count_known(plan::plan(known, plan_opts, now), basis.coverage, plan_opts, &now_iso);
     }
     out.estimated_calls = estimated.round() as u64;
     Ok(out)
+}
+
+/// The schedule in force and its forecast: the file's, or a new file's.
+fn schedule_and_forecast(
+    conn: Option<&rusqlite::Connection>,
+    settings: &Settings,
+    page_size: u32,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<(String, Forecast), RunError> {
+    Ok(match conn {
+        Some(c) => (
+            settings.revisit(c, now).map_err(StoreError::from)?.describe(),
+            schedule::forecast(c, settings, page_size, now, FORECAST_WEEKS).map_err(StoreError::from)?,
+        ),
+        None => (settings.fresh().describe(), Forecast { due_now: 0, checks_per_week: vec![0; FORECAST_WEEKS] }),
+    })
+}
+
+impl DryRun {
+    /// A company the database knows, as tonight's plan takes it.
+    fn count_known(&mut self, plan: Result<Job, Skip>, coverage: Coverage, plan_opts: &PlanOptions, now_iso: &str) {
+        match plan {
+            Err(Skip::Fresh) => self.fresh += 1,
+            Err(Skip::Rejected) => self.rejected += 1,
+            Err(Skip::Parked(_)) => self.parked += 1,
+            Ok(job) if job.discovery => {
+                // A new cycle: its discovery call is sure; what follows depends
+                // on its answer (nothing, when the company did not change).
+                self.due += 1;
+                self.exact_calls += 1;
+                self.if_changed_calls += if_changed(&job, coverage, plan_opts, now_iso);
+            }
+            Ok(job) => {
+                self.due += 1;
+                self.exact_calls += resume_cost(&job, plan_opts);
+            }
+        }
+    }
 }
 
 /// What the database says about companies it does not know yet.
