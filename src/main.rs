@@ -25,6 +25,7 @@ fn try_main() -> anyhow::Result<Ended> {
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => {
+            // Printing can only fail when stderr is closed: the exit code still says it.
             let _ = e.print();
             return Ok(match e.kind() {
                 clap::error::ErrorKind::DisplayHelp | clap::error::ErrorKind::DisplayVersion => Ended::Done,

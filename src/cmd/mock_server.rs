@@ -78,6 +78,7 @@ pub async fn run(args: MockServerArgs) -> anyhow::Result<Ended> {
     println!("Simulator serving {} (key {:?}); Ctrl-C to stop.", sim.endpoint(), args.key);
     println!("Try: QCC_KEY={} QCC_SECRET_KEY={} qcc-customers run --endpoint {} --input sample_inputs/companies.csv --db out.sqlite",
         args.key, args.secret, sim.endpoint());
+    // Without a Ctrl-C handler the server stops at once and says so below.
     let _ = tokio::signal::ctrl_c().await;
     println!(
         "Served {} billable requests; {} of them for a page served before.",

@@ -274,7 +274,8 @@ fn read_secret_file(path: &Path) -> anyhow::Result<String> {
             .into());
         }
     }
-    let _ = meta;
+    #[cfg(not(unix))]
+    let _ = meta; // No permission bits to check off Unix.
     let text = std::fs::read_to_string(path)
         .map_err(|e| Failure::config(format!("cannot read --secret-key-file {}: {e}", path.display())))?;
     let secret = text.trim().to_string();
@@ -312,6 +313,8 @@ async fn wait_for_signal() {
     let mut term = match signal(SignalKind::terminate()) {
         Ok(s) => s,
         Err(_) => {
+            // No SIGTERM handler: Ctrl-C alone. If that fails too, the run
+            // is stopped as if a signal came (never left unstoppable).
             let _ = tokio::signal::ctrl_c().await;
             return;
         }
@@ -324,6 +327,7 @@ async fn wait_for_signal() {
 
 #[cfg(not(unix))]
 async fn wait_for_signal() {
+    // An error (no handler) is taken as the signal: never unstoppable.
     let _ = tokio::signal::ctrl_c().await;
 }
 

@@ -147,6 +147,7 @@ pub async fn run(opts: RunOptions, cancel: CancellationToken) -> Result<Summary,
 fn open_input(opts: &RunOptions, stats: &Arc<Stats>) -> Result<InputReader, RunError> {
     if opts.progress != report::progress::ProgressMode::Quiet {
         let (source, input_options, stats) = (opts.input.clone(), opts.input_options.clone(), stats.clone());
+        // Without the thread the progress bar has no total; the run is the same.
         let _ = std::thread::Builder::new().name("input-count".into()).spawn(move || {
             if let Some(n) = InputReader::count_rows(source, &input_options) {
                 stats.input_total.store(n, Ordering::Relaxed);

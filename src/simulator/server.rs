@@ -44,7 +44,9 @@ impl Simulator {
         let app = router(state.clone());
         let stop = cancel.clone();
         let task = tokio::spawn(async move {
-            let _ = axum::serve(listener, app).with_graceful_shutdown(stop.cancelled_owned()).await;
+            if let Err(e) = axum::serve(listener, app).with_graceful_shutdown(stop.cancelled_owned()).await {
+                tracing::warn!(error = %e, "The simulator stopped serving.");
+            }
         });
         Ok(Self { addr, handle: SimHandle(state), cancel, task })
     }
@@ -57,7 +59,12 @@ impl Simulator {
     /// Stop serving and wait for the server task.
     pub async fn stop(self) {
         self.cancel.cancel();
-        let _ = self.task.await;
+        // A panic in the server is the caller's (a test's) to see.
+        if let Err(e) = self.task.await {
+            if e.is_panic() {
+                std::panic::resume_unwind(e.into_panic());
+            }
+        }
     }
 }
 

@@ -81,6 +81,7 @@ pub fn render(db: &Path, run: &RunOutcome<'_>, previous: Option<&str>) -> String
         families.extend(from_file(conn, run));
     }
     let mut out = String::new();
+    // Writing into a String cannot fail: the results are dropped.
     for f in families.iter().filter(|f| !f.samples.is_empty()) {
         let _ = writeln!(out, "# HELP qcc_customers_{} {}", f.name, f.help);
         let _ = writeln!(out, "# TYPE qcc_customers_{} {}", f.name, f.kind);

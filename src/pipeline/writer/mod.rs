@@ -13,7 +13,7 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use tokio::sync::{mpsc, oneshot, OwnedSemaphorePermit, Semaphore};
+use tokio::sync::{mpsc, oneshot, OwnedSemaphorePermit, Semaphore, TryAcquireError};
 
 use crate::clock::Clock;
 use crate::pipeline::control::shutdown::{Stop, StopReason};
@@ -67,9 +67,17 @@ impl CommitWindow {
         CommitWindow { places: Arc::new(Semaphore::new(capacity)), capacity }
     }
 
-    /// Wait for room; `None` once the window is closed.
+    /// Wait for room; `None` once the window is closed. A full window is
+    /// logged (debug, "Commit window full") when a worker starts to wait.
     pub async fn enter(&self) -> Option<WindowSlot> {
-        let place = self.places.clone().acquire_owned().await.ok()?;
+        let place = match self.places.clone().try_acquire_owned() {
+            Ok(place) => place,
+            Err(TryAcquireError::Closed) => return None,
+            Err(TryAcquireError::NoPermits) => {
+                tracing::debug!(capacity = self.capacity, "Commit window full: waiting for the writer.");
+                self.places.clone().acquire_owned().await.ok()?
+            }
+        };
         Some(WindowSlot(place))
     }
 }
@@ -117,12 +125,16 @@ pub fn spawn(
     // one: the batch is committed without waiting, so workers never wait on
     // the group commit.
     let enough = (window.capacity / 2).max(1);
+    // Only for timed waits on the channel; the writer never runs tasks.
+    // Built here, so a failure to build it is said as what it is.
+    let timer = tokio::runtime::Builder::new_current_thread().enable_time().build()?;
     std::thread::Builder::new().name("sqlite-writer".into()).spawn(move || {
         let mut rx = rx;
         // The places in the commit window of the batch being written.
         let mut slots: Vec<WindowSlot> = Vec::new();
         let written = Session::new(store, run_id).and_then(|mut session| {
-            writer_loop(&mut session, &mut rx, &stats, clock, enough, &scheduling, &mut slots)?;
+            let mut writer = Writer { rx: &mut rx, stats: &stats, clock, enough, scheduling: &scheduling, timer };
+            writer.run(&mut session, &mut slots)?;
             session.finish()
         });
         match written {
@@ -147,29 +159,40 @@ pub fn spawn(
     })
 }
 
-fn writer_loop(
-    session: &mut Session,
-    rx: &mut mpsc::Receiver<WriteMsg>,
-    stats: &Stats,
+/// What the writer thread holds while it runs: where batches come from,
+/// when to commit them, and what to do after a company's check.
+struct Writer<'a> {
+    rx: &'a mut mpsc::Receiver<WriteMsg>,
+    stats: &'a Stats,
     clock: Clock,
+    /// Pages that make a batch worth committing without waiting.
     enough: usize,
-    scheduling: &Scheduling,
-    slots: &mut Vec<WindowSlot>,
-) -> rusqlite::Result<()> {
-    // Only for timed waits on the channel; the writer never runs tasks.
-    let timer = tokio::runtime::Builder::new_current_thread()
-        .enable_time()
-        .build()
-        .map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))?;
-    let mut batch: Vec<WriteMsg> = Vec::new();
-    let mut replies = Vec::new();
-    let mut parked = Vec::new();
-    let mut last_commit: Option<Instant> = None;
-    while let Some(first) = rx.blocking_recv() {
-        // Collect the batch before taking the write lock, so nothing else
-        // (a reader's checkpoint, an index an analyst adds) waits on a
-        // transaction that only waits for pages.
-        let deadline = last_commit.map_or_else(Instant::now, |t| t + GROUP_COMMIT);
+    scheduling: &'a Scheduling,
+    /// Only for timed waits on the channel; the writer never runs tasks.
+    timer: tokio::runtime::Runtime,
+}
+
+impl Writer<'_> {
+    /// Commit batches until every sender is gone. `slots` holds the commit
+    /// window's places of the batch being written, given back once it is
+    /// durable (or, on a failure, by the caller after it stopped the run).
+    fn run(&mut self, session: &mut Session, slots: &mut Vec<WindowSlot>) -> rusqlite::Result<()> {
+        let mut batch: Vec<WriteMsg> = Vec::new();
+        let mut last_commit: Option<Instant> = None;
+        while let Some(first) = self.rx.blocking_recv() {
+            let deadline = last_commit.map_or_else(Instant::now, |t| t + GROUP_COMMIT);
+            self.collect(first, deadline, &mut batch);
+            self.write(session, &mut batch, slots)?;
+            last_commit = Some(Instant::now());
+        }
+        Ok(())
+    }
+
+    /// Collect the batch before taking the write lock, so nothing else (a
+    /// reader's checkpoint, an index an analyst adds) waits on a transaction
+    /// that only waits for pages: until the group commit's deadline, unless
+    /// someone waits for an answer or enough pages came.
+    fn collect(&mut self, first: WriteMsg, deadline: Instant, batch: &mut Vec<WriteMsg>) {
         let mut pages = 0;
         let mut now_please = false;
         let mut next = Some(first);
@@ -180,14 +203,14 @@ fn writer_loop(
                 WriteMsg::Dictionary(_) => {}
                 WriteMsg::Commit { .. } => {
                     pages += 1;
-                    now_please |= pages >= enough;
+                    now_please |= pages >= self.enough;
                 }
             }
             batch.push(m);
             if batch.len() >= MAX_BATCH {
                 break;
             }
-            next = match rx.try_recv() {
+            next = match self.rx.try_recv() {
                 Ok(m) => Some(m),
                 Err(mpsc::error::TryRecvError::Disconnected) => None,
                 Err(mpsc::error::TryRecvError::Empty) => {
@@ -195,12 +218,24 @@ fn writer_loop(
                     if wait.is_zero() || now_please {
                         None
                     } else {
-                        timer.block_on(async { tokio::time::timeout(wait, rx.recv()).await }).ok().flatten()
+                        let rx = &mut *self.rx;
+                        self.timer.block_on(async { tokio::time::timeout(wait, rx.recv()).await }).ok().flatten()
                     }
                 }
             };
         }
-        let mut tx = session.batch(clock.now_iso())?;
+    }
+
+    /// One transaction for the batch; the answers go out once it is durable.
+    fn write(
+        &self,
+        session: &mut Session,
+        batch: &mut Vec<WriteMsg>,
+        slots: &mut Vec<WindowSlot>,
+    ) -> rusqlite::Result<()> {
+        let mut replies = Vec::new();
+        let mut parked = Vec::new();
+        let mut tx = session.batch(self.clock.now_iso())?;
         for m in batch.drain(..) {
             match m {
                 WriteMsg::Register { records, reply } => {
@@ -221,26 +256,26 @@ fn writer_loop(
                 WriteMsg::Commit { commit, slot } => {
                     tx.apply(&commit)?;
                     if ends_check(&commit) {
-                        schedule(&tx, &commit.search_key, scheduling, clock)?;
+                        schedule(&tx, &commit.search_key, self.scheduling, self.clock)?;
                     }
                     slots.push(slot);
                 }
             }
         }
         let rows = tx.commit()?;
-        last_commit = Some(Instant::now());
-        stats.rows_written.fetch_add(rows, Ordering::Relaxed);
-        stats.commits.fetch_add(1, Ordering::Relaxed);
-        // Answer only once the batch is durable.
-        for (reply, regs) in replies.drain(..) {
+        self.stats.rows_written.fetch_add(rows, Ordering::Relaxed);
+        self.stats.commits.fetch_add(1, Ordering::Relaxed);
+        // Answer only once the batch is durable. A requester that is gone
+        // (its run stopping) needs no answer: the batch is durable either way.
+        for (reply, regs) in replies {
             let _ = reply.send(regs);
         }
-        for (reply, due) in parked.drain(..) {
+        for (reply, due) in parked {
             let _ = reply.send(due);
         }
         slots.clear();
+        Ok(())
     }
-    Ok(())
 }
 
 /// The commit ends a check of its company (done or no_result).
@@ -253,7 +288,7 @@ fn schedule(tx: &Batch<'_>, key: &str, s: &Scheduling, clock: Clock) -> rusqlite
     let Some(history) = tx.company_history(key)? else { return Ok(()) };
     let now = clock.now();
     let next = s.revisit.next(&history, s.page_size, now);
-    tx.set_next_check(key, &crate::clock::iso(next.at), &next.reason.to_string())
+    tx.set_next_check(key, &crate::clock::iso(next.at), &next.reason.to_string(), next.reason.is_deep())
 }
 
 #[cfg(test)]

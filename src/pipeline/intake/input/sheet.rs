@@ -186,6 +186,7 @@ impl<RS: Read + Seek> Book<RS> {
             }
             Err(e) => {
                 rows.flush();
+                // The reader may have stopped reading (the run ended): nobody to tell.
                 let _ = tx.send(Err(e));
             }
         }
