@@ -167,9 +167,7 @@ async fn a_run_stopped_by_a_signal_still_writes_its_metrics_with_exit_code_75() 
     let dir = tempfile::tempdir().unwrap();
     let metrics = dir.path().join("qcc_customers.prom");
     let child = run_with_metrics(&h, &metrics, &["--qps", "50"]).stdout(Stdio::null()).spawn().unwrap();
-    while h.sim.handle.request_count() < 20 {
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    wait_until("20 requests", Duration::from_secs(60), || h.sim.handle.request_count() >= 20).await;
     assert!(Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap().success());
     let out = tokio::task::spawn_blocking(move || child.wait_with_output().unwrap()).await.unwrap();
     assert_eq!(out.status.code(), Some(75));

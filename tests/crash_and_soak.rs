@@ -71,6 +71,21 @@ async fn a_soak_at_a_twenty_percent_fault_rate_ends_with_every_row() {
     assert!(failed > 0, "faults were injected");
 }
 
+/// A thread that reads a run's stderr and sends one message per "Commit
+/// window full" line.
+fn window_full_watch(stderr: std::process::ChildStderr) -> std::sync::mpsc::Receiver<()> {
+    use std::io::BufRead;
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stderr).lines().map_while(Result::ok) {
+            if line.contains("Commit window full") && tx.send(()).is_err() {
+                return;
+            }
+        }
+    });
+    rx
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_stalled_disk_lets_calls_run_ahead_only_as_far_as_the_commit_window() {
     let h = Harness::default().await;
@@ -78,29 +93,42 @@ async fn a_stalled_disk_lets_calls_run_ahead_only_as_far_as_the_commit_window() 
     h.write_keys(&keys);
     let concurrency: u32 = 4;
     let window = concurrency * qcc_customers::pipeline::UNSTORED_CALLS_PER_WORKER as u32;
-    let mut child = start(&h, concurrency);
-    while h.sim.handle.request_count() < 30 {
+    // The writer's debug log says when a worker first waits for room in the
+    // commit window.
+    let mut child = run_command(&h, &["--qps", "400", "--concurrency", &concurrency.to_string()])
+        .env("QCC_LOG", "warn,qcc_customers::pipeline::writer=debug")
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("binary starts");
+    let full = window_full_watch(child.stderr.take().expect("piped"));
+    wait_until("30 requests before the stall", Duration::from_secs(60), || {
         assert!(child.try_wait().unwrap().is_none(), "the run ended before the stall");
-        tokio::time::sleep(Duration::from_millis(1)).await;
-    }
+        h.sim.handle.request_count() >= 30
+    })
+    .await;
     // Another connection takes the write lock: the run's writer cannot commit
     // (it waits, as it would for a disk that does not answer).
     let blocker = h.conn();
     blocker.busy_timeout(Duration::from_secs(10)).unwrap();
     blocker.execute_batch("BEGIN IMMEDIATE").unwrap();
+    // Drain what the window held before the stall, so "full" below is the
+    // stall's doing: the first sighting after it.
+    while full.try_recv().is_ok() {}
     let at_stall = h.sim.handle.request_count();
-    // The workers run ahead until the commit window is full, then wait: watch
-    // for that (no new request for half a second), for at most 10 s. A run
-    // that is not held back by the window keeps calling and fails below.
-    let (mut last, mut quiet_since) = (at_stall, std::time::Instant::now());
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    while quiet_since.elapsed() < Duration::from_millis(500) && std::time::Instant::now() < deadline {
-        tokio::time::sleep(Duration::from_millis(10)).await;
-        let now = h.sim.handle.request_count();
-        if now != last {
-            (last, quiet_since) = (now, std::time::Instant::now());
+    // The workers run ahead until the commit window is full, and the run says
+    // so when the first of them waits. Then the stall is held a second more:
+    // a run that the window does not hold back keeps calling and fails below.
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        match full.recv_timeout(Duration::from_millis(100)) {
+            Ok(()) => break,
+            Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
+                assert!(std::time::Instant::now() < deadline, "the commit window never filled during the stall");
+            }
+            Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => panic!("the run ended during the stall"),
         }
     }
+    tokio::time::sleep(Duration::from_secs(1)).await;
     let during = (h.sim.handle.request_count() - at_stall) as u32;
     blocker.execute_batch("ROLLBACK").unwrap();
     let status = tokio::task::spawn_blocking(move || child.wait().unwrap()).await.unwrap();

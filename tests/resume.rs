@@ -19,9 +19,7 @@ async fn a_cancelled_run_resumes_and_pays_for_no_page_twice() {
 
     let cancel = CancellationToken::new();
     let run = tokio::spawn(pipeline::run(h.options(&fetch), cancel.clone()));
-    while h.sim.handle.request_count() < 120 {
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
+    wait_until("120 requests", Duration::from_secs(60), || h.sim.handle.request_count() >= 120).await;
     cancel.cancel();
     let first = run.await.unwrap().unwrap();
     assert_eq!(first.exit_code, 75, "a stopped run is resumable: {}", first.render());
@@ -42,12 +40,13 @@ fn run_binary(h: &Harness, concurrency: u32) -> std::process::Child {
 }
 
 async fn wait_exit(child: &mut std::process::Child) -> i32 {
-    loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            return status.code().unwrap_or(-1);
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    let mut code = None;
+    wait_until("the run's end", Duration::from_secs(300), || {
+        code = child.try_wait().unwrap().map(|status| status.code().unwrap_or(-1));
+        code.is_some()
+    })
+    .await;
+    code.unwrap_or(-1)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -60,13 +59,11 @@ async fn a_killed_process_resumes_and_repays_at_most_the_calls_in_flight() {
     for threshold in [60, 200, 380] {
         let mut child = run_binary(&h, concurrency);
         let mut exited = false;
-        while h.sim.handle.request_count() < threshold {
-            if child.try_wait().unwrap().is_some() {
-                exited = true;
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(2)).await;
-        }
+        wait_until(&format!("request {threshold} or the run's end"), Duration::from_secs(120), || {
+            exited = child.try_wait().unwrap().is_some();
+            exited || h.sim.handle.request_count() >= threshold
+        })
+        .await;
         if !exited {
             child.kill().unwrap(); // SIGKILL: no chance to clean up
             kills += 1;

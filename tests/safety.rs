@@ -22,9 +22,7 @@ fn signal(pid: u32, sig: &str) {
 }
 
 async fn wait_for_requests(h: &Harness, n: usize) {
-    while h.sim.handle.request_count() < n {
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    wait_until(&format!("{n} requests"), Duration::from_secs(60), || h.sim.handle.request_count() >= n).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
