@@ -30,11 +30,23 @@ pub fn ensure(conn: &Connection) -> rusqlite::Result<usize> {
     let mut built = 0;
     for (name, sql) in REVERSE_INDEXES {
         if !exists(conn, name)? {
-            conn.execute_batch(sql)?;
+            small_sorts(conn, |conn| conn.execute_batch(sql))?;
             built += 1;
         }
     }
     Ok(built)
+}
+
+/// Run `f` with a small page cache, and so a small in-memory sort: SQLite
+/// sorts an index's rows in memory up to the cache size before it spills
+/// them to temporary files (on disk: `temp_store` is FILE), and at 8 MiB
+/// that was a run's peak memory. 2 MiB sorts in more passes.
+fn small_sorts<T>(conn: &Connection, f: impl FnOnce(&Connection) -> rusqlite::Result<T>) -> rusqlite::Result<T> {
+    let cache: i64 = conn.pragma_query_value(None, "cache_size", |r| r.get(0))?;
+    conn.pragma_update(None, "cache_size", -2048)?;
+    let result = f(conn);
+    conn.pragma_update(None, "cache_size", cache)?;
+    result
 }
 
 /// How many of the indexes the file lacks.
