@@ -105,3 +105,41 @@ fn the_readme_stays_a_front_door() {
         assert!(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(link).exists(), "{link} exists");
     }
 }
+
+/// No function outside the benchmark harness is longer than 90 lines (from
+/// its `fn` line to its closing brace, as rustfmt lays it out).
+#[test]
+fn no_function_is_over_90_lines() {
+    let mut long = Vec::new();
+    let mut files = vec![std::path::PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/src"))];
+    while let Some(path) = files.pop() {
+        if path.is_dir() {
+            if !path.ends_with("bin/bench") {
+                files.extend(std::fs::read_dir(&path).unwrap().map(|e| e.unwrap().path()));
+            }
+            continue;
+        }
+        if path.extension().is_none_or(|e| e != "rs") {
+            continue;
+        }
+        let text = std::fs::read_to_string(&path).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        for (i, line) in lines.iter().enumerate() {
+            let body = line.trim_start();
+            let indent = line.len() - body.len();
+            let is_fn = ["fn ", "pub fn ", "async fn ", "pub async fn ", "pub(crate) fn ", "pub(super) fn "]
+                .iter()
+                .any(|p| body.starts_with(p));
+            if !is_fn || line.ends_with(';') {
+                continue;
+            }
+            let close = format!("{}}}", " ".repeat(indent));
+            if let Some(end) = lines[i..].iter().position(|l| *l == close) {
+                if end + 1 > 90 {
+                    long.push(format!("{}:{} ({} lines)", path.display(), i + 1, end + 1));
+                }
+            }
+        }
+    }
+    assert!(long.is_empty(), "functions over 90 lines: {long:?}");
+}

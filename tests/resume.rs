@@ -55,21 +55,7 @@ async fn a_killed_process_resumes_and_repays_at_most_the_calls_in_flight() {
     let keys = company_keys(150, "强杀");
     h.write_keys(&keys);
     let concurrency = 4;
-    let mut kills = 0;
-    for threshold in [60, 200, 380] {
-        let mut child = run_binary(&h, concurrency);
-        let mut exited = false;
-        wait_until(&format!("request {threshold} or the run's end"), Duration::from_secs(120), || {
-            exited = child.try_wait().unwrap().is_some();
-            exited || h.sim.handle.request_count() >= threshold
-        })
-        .await;
-        if !exited {
-            child.kill().unwrap(); // SIGKILL: no chance to clean up
-            kills += 1;
-        }
-        child.wait().unwrap();
-    }
+    let kills = kill_at(&h, &[60, 200, 380], |h| run_binary(h, concurrency)).await;
     assert!(kills >= 2, "the run was killed part-way at least twice");
     let mut child = run_binary(&h, concurrency);
     assert_eq!(wait_exit(&mut child).await, 0, "the final run completes");
