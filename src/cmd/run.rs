@@ -287,48 +287,73 @@ fn read_secret_file(path: &Path) -> anyhow::Result<String> {
 
 /// First SIGINT/SIGTERM: stop dispatching and drain (exit 75). Second:
 /// `abort`, on which `main` exits at once (75) — everything committed so far
-/// is safe.
+/// is safe. The listeners are made once, before the first signal: one made
+/// after it would miss a second signal sent while it was not yet listening.
 pub fn install_signal_handlers(cancel: CancellationToken, abort: CancellationToken) {
     tokio::spawn(async move {
-        let mut seen = 0;
-        loop {
-            wait_for_signal().await;
-            seen += 1;
-            if seen == 1 {
-                tracing::warn!(
-                    "Signal received: finishing calls in flight, then stopping (send again to exit at once)."
-                );
-                cancel.cancel();
-            } else {
-                eprintln!("Second signal: exiting now. Committed pages are safe; the next run resumes.");
-                abort.cancel();
-            }
-        }
+        let mut signals = Signals::new();
+        signals.next().await;
+        tracing::warn!("Signal received: finishing calls in flight, then stopping (send again to exit at once).");
+        cancel.cancel();
+        signals.next().await;
+        eprintln!("Second signal: exiting now. Committed pages are safe; the next run resumes.");
+        abort.cancel();
     });
 }
 
+/// SIGINT and SIGTERM, listened to for the life of the run.
 #[cfg(unix)]
-async fn wait_for_signal() {
-    use tokio::signal::unix::{signal, SignalKind};
-    let mut term = match signal(SignalKind::terminate()) {
-        Ok(s) => s,
-        Err(_) => {
-            // No SIGTERM handler: Ctrl-C alone. If that fails too, the run
-            // is stopped as if a signal came (never left unstoppable).
-            let _ = tokio::signal::ctrl_c().await;
+struct Signals {
+    interrupt: Option<tokio::signal::unix::Signal>,
+    terminate: Option<tokio::signal::unix::Signal>,
+}
+
+#[cfg(unix)]
+impl Signals {
+    fn new() -> Self {
+        use tokio::signal::unix::{signal, SignalKind};
+        Signals { interrupt: signal(SignalKind::interrupt()).ok(), terminate: signal(SignalKind::terminate()).ok() }
+    }
+
+    /// The next signal. Without any listener (none could be made) it
+    /// returns at once: a run is never left unstoppable.
+    async fn next(&mut self) {
+        if self.interrupt.is_none() && self.terminate.is_none() {
             return;
         }
-    };
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        _ = term.recv() => {}
+        let interrupt = async {
+            match &mut self.interrupt {
+                Some(s) => s.recv().await,
+                None => std::future::pending().await,
+            }
+        };
+        let terminate = async {
+            match &mut self.terminate {
+                Some(s) => s.recv().await,
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            _ = interrupt => {}
+            _ = terminate => {}
+        }
     }
 }
 
+/// Ctrl-C, off Unix.
 #[cfg(not(unix))]
-async fn wait_for_signal() {
-    // An error (no handler) is taken as the signal: never unstoppable.
-    let _ = tokio::signal::ctrl_c().await;
+struct Signals;
+
+#[cfg(not(unix))]
+impl Signals {
+    fn new() -> Self {
+        Signals
+    }
+
+    /// An error (no handler) is taken as the signal: never unstoppable.
+    async fn next(&mut self) {
+        let _ = tokio::signal::ctrl_c().await;
+    }
 }
 
 #[cfg(test)]
