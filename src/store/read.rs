@@ -92,28 +92,19 @@ pub struct RunRow {
     pub changes: super::history::Changes,
 }
 
-/// The changes to the disclosures `run_id` recorded, by kind.
+/// The changes to the disclosures `run_id` recorded, by kind. Summed in one
+/// pass, not grouped: a GROUP BY over a first fetch's millions of versions
+/// sorted them all, and the sort was the run's peak memory.
 pub fn changes_of_run(conn: &Connection, run_id: i64) -> rusqlite::Result<super::history::Changes> {
-    let mut out = super::history::Changes::default();
-    let mut stmt = conn.prepare_cached(
-        "SELECT CASE opened_as WHEN 1 THEN 'new_period' WHEN 2 THEN 'added' ELSE 'changed' END, COUNT(*)
-         FROM disclosure WHERE opened_run = ?1 GROUP BY opened_as
-         UNION ALL
-         SELECT 'removed', COUNT(*) FROM disclosure WHERE closed_run = ?1 AND closed_as = 4",
-    )?;
-    let mut rows = stmt.query([run_id])?;
-    while let Some(r) = rows.next()? {
-        let (kind, n): (String, i64) = (r.get(0)?, r.get(1)?);
-        let n = n.max(0) as u64;
-        match kind.as_str() {
-            "new_period" => out.new_period += n,
-            "added" => out.added += n,
-            "changed" => out.changed += n,
-            "removed" => out.removed += n,
-            _ => {}
-        }
-    }
-    Ok(out)
+    let n = |v: Option<i64>| v.unwrap_or(0).max(0) as u64;
+    let (new_period, added, changed, removed) = conn
+        .prepare_cached(
+            "SELECT SUM(opened_as = 1), SUM(opened_as = 2), SUM(opened_as = 3),
+                    (SELECT COUNT(*) FROM disclosure WHERE closed_run = ?1 AND closed_as = 4)
+             FROM disclosure WHERE opened_run = ?1",
+        )?
+        .query_row([run_id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?;
+    Ok(super::history::Changes { new_period: n(new_period), added: n(added), changed: n(changed), removed: n(removed) })
 }
 
 pub fn recent_runs(conn: &Connection, limit: usize) -> rusqlite::Result<Vec<RunRow>> {
